@@ -1,0 +1,33 @@
+# The two set-up commands: `make demo` and `make test`. Both create the
+# environment (.venv, the tested pins of requirements.txt) when it is missing.
+SHELL   := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+PY      ?= python3
+VENV    := .venv
+PYTHON  := $(VENV)/bin/python
+STAMP   := $(VENV)/.mmpl-env-$(shell cat requirements.txt setup.py | cksum | cut -d' ' -f1)
+# pip prints one harmless line per local index folder it cannot read.
+QUIET   := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+
+.PHONY: env demo test clean-env
+
+env: $(STAMP)
+
+$(STAMP): requirements.txt setup.py
+	rm -f $(VENV)/.mmpl-env-*
+	test -x $(PYTHON) || $(PY) -m venv $(VENV)
+	# torch/torchvision first, as a pair (STACK.md), then the rest.
+	$(PYTHON) -m pip install -q torch==2.14.1 torchvision==0.29.1 $(QUIET)
+	$(PYTHON) -m pip install -q -r requirements.txt $(QUIET)
+	$(PYTHON) -m pip install -q --no-deps --no-build-isolation -e . $(QUIET)
+	$(PYTHON) -c "import mmpl, torch, open_clip, mmpretrain; print('mmpl', mmpl.__version__, 'torch', torch.__version__)"
+	touch $@
+
+demo: env
+	$(PYTHON) tools/demo.py --work-dir work_dirs/demo
+
+test: env
+	$(PYTHON) -m pytest -q tests
+
+clean-env:
+	rm -rf $(VENV)

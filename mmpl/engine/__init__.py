@@ -1,0 +1,15 @@
+from .checkpoint import (from_plain_data, register_checkpoint_safe_globals,
+                         to_plain_data)
+from .hooks import ClassNamesHook, PlainCheckpointHook
+from .schedulers import ConstantWarmupCosineLR
+from .loops import (MultiSplitTestLoop, MultiSplitValLoop, set_model_classes,
+                    unwrap_model)
+
+register_checkpoint_safe_globals()
+
+__all__ = [
+    'ClassNamesHook', 'PlainCheckpointHook', 'ConstantWarmupCosineLR',
+    'MultiSplitValLoop', 'MultiSplitTestLoop',
+    'set_model_classes', 'unwrap_model', 'register_checkpoint_safe_globals',
+    'to_plain_data', 'from_plain_data'
+]

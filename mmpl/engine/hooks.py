@@ -1,0 +1,56 @@
+"""Hooks that keep the model's class names in step with the data."""
+from mmengine.hooks import Hook
+from mmpretrain.registry import HOOKS
+
+from .checkpoint import (from_plain_data, rng_state, set_rng_state,
+                         to_plain_data)
+from .loops import set_model_classes, unwrap_model
+
+
+@HOOKS.register_module()
+class ClassNamesHook(Hook):
+    """Give the model the training dataset's class names (and template)
+    before every training epoch. The evaluation loops switch to each
+    evaluated split's names and switch back afterwards."""
+
+    priority = 'VERY_HIGH'
+
+    def before_train(self, runner) -> None:
+        set_model_classes(runner.model, runner.train_dataloader.dataset)
+
+    def before_train_epoch(self, runner) -> None:
+        set_model_classes(runner.model, runner.train_dataloader.dataset)
+
+
+@HOOKS.register_module()
+class PlainCheckpointHook(Hook):
+    """Keep checkpoints to plain data so that they load with
+    ``torch.load(weights_only=True)`` (no arbitrary pickled objects: a
+    checkpoint from an untrusted source cannot run code), and add the
+    model's rebuild meta under ``meta['mmpl']`` (architecture, weights,
+    class names, mmpl version).
+
+    It also saves the Python/NumPy/torch generator states and restores them
+    on resume, so that an interrupted run continues with the same
+    augmentations as an uninterrupted one. The model's ``state_dict``
+    already holds only the trainable prompt parameters (the frozen CLIP is
+    not part of it).
+    """
+
+    priority = 'VERY_LOW'  # after every hook that adds to the checkpoint
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        model = unwrap_model(runner.model)
+        if hasattr(model, 'checkpoint_meta'):
+            checkpoint.setdefault('meta', {})['mmpl'] = model.checkpoint_meta()
+        for key in list(checkpoint):
+            if key not in ('state_dict', 'optimizer'):
+                checkpoint[key] = to_plain_data(checkpoint[key])
+        checkpoint['rng_state'] = rng_state()
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        if 'message_hub' in checkpoint:
+            checkpoint['message_hub'] = from_plain_data(
+                checkpoint['message_hub'])
+        if runner._resume and 'rng_state' in checkpoint:
+            set_rng_state(checkpoint['rng_state'])

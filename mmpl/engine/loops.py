@@ -1,0 +1,155 @@
+"""Evaluation over several named splits in one run, switching class names.
+
+Base-to-new: ``val_dataloader = dict(base=<dataloader cfg>, new=<...>)``
+evaluates the base test set with the base class names and the new test set
+with the new class names, and reports ``base/accuracy/top1``,
+``new/accuracy/top1`` and ``harmonic_mean``. The same loops serve the other
+protocols (``dict(eurosat=..., dtd=...)`` -> ``eurosat/accuracy/top1`` ...).
+A plain dataloader config (with a ``dataset`` key) is one unnamed split.
+"""
+import copy
+from typing import Dict, Union
+
+import torch
+from mmengine.evaluator import Evaluator
+from mmengine.model import is_model_wrapper
+from mmengine.runner import BaseLoop
+from mmengine.runner.amp import autocast
+from mmpretrain.registry import LOOPS
+from torch.utils.data import DataLoader
+
+from ..evaluation import harmonic_mean
+
+BASE_KEY = 'base/accuracy/top1'
+NEW_KEY = 'new/accuracy/top1'
+
+
+def unwrap_model(model):
+    return model.module if is_model_wrapper(model) else model
+
+
+def set_model_classes(model, dataset) -> None:
+    """Give the model the dataset's class names (and template)."""
+    meta = getattr(dataset, 'metainfo', None) or {}
+    classes = meta.get('classes')
+    if not classes:
+        raise ValueError(
+            f'{type(dataset).__name__} has no metainfo["classes"]; prompt '
+            'learning needs the class names of every evaluated dataset.')
+    unwrap_model(model).set_classes(list(classes), meta.get('template'))
+
+
+class _SplitEvaluation:
+    """Shared logic of the val and test loops: one dataloader and one
+    evaluator per split; metrics prefixed with the split name."""
+
+    def __init__(self, runner, dataloader: Union[dict, DataLoader],
+                 evaluator: Union[dict, list, Evaluator]):
+        if isinstance(dataloader, dict) and 'dataset' not in dataloader:
+            split_cfgs = dataloader
+        else:
+            split_cfgs = {'': dataloader}
+        if not split_cfgs:
+            raise ValueError('no evaluation splits configured')
+        diff_rank_seed = runner._randomness_cfg.get('diff_rank_seed', False)
+        self.dataloaders: Dict[str, DataLoader] = {}
+        self.evaluators: Dict[str, Evaluator] = {}
+        for name, cfg in split_cfgs.items():
+            loader = cfg if isinstance(cfg, DataLoader) else \
+                runner.build_dataloader(cfg, seed=runner.seed,
+                                        diff_rank_seed=diff_rank_seed)
+            ev = evaluator if isinstance(evaluator, Evaluator) and \
+                len(split_cfgs) == 1 else runner.build_evaluator(
+                    copy.deepcopy(evaluator))
+            ev.dataset_meta = getattr(loader.dataset, 'metainfo', None)
+            self.dataloaders[name] = loader
+            self.evaluators[name] = ev
+
+    @property
+    def first_dataloader(self) -> DataLoader:
+        return next(iter(self.dataloaders.values()))
+
+    def evaluate(self, loop: BaseLoop, step: str, hook_prefix: str,
+                 fp16: bool) -> dict:
+        """Evaluate every split; ``loop.dataloader`` follows the current
+        split so that logging counts iterations per split."""
+        runner = loop.runner
+        model = runner.model
+        previous = unwrap_model(model).classnames
+        previous_template = unwrap_model(model)._dataset_template
+        metrics: dict = {}
+        for name, loader in self.dataloaders.items():
+            set_model_classes(model, loader.dataset)
+            loop.dataloader = loader
+            evaluator = self.evaluators[name]
+            for idx, data_batch in enumerate(loader):
+                runner.call_hook(f'before_{hook_prefix}_iter', batch_idx=idx,
+                                 data_batch=data_batch)
+                with autocast(enabled=fp16):
+                    outputs = getattr(model, step)(data_batch)
+                evaluator.process(data_samples=outputs, data_batch=data_batch)
+                runner.call_hook(f'after_{hook_prefix}_iter', batch_idx=idx,
+                                 data_batch=data_batch, outputs=outputs)
+            split_metrics = evaluator.evaluate(len(loader.dataset))
+            prefix = f'{name}/' if name else ''
+            metrics.update({prefix + k: v for k, v in split_metrics.items()})
+        if BASE_KEY in metrics and NEW_KEY in metrics:
+            metrics['harmonic_mean'] = harmonic_mean(metrics[BASE_KEY],
+                                                     metrics[NEW_KEY])
+        loop.dataloader = self.first_dataloader
+        if previous is not None:
+            unwrap_model(model).set_classes(previous, previous_template)
+        return metrics
+
+
+@LOOPS.register_module()
+class MultiSplitValLoop(BaseLoop):
+    """Validation over named splits (see module docstring).
+
+    Args:
+        runner: the runner.
+        dataloader: ``dict(split_name=dataloader_cfg, ...)`` or one
+            dataloader config.
+        evaluator: metric config(s), instantiated once per split.
+        fp16: autocast during evaluation.
+    """
+
+    def __init__(self, runner, dataloader, evaluator, fp16: bool = False):
+        self._splits = _SplitEvaluation(runner, dataloader, evaluator)
+        super().__init__(runner, self._splits.first_dataloader)
+        self.evaluator = next(iter(self._splits.evaluators.values()))
+        self.fp16 = fp16
+
+    def run(self) -> dict:
+        self.runner.call_hook('before_val')
+        self.runner.call_hook('before_val_epoch')
+        self.runner.model.eval()
+        with torch.no_grad():
+            metrics = self._splits.evaluate(self, 'val_step', 'val',
+                                            self.fp16)
+        self.runner.call_hook('after_val_epoch', metrics=metrics)
+        self.runner.call_hook('after_val')
+        return metrics
+
+
+@LOOPS.register_module()
+class MultiSplitTestLoop(BaseLoop):
+    """Test over named splits (see module docstring); same arguments as
+    :class:`MultiSplitValLoop`."""
+
+    def __init__(self, runner, dataloader, evaluator, fp16: bool = False):
+        self._splits = _SplitEvaluation(runner, dataloader, evaluator)
+        super().__init__(runner, self._splits.first_dataloader)
+        self.evaluator = next(iter(self._splits.evaluators.values()))
+        self.fp16 = fp16
+
+    def run(self) -> dict:
+        self.runner.call_hook('before_test')
+        self.runner.call_hook('before_test_epoch')
+        self.runner.model.eval()
+        with torch.no_grad():
+            metrics = self._splits.evaluate(self, 'test_step', 'test',
+                                            self.fp16)
+        self.runner.call_hook('after_test_epoch', metrics=metrics)
+        self.runner.call_hook('after_test')
+        return metrics

@@ -1,0 +1,3 @@
+from .harmonic_mean import harmonic_mean
+
+__all__ = ['harmonic_mean']

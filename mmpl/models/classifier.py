@@ -1,0 +1,419 @@
+"""PromptCLIPClassifier: frozen CLIP + prompt modules + losses, as an
+mmpretrain classifier.
+
+One forward runs the stages of DESIGN.md in order:
+
+1. frozen image pass (no grad; only when a module needs ``f0``/``Z0``)
+2. class anchors ``t0`` (C, D), cached per class set (only when needed)
+3. text prompt module -> (1|B, C, L, Dt) prompt embeddings (+ deep prompts)
+4. text encoder -> ``g`` (1|B, C, D): all B*C sequences in one batched,
+   chunked call, cut after EOT
+5. visual prompt module (optional) -> visual prompt tokens
+6. image encoder with prompts -> ``f`` (B, D); the frozen pass is reused when
+   there are no visual prompts
+7. feature tuner (optional) -> (B, D) or per-class (B, C, D)
+8. logits = exp(logit_scale) * cos(f, g); losses = CE + extra losses
+
+Class names come from the dataset (``metainfo['classes']``) through
+:meth:`set_classes`, called by mmpl's loops and ``ClassNamesHook``.
+Only prompt parameters are trainable; the CLIP is held outside the module
+tree (see :mod:`mmpl.clip.adapter`), so checkpoints carry only the prompts
+plus the meta needed to rebuild (architecture, weights, class names).
+"""
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from mmpretrain.models.classifiers import BaseClassifier
+from mmpretrain.registry import MODELS
+from mmpretrain.structures import DataSample
+from torch import Tensor, nn
+
+from ..datasets.templates import DEFAULT_TEMPLATE
+from ..clip import (ClassTokens, FrozenCLIP, build_class_tokens,
+                    class_prompt_texts)
+from ..prompts.base import (BaseFeatureTuner, BaseTextPrompt,
+                            BaseVisualPrompt, FrozenImageFeatures,
+                            TextPrompts)
+from ..version import __version__
+
+CLIP_MEAN = [0.48145466 * 255, 0.4578275 * 255, 0.40821073 * 255]
+CLIP_STD = [0.26862954 * 255, 0.26130258 * 255, 0.27577711 * 255]
+
+
+@dataclass
+class PromptCLIPOutputs:
+    """Everything one forward computed; extra losses read from it.
+
+    Attributes:
+        logits: (B, C) scaled cosine logits.
+        image_features: (B, D) or per-class (B, C, D), not normalised.
+        text_features: (1|B, C, D), not normalised.
+        logit_scale: scalar exp(logit_scale).
+        frozen_image: the frozen image pass, when one ran.
+        anchors: (C, D) frozen hand-crafted text features, when requested.
+    """
+    logits: Tensor
+    image_features: Tensor
+    text_features: Tensor
+    logit_scale: Tensor
+    frozen_image: Optional[FrozenImageFeatures] = None
+    anchors: Optional[Tensor] = None
+
+
+class _ClassSet:
+    """Frozen data of one class set: token layout and (lazily) anchors."""
+
+    def __init__(self, tokens: ClassTokens, anchor_texts: List[str]):
+        self.tokens = tokens
+        self.anchor_texts = anchor_texts
+        self.anchors: Optional[Tensor] = None  # (C, D)
+
+
+def cosine_logits(image_features: Tensor, text_features: Tensor,
+                  scale: Tensor) -> Tensor:
+    """Scaled cosine similarity.
+
+    Args:
+        image_features: (B, D) or per-class (B, C, D).
+        text_features: (1|B, C, D).
+        scale: scalar.
+
+    Returns:
+        (B, C) logits.
+    """
+    f = F.normalize(image_features, dim=-1)
+    g = F.normalize(text_features, dim=-1)
+    if f.dim() == 3:
+        return scale * (f * g).sum(-1)
+    if g.shape[0] == 1:
+        return scale * f @ g[0].t()
+    return scale * torch.einsum('bd,bcd->bc', f, g)
+
+
+@MODELS.register_module()
+class PromptCLIPClassifier(BaseClassifier):
+    """CLIP prompt-learning classifier.
+
+    Args:
+        clip: kwargs of :class:`~mmpl.clip.FrozenCLIP` (``arch``,
+            ``pretrained``, ``quick_gelu``, ``grad_checkpointing``).
+        text_prompt: config of a text prompt module (``CoOp``, ``CoCoOp``..).
+        visual_prompt: optional config of a visual prompt module.
+        feature_tuner: optional config of a feature tuning module.
+        loss: classification loss [CrossEntropyLoss].
+        extra_losses: losses called as ``loss(outputs, labels)`` with a
+            :class:`PromptCLIPOutputs` (retention, alignment ...).
+        template: hand-crafted prompt template for the anchors; None uses the
+            dataset's (``metainfo['template']``), else 'a photo of a {}.'.
+        classnames: optional initial class names (normally set from data).
+        text_chunk_size: max sequences per text-encoder call (memory bound
+            for B*C image-conditioned prompts); None = one call.
+        data_preprocessor: defaults to CLIP's normalisation, BGR->RGB.
+    """
+
+    def __init__(self,
+                 clip: dict,
+                 text_prompt: dict,
+                 visual_prompt: Optional[dict] = None,
+                 feature_tuner: Optional[dict] = None,
+                 loss: dict = dict(type='mmpretrain.CrossEntropyLoss', loss_weight=1.0),
+                 extra_losses: Sequence[dict] = (),
+                 template: Optional[str] = None,
+                 classnames: Optional[Sequence[str]] = None,
+                 text_chunk_size: Optional[int] = None,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None):
+        if data_preprocessor is None:
+            data_preprocessor = dict(
+                type='mmpretrain.ClsDataPreprocessor', mean=CLIP_MEAN, std=CLIP_STD,
+                to_rgb=True)
+        super().__init__(init_cfg=init_cfg,
+                         data_preprocessor=data_preprocessor)
+        self.clip = FrozenCLIP(**clip)
+        self.text_prompt: BaseTextPrompt = self._build_part(
+            text_prompt, BaseTextPrompt, 'text_prompt')
+        self.visual_prompt: Optional[BaseVisualPrompt] = self._build_part(
+            visual_prompt, BaseVisualPrompt, 'visual_prompt')
+        self.feature_tuner: Optional[BaseFeatureTuner] = self._build_part(
+            feature_tuner, BaseFeatureTuner, 'feature_tuner')
+        self.loss_module = MODELS.build(loss)
+        self.extra_losses = nn.ModuleList(
+            [MODELS.build(cfg) for cfg in extra_losses])
+        self.template = template
+        self.text_chunk_size = text_chunk_size
+        self._check_combination()
+
+        self._classnames: Optional[Tuple[str, ...]] = None
+        self._dataset_template: Optional[str] = None
+        self._class_sets: 'OrderedDict[tuple, _ClassSet]' = OrderedDict()
+        # class key -> (text features, prompts), valid during one evaluation
+        self._eval_text_cache: Dict[tuple, Tuple[Tensor, TextPrompts]] = {}
+        if classnames is not None:
+            self.set_classes(classnames)
+
+    # ------------------------------------------------------------------ build
+    def _build_part(self, cfg: Optional[dict], base: type,
+                    name: str) -> Optional[nn.Module]:
+        if cfg is None:
+            return None
+        if isinstance(cfg, nn.Module):
+            module = cfg
+        else:
+            module = MODELS.build(cfg, default_args=dict(clip=self.clip))
+        if not isinstance(module, base):
+            raise TypeError(f'{name}={type(module).__name__} is not a '
+                            f'{base.__name__}')
+        return module
+
+    def _check_combination(self) -> None:
+        """Fail at build time for module combinations that cannot work."""
+        needs_tokens = [
+            type(m).__name__
+            for m in (self.text_prompt, self.visual_prompt, self.feature_tuner)
+            if m is not None and getattr(m, 'needs_image_tokens', False)
+        ]
+        if needs_tokens and not self.clip.is_vit:
+            raise ValueError(
+                f'{", ".join(needs_tokens)} need image tokens, but '
+                f'{self.clip.arch} has no ViT image tower; use a ViT arch.')
+        if self.visual_prompt is not None and not self.clip.is_vit:
+            raise ValueError(f'{type(self.visual_prompt).__name__} needs a '
+                             f'ViT image tower; {self.clip.arch} has none.')
+
+    @property
+    def needs_anchors(self) -> bool:
+        return any(getattr(m, 'needs_anchors', False)
+                   for m in self._modules_in_pipeline())
+
+    @property
+    def needs_frozen_image(self) -> bool:
+        return (self.text_prompt.image_conditioned
+                or self.text_prompt.needs_image_tokens
+                or (self.visual_prompt is not None
+                    and self.visual_prompt.needs_frozen_image)
+                or any(getattr(m, 'needs_frozen_image', False)
+                       for m in self.extra_losses))
+
+    def _modules_in_pipeline(self) -> List[nn.Module]:
+        mods = [self.text_prompt, self.visual_prompt, self.feature_tuner]
+        return [m for m in mods if m is not None] + list(self.extra_losses)
+
+    # ------------------------------------------------------------- class sets
+    @property
+    def classnames(self) -> Optional[Tuple[str, ...]]:
+        return self._classnames
+
+    def set_classes(self, classnames: Sequence[str],
+                    template: Optional[str] = None) -> None:
+        """Switch the class set (e.g. base -> new at evaluation).
+
+        Args:
+            classnames: readable class names, index = label.
+            template: the dataset's hand-crafted template, used for anchors
+                unless the model was configured with its own ``template``.
+        """
+        if not classnames:
+            raise ValueError('set_classes needs at least one class name')
+        self._classnames = tuple(classnames)
+        self._dataset_template = template
+
+    @property
+    def anchor_template(self) -> str:
+        return self.template or self._dataset_template or DEFAULT_TEMPLATE
+
+    def _class_key(self) -> tuple:
+        return (self._classnames, self.anchor_template, self.clip.device)
+
+    def _current_class_set(self) -> _ClassSet:
+        if self._classnames is None:
+            raise RuntimeError(
+                'PromptCLIPClassifier has no class names: they are set from '
+                "the dataset's metainfo['classes'] by ClassNamesHook (train) "
+                'and MultiSplitValLoop/TestLoop (eval); add them to the '
+                'config or call model.set_classes(names).')
+        key = self._class_key()
+        class_set = self._class_sets.get(key)
+        if class_set is None:
+            tokens = build_class_tokens(self.clip, self._classnames,
+                                        self.text_prompt.n_ctx)
+            class_set = _ClassSet(
+                tokens,
+                class_prompt_texts(self.anchor_template, self._classnames))
+            self._class_sets[key] = class_set
+            while len(self._class_sets) > 4:  # train, base, new, + one
+                self._class_sets.popitem(last=False)
+        return class_set
+
+    def class_anchors(self) -> Tensor:
+        """(C, D) frozen text features of the hand-crafted template, computed
+        once per class set."""
+        class_set = self._current_class_set()
+        if class_set.anchors is None:
+            with torch.no_grad():
+                ids = self.clip.tokenize(class_set.anchor_texts)
+                class_set.anchors = self.clip.encode_token_ids(
+                    ids, chunk_size=self.text_chunk_size).float()
+        return class_set.anchors
+
+    # ---------------------------------------------------------------- forward
+    def train(self, mode: bool = True):
+        # Cached text features are only valid while the prompts are frozen.
+        self._eval_text_cache.clear()
+        return super().train(mode)
+
+    def frozen_image_pass(self, images: Tensor,
+                          with_tokens: bool) -> FrozenImageFeatures:
+        """Stage 1: prompt-free image features, no grad."""
+        with torch.no_grad():
+            out = self.clip.encode_image(images, return_tokens=with_tokens)
+        if with_tokens:
+            return FrozenImageFeatures(out[0].float(), out[1].float())
+        return FrozenImageFeatures(out.float())
+
+    def encode_prompts(self, prompts: TextPrompts) -> Tensor:
+        """Stage 4: (1|B, C, L, Dt) prompts -> (1|B, C, D) text features in
+        one batched (chunked) call over all B*C sequences."""
+        batch, num_classes = prompts.embeddings.shape[:2]
+        eot = prompts.eot_index.repeat(batch)
+        deep = prompts.deep_prompts
+        if deep is not None:
+            deep = [p if p.dim() == 2 else p.repeat_interleave(num_classes, 0)
+                    for p in deep]
+        g = self.clip.encode_text(
+            prompts.embeddings.flatten(0, 1), eot, deep,
+            chunk_size=self.text_chunk_size)
+        return g.float().view(batch, num_classes, -1)
+
+    def _text_features(self, class_set: _ClassSet,
+                       frozen: Optional[FrozenImageFeatures]
+                       ) -> Tuple[Tensor, TextPrompts]:
+        """Stages 3-4, with the text features of image-independent prompts
+        cached for the whole evaluation (per class set)."""
+        cacheable = not self.training and not self.text_prompt.image_conditioned
+        key = self._class_key()
+        if cacheable and key in self._eval_text_cache:
+            return self._eval_text_cache[key]
+        prompts = self.text_prompt(class_set.tokens, frozen)
+        g = self.encode_prompts(prompts)
+        if cacheable:
+            self._eval_text_cache[key] = (g, prompts)
+        return g, prompts
+
+    def forward_features(self, images: Tensor) -> PromptCLIPOutputs:
+        """Run the staged pipeline on normalised images (B, 3, H, W)."""
+        class_set = self._current_class_set()
+        tuner_tokens = (self.feature_tuner is not None
+                        and self.feature_tuner.needs_image_tokens)
+        wants_tokens = (self.text_prompt.needs_image_tokens or tuner_tokens
+                        or (self.visual_prompt is not None
+                            and self.visual_prompt.needs_image_tokens))
+        frozen = None
+        if self.needs_frozen_image or tuner_tokens:
+            frozen = self.frozen_image_pass(images, with_tokens=wants_tokens)
+        anchors = self.class_anchors() if self.needs_anchors else None
+
+        g, prompts = self._text_features(class_set, frozen)
+
+        visual_prompts = prompts.visual_prompts
+        deep_visual = prompts.deep_visual_prompts
+        if self.visual_prompt is not None:
+            if visual_prompts is not None:
+                raise ValueError(
+                    f'{type(self.text_prompt).__name__} already produces '
+                    f'visual prompts; drop visual_prompt='
+                    f'{type(self.visual_prompt).__name__}')
+            vp = self.visual_prompt(g, frozen)
+            visual_prompts, deep_visual = vp.prompts, vp.deep_prompts
+
+        if visual_prompts is None:
+            if frozen is None:
+                frozen = self.frozen_image_pass(images, with_tokens=False)
+            f, tokens = frozen.global_feature, frozen.tokens
+        else:
+            out = self.clip.encode_image(images, visual_prompts, deep_visual,
+                                         return_tokens=tuner_tokens)
+            f, tokens = (out[0], out[1]) if tuner_tokens else (out, None)
+            f = f.float()
+
+        if self.feature_tuner is not None:
+            f = self.feature_tuner(f, g, tokens)
+
+        scale = self.clip.logit_scale.float()
+        logits = cosine_logits(f, g, scale)
+        return PromptCLIPOutputs(logits=logits, image_features=f,
+                                 text_features=g, logit_scale=scale,
+                                 frozen_image=frozen, anchors=anchors)
+
+    def extract_feat(self, inputs: Tensor) -> Tensor:
+        return self.forward_features(inputs).logits
+
+    def forward(self,
+                inputs: Tensor,
+                data_samples: Optional[List[DataSample]] = None,
+                mode: str = 'tensor'):
+        if mode == 'tensor':
+            return self.forward_features(inputs).logits
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        if mode == 'predict':
+            return self.predict(inputs, data_samples)
+        raise RuntimeError(f'Invalid mode "{mode}".')
+
+    def loss(self, inputs: Tensor,
+             data_samples: List[DataSample]) -> Dict[str, Tensor]:
+        outputs = self.forward_features(inputs)
+        labels = torch.cat([ds.gt_label for ds in data_samples]).to(
+            outputs.logits.device)
+        losses = {'loss_cls': self.loss_module(outputs.logits, labels)}
+        for module in self.extra_losses:
+            name = getattr(module, 'loss_name', type(module).__name__)
+            losses[name] = module(outputs, labels)
+        return losses
+
+    def predict(self, inputs: Tensor,
+                data_samples: Optional[List[DataSample]] = None
+                ) -> List[DataSample]:
+        logits = self.forward_features(inputs).logits
+        scores = F.softmax(logits, dim=1)
+        labels = scores.argmax(dim=1, keepdim=True)
+        if data_samples is None:
+            data_samples = [DataSample() for _ in range(scores.shape[0])]
+        for ds, score, label in zip(data_samples, scores, labels):
+            ds.set_pred_score(score).set_pred_label(label)
+        return data_samples
+
+    # ------------------------------------------------------------ checkpoints
+    def checkpoint_meta(self) -> dict:
+        """Meta needed to rebuild the model (plain types: weights_only)."""
+        return dict(
+            arch=self.clip.arch,
+            pretrained=self.clip.pretrained,
+            text_prompt=type(self.text_prompt).__name__,
+            classes=list(self._classnames or ()),
+            mmpl_version=__version__)
+
+    def get_extra_state(self) -> dict:
+        return self.checkpoint_meta()
+
+    def set_extra_state(self, state: dict) -> None:
+        self.loaded_checkpoint_meta = state
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict,
+                              missing_keys, unexpected_keys, error_msgs):
+        meta = state_dict.get(prefix + '_extra_state') or {}
+        mine = {prefix + k: v for k, v in self.named_parameters()}
+        for key, param in mine.items():
+            if key in state_dict and state_dict[key].shape != param.shape:
+                raise ValueError(
+                    f'checkpoint does not fit this model: {key} has shape '
+                    f'{tuple(state_dict[key].shape)} in the checkpoint '
+                    f'(arch {meta.get("arch", "?")}, '
+                    f'{len(meta.get("classes", [])) or "?"} classes) and '
+                    f'{tuple(param.shape)} here (arch {self.clip.arch}, '
+                    f'{len(self._classnames or ()) or "?"} classes)')
+        super()._load_from_state_dict(state_dict, prefix, local_metadata,
+                                      strict, missing_keys, unexpected_keys,
+                                      error_msgs)

@@ -1,0 +1,10 @@
+from .base import (BaseFeatureTuner, BaseTextPrompt, BaseVisualPrompt,
+                   FrozenImageFeatures, TextPrompts, VisualPrompts)
+from .cocoop import CoCoOp, bottleneck_mlp
+from .coop import CoOp, class_token_layout
+
+__all__ = [
+    'BaseTextPrompt', 'BaseVisualPrompt', 'BaseFeatureTuner',
+    'FrozenImageFeatures', 'TextPrompts', 'VisualPrompts', 'CoOp', 'CoCoOp',
+    'bottleneck_mlp', 'class_token_layout'
+]

@@ -1,0 +1,64 @@
+"""CoCoOp: context vectors shifted by an image-conditioned meta-net.
+
+Zhou et al., "Conditional Prompt Learning for Vision-Language Models"
+(CVPR 2022). A meta-net Linear(D, D/16)-ReLU-Linear(D/16, Dt) maps the
+normalised frozen image feature to one shift that is added to every context
+token of every class: prompts are (B, C, L, Dt). The classifier encodes all
+B*C prompts in one batched, chunked text-encoder call.
+"""
+from typing import Optional
+
+import torch.nn.functional as F
+from mmpretrain.registry import MODELS
+from torch import Tensor, nn
+
+from ..clip import ClassTokens
+from .base import BaseTextPrompt, FrozenImageFeatures, TextPrompts
+from .context import init_context, insert_context
+
+
+def bottleneck_mlp(in_dim: int, out_dim: int, reduction: int = 16) -> nn.Module:
+    """CoCoOp's meta-net: Linear(in, in/r) - ReLU - Linear(in/r, out)."""
+    hidden = max(1, in_dim // reduction)
+    return nn.Sequential(
+        nn.Linear(in_dim, hidden), nn.ReLU(inplace=True),
+        nn.Linear(hidden, out_dim))
+
+
+@MODELS.register_module()
+class CoCoOp(BaseTextPrompt):
+    """Conditional context optimisation.
+
+    Args:
+        clip: the frozen CLIP (read for widths and the init embedding).
+        n_ctx: number of context vectors M [4].
+        ctx_init: initialisation phrase ['a photo of a'].
+        reduction: meta-net bottleneck reduction [16].
+    """
+    image_conditioned = True
+
+    def __init__(self,
+                 clip,
+                 n_ctx: int = 4,
+                 ctx_init: Optional[str] = 'a photo of a',
+                 reduction: int = 16,
+                 init_cfg=None):
+        super().__init__(init_cfg=init_cfg)
+        self.n_ctx = n_ctx
+        self.ctx = init_context(clip, n_ctx, ctx_init)
+        self.meta_net = bottleneck_mlp(clip.embed_dim, clip.text_width,
+                                       reduction).to(clip.device)
+
+    def shift(self, image: FrozenImageFeatures) -> Tensor:
+        """(B, D) frozen image features -> (B, Dt) context shift."""
+        return self.meta_net(F.normalize(image.global_feature.float(), dim=-1))
+
+    def forward(self, class_tokens: ClassTokens,
+                image: Optional[FrozenImageFeatures] = None) -> TextPrompts:
+        if image is None:
+            raise ValueError('CoCoOp needs the frozen image features')
+        ctx = self.ctx.unsqueeze(0) + self.shift(image).unsqueeze(1)  # (B,M,Dt)
+        prompts = insert_context(ctx.unsqueeze(1), class_tokens.prefix,
+                                 class_tokens.suffix)  # (B, C, L, Dt)
+        return TextPrompts(embeddings=prompts,
+                           eot_index=class_tokens.eot_index)

@@ -1,0 +1,55 @@
+"""Learnable context vectors, initialised as CoOp does."""
+from typing import Optional
+
+import torch
+from torch import Tensor, nn
+
+from ..clip import context_init_embedding
+
+
+def check_n_ctx(n_ctx: int, context_length: int = 77) -> None:
+    if not isinstance(n_ctx, int) or not 1 <= n_ctx < context_length - 2:
+        raise ValueError(f'n_ctx must be an integer in [1, {context_length - 3}]'
+                         f', got {n_ctx!r}')
+
+
+def init_context(clip, n_ctx: int, ctx_init: Optional[str],
+                 num_vectors: Optional[int] = None) -> nn.Parameter:
+    """Context parameter (M, Dt), or (num_vectors, M, Dt) for class-specific
+    contexts: the embedding of ``ctx_init`` (e.g. 'a photo of a') when given,
+    else N(0, 0.02) (CoOp)."""
+    check_n_ctx(n_ctx, clip.context_length)
+    if ctx_init:
+        ctx = context_init_embedding(clip, ctx_init, n_ctx).float()
+        if num_vectors is not None:
+            ctx = ctx.unsqueeze(0).repeat(num_vectors, 1, 1)
+    else:
+        shape = (n_ctx, clip.text_width) if num_vectors is None else (
+            num_vectors, n_ctx, clip.text_width)
+        ctx = torch.empty(shape).normal_(std=0.02)
+    return nn.Parameter(ctx.to(clip.device))
+
+
+def insert_context(ctx: Tensor, prefix: Tensor, suffix: Tensor) -> Tensor:
+    """Write context vectors into the class prompts, after SOS.
+
+    Args:
+        ctx: (M, Dt) shared, (C, M, Dt) per class, (B, 1, M, Dt) per image or
+            (B, C, M, Dt) per image and class.
+        prefix: (C, 1, Dt) SOS embeddings.
+        suffix: (C, S, Dt) class-name, '.', EOT embeddings.
+
+    Returns:
+        (1, C, L, Dt) or (B, C, L, Dt) prompt embeddings.
+    """
+    if ctx.dim() == 2:
+        ctx = ctx.unsqueeze(0)  # (1, M, Dt)
+    if ctx.dim() == 3:
+        ctx = ctx.unsqueeze(0)  # (1, 1|C, M, Dt)
+    batch = ctx.shape[0]
+    num_classes = prefix.shape[0]
+    ctx = ctx.expand(batch, num_classes, -1, -1).to(prefix.dtype)
+    return torch.cat([
+        prefix.unsqueeze(0).expand(batch, -1, -1, -1), ctx,
+        suffix.unsqueeze(0).expand(batch, -1, -1, -1)
+    ], dim=2)

@@ -1,0 +1,8 @@
+from .config_tools import (iter_dataset_cfgs, set_data_root, set_fewshot_seed,
+                           set_runtime_seed)
+from .user_errors import is_user_error, user_error_message
+
+__all__ = [
+    'iter_dataset_cfgs', 'set_data_root', 'set_fewshot_seed',
+    'set_runtime_seed', 'is_user_error', 'user_error_message'
+]
