@@ -100,6 +100,19 @@ def _load_local_weights(model: nn.Module, path: str,
         open_clip.load_checkpoint(model, path, weights_only=True)
 
 
+def weight_source(arch: str, tag: str) -> str:
+    """Where the weights of ``arch``/``tag`` can be fetched, in words."""
+    cfg = open_clip.get_pretrained_cfg(arch, tag) or {}
+    where = []
+    if cfg.get('url'):
+        where.append(f'download {cfg["url"]}')
+    if cfg.get('hf_hub'):
+        where.append('or open_clip_pytorch_model.bin from the Hugging Face '
+                     f'repo {cfg["hf_hub"].rstrip("/")}')
+    return (' '.join(where) + '.') if where else 'see open_clip\'s ' \
+        'pretrained list.'
+
+
 def build_open_clip(arch: str,
                     pretrained: Optional[str] = None,
                     quick_gelu: Optional[bool] = None,
@@ -142,12 +155,11 @@ def build_open_clip(arch: str,
             model = open_clip.create_model(
                 arch, pretrained=pretrained,
                 force_quick_gelu=force_quick_gelu, cache_dir=cache_dir)
-        except Exception as exc:  # network or cache failure
+        except Exception:  # network or cache failure
             raise CLIPBuildError(
-                f'Cannot load {arch}/{pretrained} weights ({type(exc).__name__}'
-                f': {str(exc).splitlines()[0] if str(exc) else ""}). Offline, '
-                'download the weight file on a machine with network and set '
-                'model.clip.pretrained to its local path.') from None
+                f'Cannot load {arch}/{pretrained} weights offline: '
+                f'{weight_source(arch, pretrained)} Put the file on this '
+                'machine and set model.clip.pretrained to its path.') from None
     model.requires_grad_(False)
     model.eval()
     return model

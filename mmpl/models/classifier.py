@@ -404,16 +404,18 @@ class PromptCLIPClassifier(BaseClassifier):
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict,
                               missing_keys, unexpected_keys, error_msgs):
         meta = state_dict.get(prefix + '_extra_state') or {}
-        mine = {prefix + k: v for k, v in self.named_parameters()}
-        for key, param in mine.items():
+        theirs = f'arch {meta.get("arch", "?")}'
+        if meta.get('classes'):
+            theirs += f', trained on {len(meta["classes"])} classes'
+        mine = f'arch {self.clip.arch}'
+        if self._classnames:
+            mine += f', {len(self._classnames)} classes'
+        for key, param in self.named_parameters(prefix=prefix.rstrip('.')):
             if key in state_dict and state_dict[key].shape != param.shape:
                 raise ValueError(
                     f'checkpoint does not fit this model: {key} has shape '
                     f'{tuple(state_dict[key].shape)} in the checkpoint '
-                    f'(arch {meta.get("arch", "?")}, '
-                    f'{len(meta.get("classes", [])) or "?"} classes) and '
-                    f'{tuple(param.shape)} here (arch {self.clip.arch}, '
-                    f'{len(self._classnames or ()) or "?"} classes)')
+                    f'({theirs}) and {tuple(param.shape)} here ({mine})')
         super()._load_from_state_dict(state_dict, prefix, local_metadata,
                                       strict, missing_keys, unexpected_keys,
                                       error_msgs)

@@ -19,7 +19,9 @@ def _innermost(exc: BaseException) -> BaseException:
     seen = set()
     while id(exc) not in seen:
         seen.add(id(exc))
-        inner = exc.__cause__ or exc.__context__
+        inner = exc.__cause__
+        if inner is None and not exc.__suppress_context__:
+            inner = exc.__context__
         if inner is None or not isinstance(inner, USER_ERROR_TYPES):
             break
         exc = inner
