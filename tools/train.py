@@ -58,6 +58,10 @@ def merge_args(cfg, args):
     if getattr(args, 'seed', None) is not None:
         set_runtime_seed(cfg, args.seed)
     if getattr(args, 'amp', False):
+        import torch
+        if not torch.cuda.is_available():
+            raise ValueError('--amp needs a CUDA GPU (mmengine\'s '
+                             'AmpOptimWrapper); train without --amp on CPU')
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
     if getattr(args, 'no_validate', False):
@@ -69,15 +73,24 @@ def merge_args(cfg, args):
     return cfg
 
 
+def _raised_here(exc: BaseException) -> bool:
+    """Errors this script raises itself for bad command-line input."""
+    import traceback
+    frames = traceback.extract_tb(exc.__traceback__)
+    return bool(frames) and osp.samefile(frames[-1].filename, __file__)
+
+
 def main(argv=None):
     args = parse_args(argv)
     from mmpl.utils import is_user_error, user_error_message
     try:
+        if not osp.isfile(args.config):
+            raise FileNotFoundError(f'config not found: {args.config!r}')
         cfg = merge_args(Config.fromfile(args.config), args)
         runner = Runner.from_cfg(cfg)
         runner.train()
     except Exception as exc:  # one line for bad input, traceback for bugs
-        if not is_user_error(exc):
+        if not (is_user_error(exc) or _raised_here(exc)):
             raise
         print(f'mmpl: error: {user_error_message(exc)}', file=sys.stderr)
         return 2

@@ -288,7 +288,8 @@ class PromptCLIPClassifier(BaseClassifier):
         return g.float().view(batch, num_classes, -1)
 
     def _text_features(self, class_set: _ClassSet,
-                       frozen: Optional[FrozenImageFeatures]
+                       frozen: Optional[FrozenImageFeatures],
+                       anchors: Optional[Tensor]
                        ) -> Tuple[Tensor, TextPrompts]:
         """Stages 3-4, with the text features of image-independent prompts
         cached for the whole evaluation (per class set)."""
@@ -296,7 +297,7 @@ class PromptCLIPClassifier(BaseClassifier):
         key = self._class_key()
         if cacheable and key in self._eval_text_cache:
             return self._eval_text_cache[key]
-        prompts = self.text_prompt(class_set.tokens, frozen)
+        prompts = self.text_prompt(class_set.tokens, frozen, anchors)
         g = self.encode_prompts(prompts)
         if cacheable:
             self._eval_text_cache[key] = (g, prompts)
@@ -315,7 +316,7 @@ class PromptCLIPClassifier(BaseClassifier):
             frozen = self.frozen_image_pass(images, with_tokens=wants_tokens)
         anchors = self.class_anchors() if self.needs_anchors else None
 
-        g, prompts = self._text_features(class_set, frozen)
+        g, prompts = self._text_features(class_set, frozen, anchors)
 
         visual_prompts = prompts.visual_prompts
         deep_visual = prompts.deep_visual_prompts
@@ -325,7 +326,7 @@ class PromptCLIPClassifier(BaseClassifier):
                     f'{type(self.text_prompt).__name__} already produces '
                     f'visual prompts; drop visual_prompt='
                     f'{type(self.visual_prompt).__name__}')
-            vp = self.visual_prompt(g, frozen)
+            vp = self.visual_prompt(g, frozen, anchors)
             visual_prompts, deep_visual = vp.prompts, vp.deep_prompts
 
         if visual_prompts is None:

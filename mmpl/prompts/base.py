@@ -58,17 +58,26 @@ class BaseTextPrompt(BaseModule):
     Constructors receive ``clip`` (a :class:`~mmpl.clip.FrozenCLIP`) to read
     widths and initialisation embeddings; they must not keep a reference.
 
+    ``forward(class_tokens, image=None, anchors=None)``: ``image`` is the
+    frozen image pass (when ``image_conditioned`` or ``needs_image_tokens``),
+    ``anchors`` the (C, D) frozen hand-crafted class text features (when
+    ``needs_anchors``).
+
     Attributes:
         image_conditioned: prompts depend on the image (forward needs ``f0``).
         needs_image_tokens: forward also needs the frozen tokens ``Z0``.
+        needs_anchors: forward needs the class anchors ``t0``.
         n_ctx: number of context slots after SOS in the class prompts.
     """
     image_conditioned: bool = False
     needs_image_tokens: bool = False
+    needs_anchors: bool = False
     n_ctx: int = 0
 
-    def forward(self, class_tokens: ClassTokens,
-                image: Optional[FrozenImageFeatures] = None) -> TextPrompts:
+    def forward(self,
+                class_tokens: ClassTokens,
+                image: Optional[FrozenImageFeatures] = None,
+                anchors: Optional[Tensor] = None) -> TextPrompts:
         raise NotImplementedError
 
 
@@ -87,19 +96,24 @@ class VisualPrompts:
 class BaseVisualPrompt(BaseModule):
     """Base class of visual prompt modules (stage 5 of the pipeline).
 
-    ``forward(text_features, image)`` reads the text features ``g``
-    ((1|B, C, D), from the prompted text branch) and the frozen image pass,
-    and returns :class:`VisualPrompts`.
+    ``forward(text_features, image, anchors=None)`` reads the text features
+    ``g`` ((1|B, C, D), from the prompted text branch), the frozen image pass
+    and, when ``needs_anchors``, the (C, D) class anchors ``t0``; it returns
+    :class:`VisualPrompts`.
 
     Attributes:
         needs_frozen_image: forward needs ``f0``.
         needs_image_tokens: forward needs the frozen tokens ``Z0``.
+        needs_anchors: forward needs the class anchors ``t0``.
     """
     needs_frozen_image: bool = True
     needs_image_tokens: bool = False
+    needs_anchors: bool = False
 
-    def forward(self, text_features: Tensor,
-                image: Optional[FrozenImageFeatures]) -> VisualPrompts:
+    def forward(self,
+                text_features: Tensor,
+                image: Optional[FrozenImageFeatures],
+                anchors: Optional[Tensor] = None) -> VisualPrompts:
         raise NotImplementedError
 
 

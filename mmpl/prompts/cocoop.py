@@ -53,8 +53,10 @@ class CoCoOp(BaseTextPrompt):
         """(B, D) frozen image features -> (B, Dt) context shift."""
         return self.meta_net(F.normalize(image.global_feature.float(), dim=-1))
 
-    def forward(self, class_tokens: ClassTokens,
-                image: Optional[FrozenImageFeatures] = None) -> TextPrompts:
+    def forward(self,
+                class_tokens: ClassTokens,
+                image: Optional[FrozenImageFeatures] = None,
+                anchors: Optional[Tensor] = None) -> TextPrompts:
         if image is None:
             raise ValueError('CoCoOp needs the frozen image features')
         ctx = self.ctx.unsqueeze(0) + self.shift(image).unsqueeze(1)  # (B,M,Dt)

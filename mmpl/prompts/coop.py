@@ -90,8 +90,10 @@ class CoOp(BaseTextPrompt):
         self.ctx = init_context(clip, n_ctx, ctx_init,
                                 num_classes if class_specific else None)
 
-    def forward(self, class_tokens: ClassTokens,
-                image: Optional[FrozenImageFeatures] = None) -> TextPrompts:
+    def forward(self,
+                class_tokens: ClassTokens,
+                image: Optional[FrozenImageFeatures] = None,
+                anchors: Optional[Tensor] = None) -> TextPrompts:
         num_classes = class_tokens.num_classes
         ctx = self.ctx  # (M, Dt) or (C, M, Dt)
         if self.class_specific and ctx.shape[0] != num_classes:
