@@ -70,14 +70,29 @@ def _is_torchscript_archive(path: str) -> bool:
 def _resolve_quick_gelu(arch: str, pretrained: Optional[str],
                         quick_gelu: Optional[bool], is_torchscript: bool,
                         is_local: bool) -> bool:
-    arch_has_quickgelu = 'quickgelu' in arch.lower()
-    is_openai = pretrained == 'openai' or is_torchscript
-    if is_openai:
+    """The activation the weights were trained with, or a clear error.
+
+    QuickGELU is required by OpenAI weights (TorchScript archives) and by
+    every open_clip tag whose pretrained config says so (``openai``, some
+    LAION-400M, MetaCLIP, DFN tags ...); an architecture whose own config
+    says ``quick_gelu`` (``*-quickgelu``) cannot be switched to GELU.
+    """
+    arch_cfg = open_clip.get_model_config(arch) or {}
+    arch_has_quickgelu = bool(arch_cfg.get('quick_gelu', False))
+    tag_cfg = {} if (is_local or pretrained is None) else (
+        open_clip.get_pretrained_cfg(arch, pretrained) or {})
+    weights_need_quickgelu = is_torchscript or bool(
+        tag_cfg.get('quick_gelu', False))
+    if weights_need_quickgelu:
         if quick_gelu is False:
             raise CLIPBuildError(
-                f'{pretrained!r} holds OpenAI weights, which need QuickGELU; '
-                f'remove quick_gelu=False (or use {arch}-quickgelu).')
+                f'{pretrained!r} weights were trained with QuickGELU; remove '
+                f'quick_gelu=False (or use {arch}-quickgelu).')
         return True
+    if quick_gelu is False and arch_has_quickgelu:
+        raise CLIPBuildError(
+            f'{arch!r} is a QuickGELU architecture; quick_gelu=False cannot '
+            'change it (use the architecture name without -quickgelu).')
     if quick_gelu is not None:
         return quick_gelu
     if is_local and not arch_has_quickgelu:

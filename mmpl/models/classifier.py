@@ -293,13 +293,16 @@ class PromptCLIPClassifier(BaseClassifier):
                        ) -> Tuple[Tensor, TextPrompts]:
         """Stages 3-4, with the text features of image-independent prompts
         cached for the whole evaluation (per class set)."""
-        cacheable = not self.training and not self.text_prompt.image_conditioned
+        cacheable = (not self.training and not torch.is_grad_enabled()
+                     and not self.text_prompt.image_conditioned)
         key = self._class_key()
         if cacheable and key in self._eval_text_cache:
             return self._eval_text_cache[key]
         prompts = self.text_prompt(class_set.tokens, frozen, anchors)
         g = self.encode_prompts(prompts)
         if cacheable:
+            while len(self._eval_text_cache) >= 4:
+                self._eval_text_cache.pop(next(iter(self._eval_text_cache)))
             self._eval_text_cache[key] = (g, prompts)
         return g, prompts
 
@@ -417,6 +420,7 @@ class PromptCLIPClassifier(BaseClassifier):
                     f'checkpoint does not fit this model: {key} has shape '
                     f'{tuple(state_dict[key].shape)} in the checkpoint '
                     f'({theirs}) and {tuple(param.shape)} here ({mine})')
+        self._eval_text_cache.clear()  # the prompts are about to change
         super()._load_from_state_dict(state_dict, prefix, local_metadata,
                                       strict, missing_keys, unexpected_keys,
                                       error_msgs)

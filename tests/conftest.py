@@ -1,0 +1,28 @@
+"""Shared fixtures: a tiny random CLIP (built once per session).
+
+Everything is offline and on CPU; ``mmpl-tiny-vit`` (width 64, 2+2 layers)
+builds in ~0.2 s with random weights."""
+import pytest
+import torch
+from mmpretrain.utils import register_all_modules
+
+import mmpl  # noqa: F401  (registers mmpl's modules)
+
+register_all_modules(init_default_scope=True)
+
+TINY_ARCH = 'mmpl-tiny-vit'
+
+
+@pytest.fixture(scope='session')
+def tiny_clip():
+    """A frozen tiny CLIP shared by all tests: do not mutate it."""
+    from mmpl.clip import FrozenCLIP
+    torch.manual_seed(0)
+    return FrozenCLIP(arch=TINY_ARCH)
+
+
+@pytest.fixture(scope='session')
+def tiny_images():
+    """(2, 3, 224, 224) normalised-looking random images."""
+    g = torch.Generator().manual_seed(1)
+    return torch.randn(2, 3, 224, 224, generator=g)

@@ -1,0 +1,363 @@
+"""Tests of PromptCLIPClassifier: modes, class switching, caching of text
+features and anchors, gradients reaching only prompt parameters, checkpoint
+mismatch errors, and CoCoOp's batched pass against a per-image loop."""
+import pytest
+import torch
+import torch.nn.functional as F
+from mmpretrain.registry import MODELS
+from mmpretrain.structures import DataSample
+
+from mmpl.clip import build_class_tokens
+from mmpl.models import PromptCLIPClassifier
+from mmpl.prompts import FrozenImageFeatures
+
+CLASSES5 = ['Forest', 'Sea_or_Lake', 'Annual Crop Land', 'River', 'Highway']
+CLASSES3 = ['dog', 'cat', 'red fox']
+TINY = dict(arch='mmpl-tiny-vit')
+COOP = dict(type='CoOp', n_ctx=4, ctx_init='a photo of a')
+COCOOP = dict(type='CoCoOp', n_ctx=4, ctx_init='a photo of a')
+
+
+def build(text_prompt=COOP, classnames=CLASSES5, seed=0, **kwargs):
+    torch.manual_seed(seed)
+    return MODELS.build(dict(type='PromptCLIPClassifier', clip=TINY,
+                             text_prompt=text_prompt, classnames=classnames,
+                             **kwargs))
+
+
+def samples(labels):
+    return [DataSample().set_gt_label(int(y)) for y in labels]
+
+
+@pytest.fixture(scope='module')
+def images():
+    return torch.randn(3, 3, 224, 224,
+                       generator=torch.Generator().manual_seed(7))
+
+
+@pytest.fixture(scope='module')
+def coop_model():
+    """Read-only CoOp model (eval mode): tests must not mutate it."""
+    model = build()
+    model.eval()
+    return model
+
+
+class CallCounter:
+    """Wraps a bound method and counts calls."""
+
+    def __init__(self, fn):
+        self.fn, self.calls = fn, 0
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        return self.fn(*args, **kwargs)
+
+
+def zero_shot_logits(model, images, classnames, template='a photo of a {}.'):
+    """Plain open_clip zero-shot logits, the reference for CoOp at init."""
+    clip = model.clip.model
+    with torch.no_grad():
+        f = clip.encode_image(images)
+        ids = model.clip.tokenize(
+            [template.format(n.replace('_', ' ')) for n in classnames])
+        g = clip.encode_text(ids)
+    return clip.logit_scale.exp() * F.normalize(f, dim=-1) @ F.normalize(
+        g, dim=-1).t()
+
+
+# ---------------------------------------------------------------------- modes
+def test_registered_and_built(coop_model):
+    assert isinstance(coop_model, PromptCLIPClassifier)
+    assert MODELS.get('PromptCLIPClassifier') is PromptCLIPClassifier
+    assert coop_model.classnames == tuple(CLASSES5)
+
+
+@torch.no_grad()
+def test_tensor_mode_equals_zero_shot_clip_at_init(coop_model, images):
+    """CoOp initialised with 'a photo of a' is zero-shot CLIP."""
+    logits = coop_model(images, mode='tensor')
+    assert logits.shape == (3, 5)
+    torch.testing.assert_close(
+        logits, zero_shot_logits(coop_model, images, CLASSES5),
+        atol=1e-4, rtol=0)
+
+
+@torch.no_grad()
+def test_predict_mode(coop_model, images):
+    out = coop_model(images, samples([0, 1, 2]), mode='predict')
+    assert len(out) == 3
+    logits = zero_shot_logits(coop_model, images, CLASSES5)
+    for b, ds in enumerate(out):
+        assert ds.pred_score.shape == (5,)
+        torch.testing.assert_close(ds.pred_score, logits[b].softmax(-1),
+                                   atol=1e-5, rtol=0)
+        assert int(ds.pred_label) == int(logits[b].argmax())
+        assert int(ds.gt_label) == b
+    assert len(coop_model.predict(images)) == 3  # without data samples
+
+
+def test_loss_mode_and_invalid_mode():
+    model = build()
+    model.train()
+    imgs = torch.randn(2, 3, 224, 224)
+    losses = model(imgs, samples([4, 1]), mode='loss')
+    assert set(losses) == {'loss_cls'}
+    ref = F.cross_entropy(zero_shot_logits(model, imgs, CLASSES5),
+                          torch.tensor([4, 1]))
+    torch.testing.assert_close(losses['loss_cls'].detach(), ref, atol=1e-4,
+                               rtol=0)
+    assert losses['loss_cls'].requires_grad
+    with pytest.raises(RuntimeError, match='Invalid mode'):
+        model(imgs, mode='features')
+
+
+def test_data_preprocessor_is_clip_normalisation():
+    model = build()
+    bgr = torch.randint(0, 256, (3, 8, 8), dtype=torch.uint8)
+    out = model.data_preprocessor(dict(inputs=[bgr]), False)['inputs'][0]
+    mean = torch.tensor([0.48145466, 0.4578275, 0.40821073]).view(3, 1, 1)
+    std = torch.tensor([0.26862954, 0.26130258, 0.27577711]).view(3, 1, 1)
+    ref = (bgr.flip(0).float() / 255 - mean) / std  # BGR -> RGB
+    torch.testing.assert_close(out, ref, atol=1e-4, rtol=0)
+
+
+# ----------------------------------------------------------------- class sets
+@torch.no_grad()
+def test_set_classes_switches_logits(images):
+    model = build()
+    model.eval()
+    assert model(images).shape == (3, 5)
+    model.set_classes(CLASSES3)
+    logits = model(images)
+    assert logits.shape == (3, 3)
+    torch.testing.assert_close(
+        logits, zero_shot_logits(model, images, CLASSES3), atol=1e-4, rtol=0)
+    model.set_classes(CLASSES5)
+    assert model(images).shape == (3, 5)
+
+
+def test_missing_classes_is_clear_error(images):
+    model = build(classnames=None)
+    with pytest.raises(RuntimeError, match='set_classes'):
+        model(images)
+    with pytest.raises(ValueError):
+        model.set_classes([])
+
+
+@torch.no_grad()
+def test_text_features_cached_per_class_set_in_eval(images, monkeypatch):
+    model = build()
+    counter = CallCounter(model.clip.encode_text)
+    monkeypatch.setattr(model.clip, 'encode_text', counter)
+    model.eval()
+    first = model(images)
+    model.predict(images)
+    assert counter.calls == 1  # once for the class set
+    model.set_classes(CLASSES3)
+    model.predict(images)
+    model.predict(images)
+    assert counter.calls == 2  # once for the new class set
+    model.set_classes(CLASSES5)
+    torch.testing.assert_close(model(images), first)
+    assert counter.calls == 2  # still cached during this evaluation
+    model.train()
+    model(images)
+    model(images)
+    assert counter.calls == 4  # training: every forward
+    model.eval()
+    model(images)
+    assert counter.calls == 5  # recomputed after train()
+
+
+@torch.no_grad()
+def test_eval_cache_invalidated_by_load_state_dict(images):
+    model = build()
+    model.eval()
+    before = model(images)
+    state = model.state_dict()
+    state['text_prompt.ctx'] = torch.randn_like(state['text_prompt.ctx'])
+    model.load_state_dict(state)
+    fresh = build()  # the same random CLIP (seed 0)
+    fresh.load_state_dict(state)
+    fresh.eval()
+    after = model(images)
+    assert not torch.allclose(after, before)
+    torch.testing.assert_close(after, fresh(images))
+
+
+@torch.no_grad()
+def test_image_conditioned_text_features_not_cached(images, monkeypatch):
+    model = build(COCOOP)
+    counter = CallCounter(model.clip.encode_text)
+    monkeypatch.setattr(model.clip, 'encode_text', counter)
+    model.eval()
+    model.predict(images)
+    model.predict(images[:1])
+    assert counter.calls == 2
+
+
+@torch.no_grad()
+def test_anchors_computed_once_per_class_set(monkeypatch):
+    model = build(template='itap of a {}.')
+    counter = CallCounter(model.clip.encode_token_ids)
+    monkeypatch.setattr(model.clip, 'encode_token_ids', counter)
+    a = model.class_anchors()
+    b = model.class_anchors()
+    assert counter.calls == 1 and a is b
+    ids = model.clip.tokenize(
+        ['itap of a ' + n.replace('_', ' ') + '.' for n in CLASSES5])
+    torch.testing.assert_close(a, model.clip.model.encode_text(ids),
+                               atol=1e-5, rtol=0)
+    model.set_classes(CLASSES3)
+    assert model.class_anchors().shape == (3, model.clip.embed_dim)
+    assert counter.calls == 2
+    model.set_classes(CLASSES5)
+    model.class_anchors()
+    assert counter.calls == 2  # cached per class set
+
+
+def test_dataset_template_used_for_anchors_unless_configured():
+    model = build()
+    model.set_classes(CLASSES3, template='a satellite photo of {}.')
+    assert model.anchor_template == 'a satellite photo of {}.'
+    model.set_classes(CLASSES3)
+    assert model.anchor_template == 'a photo of a {}.'
+    configured = build(template='itap of a {}.')
+    configured.set_classes(CLASSES3, template='a satellite photo of {}.')
+    assert configured.anchor_template == 'itap of a {}.'
+
+
+# ---------------------------------------------------- only prompts are trained
+@pytest.mark.parametrize('text_prompt', [COOP, COCOOP])
+def test_gradients_reach_only_prompt_parameters(text_prompt, images):
+    model = build(text_prompt)
+    model.train()
+    assert not model.clip.model.training
+    assert model.text_prompt.training
+    losses = model.loss(images[:2], samples([0, 3]))
+    losses['loss_cls'].backward()
+    prompt_params = dict(model.text_prompt.named_parameters())
+    assert prompt_params
+    for name, p in prompt_params.items():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+    for name, p in model.clip.model.named_parameters():
+        assert not p.requires_grad and p.grad is None, name
+    assert {id(p) for p in model.parameters()} == {
+        id(p) for p in prompt_params.values()}
+    keys = set(model.state_dict())
+    assert keys == {'_extra_state'} | {
+        'text_prompt.' + k for k in model.text_prompt.state_dict()}
+    assert not any(k.startswith('clip.') for k in keys)
+
+
+def test_checkpoint_meta_in_state_dict():
+    model = build()
+    meta = model.state_dict()['_extra_state']
+    assert meta['arch'] == 'mmpl-tiny-vit'
+    assert meta['text_prompt'] == 'CoOp'
+    assert meta['classes'] == CLASSES5
+
+
+@torch.no_grad()
+def test_state_dict_round_trip(images):
+    images = images[:2]
+    src = build(COCOOP)
+    dst = build(COCOOP)  # the same random CLIP (seed 0), other prompts:
+    for p in dst.text_prompt.parameters():
+        p.add_(torch.randn_like(p))
+    src.eval()
+    dst.eval()
+    assert not torch.allclose(src(images), dst(images))
+    dst.load_state_dict(src.state_dict())
+    dst.eval()
+    torch.testing.assert_close(dst(images), src(images))
+
+
+# --------------------------------------------------------- class-count errors
+def _csc(num_classes, classnames):
+    return build(dict(type='CoOp', n_ctx=2, class_specific=True,
+                      num_classes=num_classes), classnames=classnames)
+
+
+def test_checkpoint_with_other_class_count_names_both():
+    ckpt = _csc(5, CLASSES5).state_dict()
+    model = _csc(3, CLASSES3)
+    with pytest.raises(ValueError) as exc:
+        model.load_state_dict(ckpt)
+    msg = str(exc.value)
+    assert '\n' not in msg
+    assert 'text_prompt.ctx' in msg
+    assert '(5, 2, 64)' in msg and '(3, 2, 64)' in msg
+    assert '5 classes' in msg and '3 classes' in msg
+
+
+def test_csc_evaluated_on_other_class_count(images):
+    model = _csc(5, CLASSES5)
+    model.eval()
+    model.set_classes(CLASSES3)
+    with pytest.raises(ValueError, match=r'learned for 5 classes.*has 3'):
+        model(images)
+
+
+# ----------------------------------------------------------------- CoCoOp
+@pytest.mark.parametrize('chunk', [None, 4])
+@torch.no_grad()
+def test_cocoop_batched_equals_per_image_loop(images, chunk, monkeypatch):
+    images = images[:2]
+    model = build(COCOOP, text_chunk_size=chunk)
+    for p in model.text_prompt.meta_net.parameters():  # a visible shift
+        torch.nn.init.normal_(p, std=0.5)
+    model.eval()
+    counter = CallCounter(model.clip._encode_text)
+    monkeypatch.setattr(model.clip, '_encode_text', counter)
+    logits = model(images)
+    b, c = images.shape[0], len(CLASSES5)
+    # one batched call over B*C sequences (chunked when configured)
+    assert counter.calls == (1 if chunk is None else -(-b * c // chunk))
+    clip, cocoop = model.clip, model.text_prompt
+    tokens = build_class_tokens(clip, CLASSES5, 4)
+    per_image, text_per_image = [], []
+    for i in range(b):
+        f0 = clip.model.encode_image(images[i:i + 1])
+        prompts = cocoop(tokens, FrozenImageFeatures(f0))
+        g = clip.encode_text(prompts.embeddings[0], prompts.eot_index)
+        text_per_image.append(g)
+        per_image.append(clip.logit_scale * F.normalize(f0, dim=-1) @
+                         F.normalize(g, dim=-1).t())
+    torch.testing.assert_close(logits, torch.cat(per_image), atol=1e-5,
+                               rtol=0)
+    # different images get different prompts, hence text features
+    assert not torch.allclose(text_per_image[0], text_per_image[1],
+                              atol=1e-4)
+    # encode_prompts gives (B, C, D) in image-major order
+    f0 = clip.encode_image(images)
+    g = model.encode_prompts(cocoop(tokens, FrozenImageFeatures(f0)))
+    assert g.shape == (b, c, clip.embed_dim)
+    torch.testing.assert_close(g, torch.stack(text_per_image), atol=1e-5,
+                               rtol=0)
+
+
+@torch.no_grad()
+def test_encode_prompts_with_per_image_deep_prompts():
+    """(B, M, Dt) deep prompts follow their image through the B*C batch."""
+    from mmpl.prompts import TextPrompts
+    model = build(COCOOP, text_chunk_size=4)
+    clip = model.clip
+    tokens = build_class_tokens(clip, CLASSES3, 4)
+    b, c, dt = 2, 3, clip.text_width
+    emb = tokens.embeddings.unsqueeze(0).repeat(b, 1, 1, 1)  # (B, C, L, Dt)
+    deep = [torch.randn(b, 4, dt)]
+    g = model.encode_prompts(TextPrompts(embeddings=emb,
+                                         eot_index=tokens.eot_index,
+                                         deep_prompts=deep))
+    assert g.shape == (b, c, clip.embed_dim)
+    for i in range(b):
+        ref = clip.encode_text(emb[i], tokens.eot_index, [deep[0][i]])
+        torch.testing.assert_close(g[i], ref, atol=1e-5, rtol=0)
+    assert not torch.allclose(g[0], g[1], atol=1e-4)
+    # shared (M, Dt) deep prompts
+    shared = model.encode_prompts(TextPrompts(
+        embeddings=emb[:1], eot_index=tokens.eot_index,
+        deep_prompts=[deep[0][1]]))
+    torch.testing.assert_close(shared[0], g[1], atol=1e-5, rtol=0)
