@@ -17,7 +17,9 @@ setup(
     long_description=open('README.md', encoding='utf-8').read(),
     long_description_content_type='text/markdown',
     packages=find_packages(include=['mmpl', 'mmpl.*']),
-    package_data={'mmpl': ['clip/model_configs/*.json']},
+    package_data={
+        'mmpl': ['clip/model_configs/*.json', 'datasets/meta/*.txt']
+    },
     python_requires='>=3.9',
     # Compatible ranges: a user's own CUDA torch keeps working. The tested pins
     # are in requirements.txt (installed by `make env`).

@@ -1,18 +1,42 @@
 """Datasets of the CoOp benchmark and the few-shot / base-to-new wrappers.
 
-Importing this package registers ``CoOpSplitDataset``, ``CoOpEuroSAT``,
-``FewShotDataset`` and ``BaseNewDataset`` in mmpretrain's ``DATASETS``.
+Importing this package registers in mmpretrain's ``DATASETS`` the readers
+``CoOpSplitDataset``, ``CoOpCustomDataset``, ``CoOpImageNet``,
+``CoOpCaltech101``, ``CoOpOxfordPets``, ``CoOpStanfordCars``,
+``CoOpFlowers102``, ``CoOpFood101``, ``CoOpFGVCAircraft``, ``CoOpSUN397``,
+``CoOpDTD``, ``CoOpEuroSAT``, ``CoOpUCF101``, ``CoOpImageNetV2``,
+``CoOpImageNetSketch``, ``CoOpImageNetA``, ``CoOpImageNetR``, the wrappers
+``FewShotDataset`` and ``BaseNewDataset``, and in ``TRANSFORMS``
+``CheckedLoadImageFromFile``.
 """
+from .base import READERS, SPLITS, CoOpDatasetBase, Download
 from .base_new import BaseNewDataset, base_new_labels
-from .coop_split import EUROSAT_CLASSNAMES, CoOpEuroSAT, CoOpSplitDataset
+from .coop_split import (CALTECH101_CLASSNAMES, EUROSAT_CLASSNAMES,
+                         CoOpCaltech101, CoOpCustomDataset, CoOpDTD,
+                         CoOpEuroSAT, CoOpFGVCAircraft, CoOpFlowers102,
+                         CoOpFood101, CoOpOxfordPets, CoOpSplitDataset,
+                         CoOpStanfordCars, CoOpSUN397, CoOpUCF101)
 from .fewshot import FewShotDataset, IndexSubsetWrapper, fewshot_indices
+from .folders import generate_split, list_images, list_subdirs
+from .imagenet import (CoOpImageFolderDataset, CoOpImageNet, CoOpImageNetA,
+                       CoOpImageNetR, CoOpImageNetSketch, CoOpImageNetV2,
+                       imagenet_classnames, imagenet_wnids, read_classnames,
+                       write_classnames)
 from .miniature import MINIATURE_WRITERS, register_writer, write_miniature
 from .templates import DATASET_TEMPLATES, DEFAULT_TEMPLATE, get_template
+from .transforms import CheckedLoadImageFromFile
 
 __all__ = [
-    'DATASET_TEMPLATES', 'DEFAULT_TEMPLATE', 'get_template',
-    'CoOpSplitDataset', 'CoOpEuroSAT', 'EUROSAT_CLASSNAMES',
+    'DATASET_TEMPLATES', 'DEFAULT_TEMPLATE', 'get_template', 'READERS',
+    'SPLITS', 'Download', 'CoOpDatasetBase', 'CoOpSplitDataset',
+    'CoOpCustomDataset', 'CoOpImageFolderDataset', 'CoOpImageNet',
+    'CoOpCaltech101', 'CoOpOxfordPets', 'CoOpStanfordCars', 'CoOpFlowers102',
+    'CoOpFood101', 'CoOpFGVCAircraft', 'CoOpSUN397', 'CoOpDTD', 'CoOpEuroSAT',
+    'CoOpUCF101', 'CoOpImageNetV2', 'CoOpImageNetSketch', 'CoOpImageNetA',
+    'CoOpImageNetR', 'EUROSAT_CLASSNAMES', 'CALTECH101_CLASSNAMES',
+    'imagenet_classnames', 'imagenet_wnids', 'read_classnames',
+    'write_classnames', 'generate_split', 'list_images', 'list_subdirs',
     'FewShotDataset', 'IndexSubsetWrapper', 'fewshot_indices',
-    'BaseNewDataset', 'base_new_labels',
+    'BaseNewDataset', 'base_new_labels', 'CheckedLoadImageFromFile',
     'write_miniature', 'register_writer', 'MINIATURE_WRITERS',
 ]

@@ -1,4 +1,5 @@
-"""Readers for datasets in the CoOp split-file format.
+"""Readers for datasets in the CoOp split-file format (and FGVCAircraft's
+text lists, and the user's own data).
 
 From the CoOp benchmark protocol: a dataset lives in its own folder
 (``data_root``, e.g. ``data/eurosat``) with an image root (``2750`` for
@@ -9,26 +10,21 @@ contiguous and class names are the readable names.
 
 Project's reading: there is ONE reader (:class:`CoOpSplitDataset`); a dataset
 is a subclass that only sets class attributes (``SLUG``, ``SPLIT_FILE``,
-``IMAGE_DIR``, ``TEMPLATE``, ``CLASSNAME_MAP``, the layout/source hints used in
-error messages). Class names are taken from the entries of *all* splits of the
-file (so that train/val/test agree on ``metainfo['classes']``), after the
-per-dataset :meth:`CoOpSplitDataset.normalize_classname` hook. Every problem
-with the data is an error with a one-line, actionable message; nothing is
-skipped silently.
+``IMAGE_DIR``, ``CLASSNAME_MAP``, ``DROP_CLASSES``, the catalogue and the
+hints used in error messages). Class names are taken from the entries of
+*all* splits of the file (so that train/val/test agree on
+``metainfo['classes']``), after :meth:`CoOpSplitDataset.normalize_classname`.
 """
 import json
 import os.path as osp
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from mmpretrain.datasets import BaseDataset
+from mmengine.logging import print_log
 from mmpretrain.registry import DATASETS
 
-from .templates import DATASET_TEMPLATES, DEFAULT_TEMPLATE
-
-SPLITS: Tuple[str, ...] = ('train', 'val', 'test')
-
-COOP_DATASETS_MD = ('https://github.com/KaiyangZhou/CoOp/blob/main/'
-                    'DATASETS.md')
+from .base import (COOP_DATASETS_MD, SPLITS, CoOpDatasetBase, Download,
+                   register_reader)
+from .folders import GENERATED_KEY, generate_split
 
 #: EuroSAT folder name -> readable name (CoOp's ``NEW_CLASSNAMES``).
 EUROSAT_CLASSNAMES: Dict[str, str] = {
@@ -44,9 +40,17 @@ EUROSAT_CLASSNAMES: Dict[str, str] = {
     'SeaLake': 'Sea or Lake',
 }
 
+#: Caltech101 folder name -> readable name (CoOp's ``NEW_CNAMES``).
+CALTECH101_CLASSNAMES: Dict[str, str] = {
+    'airplanes': 'airplane',
+    'Faces': 'face',
+    'Leopards': 'leopard',
+    'Motorbikes': 'motorbike',
+}
+
 
 @DATASETS.register_module()
-class CoOpSplitDataset(BaseDataset):
+class CoOpSplitDataset(CoOpDatasetBase):
     """A dataset read from a CoOp split file (``split_zhou_*.json``).
 
     Use it directly with ``split_file``/``image_dir`` (and optionally
@@ -54,93 +58,56 @@ class CoOpSplitDataset(BaseDataset):
     :class:`CoOpEuroSAT` that fixes them.
 
     Args:
-        data_root: the dataset's own folder, e.g. ``data/eurosat``. Made
-            absolute, so ``img_path`` of every sample is absolute.
+        data_root: the dataset's own folder.
         split: ``'train'``, ``'val'`` or ``'test'``.
         split_file: split file, relative to ``data_root`` (default: the
             class's ``SPLIT_FILE``).
         image_dir: image root, relative to ``data_root``; the split file's
             ``rel_path`` is relative to it (default: the class's
             ``IMAGE_DIR``).
-        template: prompt template stored in ``metainfo['template']``
-            (default: the class's ``TEMPLATE``, else the protocol template of
-            the slug, else ``'a photo of a {}.'``).
-        slug: dataset slug stored in ``metainfo['dataset']`` (default: the
-            class's ``SLUG``).
-        pipeline: mmpretrain transforms.
-        **kwargs: passed to :class:`mmpretrain.datasets.BaseDataset`
-            (``test_mode``, ``lazy_init``, ``serialize_data``, ``metainfo``,
-            ``indices`` ...).
+        **kwargs: see :class:`~mmpl.datasets.base.CoOpDatasetBase`
+            (``template``, ``slug``, ``pipeline``, ``lazy_init`` ...).
 
-    ``load_data_list()`` returns ``[dict(img_path=<absolute path>,
-    gt_label=int), ...]`` in split-file order. ``metainfo`` holds
-    ``classes`` (tuple, index = label), ``template`` (str) and ``dataset``
-    (slug); it is available right after construction, even with
-    ``lazy_init=True`` (the split file is read in ``__init__``; image files
-    are checked when the data list is loaded).
+    Entries of classes in ``DROP_CLASSES`` (raw names) are removed and the
+    remaining labels compacted in order (CoOp drops Caltech101's
+    ``BACKGROUND_Google`` and ``Faces_easy``). A split file written by
+    ``prepare_data.py --make-split`` is used with a loud warning.
     """
 
-    #: dataset slug (key of ``DATASET_TEMPLATES``), ``metainfo['dataset']``
-    SLUG: str = 'custom'
     #: split file, relative to ``data_root``
     SPLIT_FILE: Optional[str] = None
     #: image root, relative to ``data_root``
     IMAGE_DIR: Optional[str] = None
-    #: prompt template; ``None`` -> ``DATASET_TEMPLATES[SLUG]``
-    TEMPLATE: Optional[str] = None
     #: raw class name -> readable name (applied by ``normalize_classname``)
     CLASSNAME_MAP: Dict[str, str] = {}
+    #: raw class names whose entries are dropped
+    DROP_CLASSES: Tuple[str, ...] = ()
     #: how images are laid out under the image root (for error messages)
     IMAGE_LAYOUT: str = '<rel_path from the split file>'
-    #: where the data comes from (for error messages)
-    SOURCE: str = f'see CoOp DATASETS.md ({COOP_DATASETS_MD})'
+    #: where the official split file is published
+    SPLIT_SOURCE: str = COOP_DATASETS_MD
+    #: ``prepare_data.py --make-split`` may generate a split (CoOp generated
+    #: this dataset's official split with read_and_split_data)
+    CAN_GENERATE_SPLIT: bool = False
 
     def __init__(self,
                  data_root: str,
-                 split: str = 'train',
+                 split: Optional[str] = None,
                  split_file: Optional[str] = None,
                  image_dir: Optional[str] = None,
-                 template: Optional[str] = None,
-                 slug: Optional[str] = None,
-                 pipeline: Sequence = (),
                  **kwargs: Any) -> None:
-        if split not in SPLITS:
-            raise ValueError(f'{type(self).__name__}: unknown split '
-                             f'{split!r}; expected one of {list(SPLITS)}')
-        split_file = split_file if split_file is not None else self.SPLIT_FILE
-        image_dir = image_dir if image_dir is not None else self.IMAGE_DIR
-        if split_file is None or image_dir is None:
+        self._split_file = (split_file
+                            if split_file is not None else self.SPLIT_FILE)
+        self._image_dir = image_dir if image_dir is not None else \
+            self.IMAGE_DIR
+        if self._split_file is None or self._image_dir is None:
             raise ValueError(f'{type(self).__name__}: `split_file` and '
                              '`image_dir` are required (relative to '
                              'data_root)')
-        self.split = split
-        self.slug = slug if slug is not None else self.SLUG
-        data_root = osp.abspath(osp.expanduser(str(data_root)))
-        self._check_layout(data_root, split_file, image_dir)
-
-        split_path = osp.join(data_root, split_file)
-        splits = self._read_split_file(split_path)
-        classes = self._classes_from_splits(splits, split_path)
-        self._entries: Optional[List[list]] = splits[split]
-
-        if template is None:
-            template = self.TEMPLATE or DATASET_TEMPLATES.get(
-                self.slug, DEFAULT_TEMPLATE)
-        user_meta = dict(kwargs.pop('metainfo', None) or {})
-        super().__init__(
-            ann_file=split_file,
-            metainfo={'classes': classes, **user_meta},
-            data_root=data_root,
-            data_prefix=dict(img_path=image_dir),
-            pipeline=pipeline,
-            **kwargs)
-        # set after __init__: mmengine would try to read str metainfo values
-        # as meta files (and warn)
-        self._metainfo.setdefault('template', template)
-        self._metainfo.setdefault('dataset', self.slug)
+        self._split_entries: Optional[List[list]] = None
+        super().__init__(data_root, split, **kwargs)
 
     # ------------------------------------------------------------------
-    # hooks a subclass may override
     @classmethod
     def normalize_classname(cls, name: str) -> str:
         """Map a class name of the split file to the readable name.
@@ -150,32 +117,44 @@ class CoOpSplitDataset(BaseDataset):
         """
         return cls.CLASSNAME_MAP.get(name, name)
 
-    # ------------------------------------------------------------------
-    def _layout_hint(self, root: str, split_file: str, image_dir: str) -> str:
-        return (f'expected {osp.join(root, image_dir, self.IMAGE_LAYOUT)} '
-                f'and {osp.join(root, split_file)}')
+    def layout_hint(self, root: str) -> str:
+        return (f'expected {osp.join(root, self._image_dir, self.IMAGE_LAYOUT)}'
+                f' and {osp.join(root, self._split_file)}')
 
-    def _check_layout(self, root: str, split_file: str,
-                      image_dir: str) -> None:
-        name = type(self).__name__
-        if not osp.isdir(root):
-            raise FileNotFoundError(
-                f'{name}: data root {root} does not exist; '
-                f'{self._layout_hint(root, split_file, image_dir)} '
-                f'({self.SOURCE})')
-        split_path = osp.join(root, split_file)
+    def _missing_split_file(self, path: str) -> FileNotFoundError:
+        return FileNotFoundError(
+            f'{type(self).__name__}: split file {path} not found; the '
+            'official split_zhou_*.json files are published with CoOp\'s '
+            f'DATASETS.md instructions ({self.SPLIT_SOURCE}); put the file '
+            'at that path')
+
+    def _read_annotations(self, root: str):
+        split_path = osp.join(root, self._split_file)
         if not osp.isfile(split_path):
-            raise FileNotFoundError(
-                f'{name}: split file {split_path} not found; the official '
-                f'split_zhou_*.json files are published with CoOp\'s '
-                f'DATASETS.md instructions ({COOP_DATASETS_MD}); put the file '
-                f'at that path')
-        image_root = osp.join(root, image_dir)
+            raise self._missing_split_file(split_path)
+        image_root = osp.join(root, self._image_dir)
         if not osp.isdir(image_root):
             raise FileNotFoundError(
-                f'{name}: image root {image_root} does not exist; '
-                f'{self._layout_hint(root, split_file, image_dir)} '
-                f'({self.SOURCE})')
+                f'{type(self).__name__}: image root {image_root} does not '
+                f'exist; {self.layout_hint(root)} ({self.SOURCE})')
+        classes, splits = self._load_splits(root)
+        self._split_entries = splits[self.split]
+        return classes, self._image_dir, self._split_file
+
+    def _load_splits(self, root: str
+                     ) -> Tuple[Tuple[str, ...], Dict[str, List[list]]]:
+        """``(classes, {split: [[rel_path, label, classname], ...]})``."""
+        path = osp.join(root, self._split_file)
+        splits = self._read_split_file(path)
+        splits = self._drop_classes(splits, path)
+        return self._classes_from_splits(splits, path), splits
+
+    def _entries(self) -> List[Tuple[str, int]]:
+        entries = self._split_entries
+        if entries is None:  # reloaded after a full_init: read again
+            entries = self._load_splits(self.data_root)[1][self.split]
+        self._split_entries = None  # the serialized data list replaces it
+        return [(rel, label) for rel, label, _ in entries]
 
     @staticmethod
     def _read_split_file(path: str) -> Dict[str, List[list]]:
@@ -188,6 +167,11 @@ class CoOpSplitDataset(BaseDataset):
         if not isinstance(data, dict) or not any(s in data for s in SPLITS):
             raise ValueError(f'split file {path} must be a JSON object with '
                              f'keys {list(SPLITS)}')
+        if GENERATED_KEY in data:
+            print_log(
+                f'WARNING: {path} is NOT an official split ({GENERATED_KEY}: '
+                f'{data[GENERATED_KEY]}); results are NOT comparable with '
+                'published numbers', logger='current', level=30)
         splits = {}
         for split in SPLITS:
             entries = data.get(split, [])
@@ -202,6 +186,26 @@ class CoOpSplitDataset(BaseDataset):
                         f'classname]')
             splits[split] = entries
         return splits
+
+    def _drop_classes(self, splits: Dict[str, List[list]],
+                      path: str) -> Dict[str, List[list]]:
+        """Remove ``DROP_CLASSES`` entries; compact the remaining labels."""
+        drop = set(self.DROP_CLASSES)
+        if not drop or not any(e[2] in drop for s in splits.values()
+                               for e in s):
+            return splits
+        kept = sorted({e[1] for s in splits.values() for e in s
+                       if e[2] not in drop})
+        new_label = {old: new for new, old in enumerate(kept)}
+        print_log(
+            f'{type(self).__name__}: dropped the entries of '
+            f'{sorted(drop)} from {path} (CoOp protocol) and relabelled the '
+            f'remaining {len(kept)} classes in order', logger='current')
+        return {
+            split: [[rel, new_label[label], name]
+                    for rel, label, name in entries if name not in drop]
+            for split, entries in splits.items()
+        }
 
     @classmethod
     def _classes_from_splits(cls, splits: Dict[str, List[list]],
@@ -231,34 +235,127 @@ class CoOpSplitDataset(BaseDataset):
                 f'{missing[:10]}{"..." if len(missing) > 10 else ""}')
         return tuple(names[i] for i in range(n))
 
-    def load_data_list(self) -> List[dict]:
-        """``[dict(img_path=<absolute path>, gt_label=int), ...]`` in split
-        file order; errors when any listed image file is missing."""
-        entries = self._entries
-        if entries is None:  # reloaded after a full_init: read again
-            entries = self._read_split_file(self.ann_file)[self.split]
-        image_root = self.img_prefix
-        data_list = [
-            dict(img_path=osp.join(image_root, rel_path), gt_label=label)
-            for rel_path, label, _ in entries
-        ]
-        missing = [d['img_path'] for d in data_list
-                   if not osp.exists(d['img_path'])]
-        if missing:
-            raise FileNotFoundError(
-                f'{type(self).__name__}: {len(missing)} of {len(data_list)} '
-                f'images of the {self.split!r} split listed in '
-                f'{self.ann_file} are missing (first: {missing[0]}); '
-                f'check that the images under {image_root} are complete '
-                f'({self.SOURCE})')
-        self._entries = None  # the serialized data list replaces it
-        return data_list
 
-    def extra_repr(self) -> List[str]:
-        return [f'Split: \t{self.split}', *super().extra_repr()]
+def _coop(anchor: str) -> str:
+    return f'{COOP_DATASETS_MD}#{anchor}'
 
 
-@DATASETS.register_module()
+def _source(images: str, anchor: str) -> str:
+    return f'images: {images}, split: CoOp DATASETS.md {_coop(anchor)}'
+
+
+@register_reader
+class CoOpCaltech101(CoOpSplitDataset):
+    """Caltech101 (100 classes): ``101_ObjectCategories/<class>/*.jpg`` and
+    ``split_zhou_Caltech101.json``; ``BACKGROUND_Google`` and ``Faces_easy``
+    are dropped, ``airplanes/Faces/Leopards/Motorbikes`` get CoOp's names."""
+    SLUG, DIR, NUM_CLASSES = 'caltech101', 'caltech-101', 100
+    SPLIT_FILE = 'split_zhou_Caltech101.json'
+    IMAGE_DIR = '101_ObjectCategories'
+    CLASSNAME_MAP = CALTECH101_CLASSNAMES
+    DROP_CLASSES = ('BACKGROUND_Google', 'Faces_easy')
+    IMAGE_LAYOUT = '<class>/image_*.jpg'
+    SPLIT_SOURCE = _coop('caltech101')
+    SOURCE = _source('https://data.caltech.edu/records/mzrjq-6wc02',
+                     'caltech101')
+    CAN_GENERATE_SPLIT = True
+
+
+@register_reader
+class CoOpOxfordPets(CoOpSplitDataset):
+    """Oxford-IIIT Pets (37 classes): ``images/<Breed>_<n>.jpg`` and
+    ``split_zhou_OxfordPets.json``."""
+    SLUG, DIR, NUM_CLASSES = 'oxford_pets', 'oxford_pets', 37
+    SPLIT_FILE = 'split_zhou_OxfordPets.json'
+    IMAGE_DIR = 'images'
+    IMAGE_LAYOUT = '<Breed>_<n>.jpg'
+    SPLIT_SOURCE = _coop('oxfordpets')
+    SOURCE = _source('https://www.robots.ox.ac.uk/~vgg/data/pets/',
+                     'oxfordpets')
+    DOWNLOADS = (Download(
+        'https://www.robots.ox.ac.uk/~vgg/data/pets/data/images.tar.gz',
+        (('images/', 'images/'), )), )
+
+
+@register_reader
+class CoOpStanfordCars(CoOpSplitDataset):
+    """Stanford Cars (196 classes): the dataset folder itself is the image
+    root (``cars_train/*.jpg``, ``cars_test/*.jpg``) with
+    ``split_zhou_StanfordCars.json``."""
+    SLUG, DIR, NUM_CLASSES = 'stanford_cars', 'stanford_cars', 196
+    SPLIT_FILE = 'split_zhou_StanfordCars.json'
+    IMAGE_DIR = ''
+    IMAGE_LAYOUT = 'cars_{train,test}/<n>.jpg'
+    SPLIT_SOURCE = _coop('stanfordcars')
+    SOURCE = _source('https://ai.stanford.edu/~jkrause/cars/car_dataset.html'
+                     ' (mirrors: see CoOp DATASETS.md)', 'stanfordcars')
+
+
+@register_reader
+class CoOpFlowers102(CoOpSplitDataset):
+    """Oxford Flowers102 (102 classes): ``jpg/image_<n>.jpg`` and
+    ``split_zhou_OxfordFlowers.json``."""
+    SLUG, DIR, NUM_CLASSES = 'flowers102', 'oxford_flowers', 102
+    SPLIT_FILE = 'split_zhou_OxfordFlowers.json'
+    IMAGE_DIR = 'jpg'
+    IMAGE_LAYOUT = 'image_<n>.jpg'
+    SPLIT_SOURCE = _coop('flowers102')
+    SOURCE = _source('https://www.robots.ox.ac.uk/~vgg/data/flowers/102/',
+                     'flowers102')
+    DOWNLOADS = (Download(
+        'https://www.robots.ox.ac.uk/~vgg/data/flowers/102/102flowers.tgz',
+        (('jpg/', 'jpg/'), )), )
+
+
+@register_reader
+class CoOpFood101(CoOpSplitDataset):
+    """Food-101 (101 classes): ``images/<class>/<id>.jpg`` and
+    ``split_zhou_Food101.json``."""
+    SLUG, DIR, NUM_CLASSES = 'food101', 'food-101', 101
+    SPLIT_FILE = 'split_zhou_Food101.json'
+    IMAGE_DIR = 'images'
+    IMAGE_LAYOUT = '<class>/<id>.jpg'
+    SPLIT_SOURCE = _coop('food101')
+    SOURCE = _source('https://data.vision.ee.ethz.ch/cvl/food-101.tar.gz',
+                     'food101')
+    DOWNLOADS = (Download('https://data.vision.ee.ethz.ch/cvl/food-101.tar.gz',
+                          (('food-101/images/', 'images/'), )), )
+    CAN_GENERATE_SPLIT = True
+
+
+@register_reader
+class CoOpSUN397(CoOpSplitDataset):
+    """SUN397 (397 classes): ``SUN397/<l>/<class>[/<sub>]/*.jpg`` and
+    ``split_zhou_SUN397.json``."""
+    SLUG, DIR, NUM_CLASSES = 'sun397', 'sun397', 397
+    SPLIT_FILE = 'split_zhou_SUN397.json'
+    IMAGE_DIR = 'SUN397'
+    IMAGE_LAYOUT = '<letter>/<class>/*.jpg'
+    SPLIT_SOURCE = _coop('sun397')
+    SOURCE = _source('http://vision.princeton.edu/projects/2010/SUN/'
+                     'SUN397.tar.gz', 'sun397')
+    DOWNLOADS = (Download(
+        'http://vision.princeton.edu/projects/2010/SUN/SUN397.tar.gz',
+        (('SUN397/', 'SUN397/'), )), )
+
+
+@register_reader
+class CoOpDTD(CoOpSplitDataset):
+    """Describable Textures (47 classes): ``images/<class>/*.jpg`` and
+    ``split_zhou_DescribableTextures.json``."""
+    SLUG, DIR, NUM_CLASSES = 'dtd', 'dtd', 47
+    SPLIT_FILE = 'split_zhou_DescribableTextures.json'
+    IMAGE_DIR = 'images'
+    IMAGE_LAYOUT = '<class>/<class>_<n>.jpg'
+    SPLIT_SOURCE = _coop('dtd')
+    SOURCE = _source('https://www.robots.ox.ac.uk/~vgg/data/dtd/', 'dtd')
+    DOWNLOADS = (Download(
+        'https://www.robots.ox.ac.uk/~vgg/data/dtd/download/'
+        'dtd-r1.0.1.tar.gz', (('dtd/images/', 'images/'), )), )
+    CAN_GENERATE_SPLIT = True
+
+
+@register_reader
 class CoOpEuroSAT(CoOpSplitDataset):
     """EuroSAT (10 classes) in the CoOp layout.
 
@@ -268,10 +365,153 @@ class CoOpEuroSAT(CoOpSplitDataset):
     order); a split file with raw folder names (``AnnualCrop``) is mapped to
     them (CoOp's ``NEW_CLASSNAMES``).
     """
-    SLUG = 'eurosat'
+    SLUG, DIR, NUM_CLASSES = 'eurosat', 'eurosat', 10
     SPLIT_FILE = 'split_zhou_EuroSAT.json'
     IMAGE_DIR = '2750'
     CLASSNAME_MAP = EUROSAT_CLASSNAMES
     IMAGE_LAYOUT = '<class>/*.jpg'
-    SOURCE = ('images: http://madm.dfki.de/files/sentinel/EuroSAT.zip, '
-              f'split: CoOp DATASETS.md {COOP_DATASETS_MD}#eurosat')
+    SPLIT_SOURCE = _coop('eurosat')
+    SOURCE = _source('http://madm.dfki.de/files/sentinel/EuroSAT.zip',
+                     'eurosat')
+    DOWNLOADS = (Download('http://madm.dfki.de/files/sentinel/EuroSAT.zip',
+                          (('2750/', '2750/'), )), )
+    CAN_GENERATE_SPLIT = True
+
+
+@register_reader
+class CoOpUCF101(CoOpSplitDataset):
+    """UCF101 middle frames (101 classes): ``UCF-101-midframes/<Class>/*.jpg``
+    and ``split_zhou_UCF101.json``."""
+    SLUG, DIR, NUM_CLASSES = 'ucf101', 'ucf101', 101
+    SPLIT_FILE = 'split_zhou_UCF101.json'
+    IMAGE_DIR = 'UCF-101-midframes'
+    IMAGE_LAYOUT = '<Class>/v_<Class>_g<n>_c<n>.jpg'
+    SPLIT_SOURCE = _coop('ucf101')
+    SOURCE = ('images and split (UCF-101-midframes.zip, '
+              f'split_zhou_UCF101.json): CoOp DATASETS.md {_coop("ucf101")}')
+
+
+@register_reader
+class CoOpFGVCAircraft(CoOpSplitDataset):
+    """FGVC-Aircraft (100 variants), read from the dataset's own lists.
+
+    Layout (the ``data`` folder of ``fgvc-aircraft-2013b``, renamed):
+    ``images/<id>.jpg``, ``variants.txt`` (one variant per line; label =
+    line index) and ``images_variant_{train,val,test}.txt`` (``<id>
+    <variant>`` per line; variant names may contain spaces and ``/``).
+    """
+    SLUG, DIR, NUM_CLASSES = 'fgvc_aircraft', 'fgvc_aircraft', 100
+    SPLIT_FILE = 'variants.txt'
+    LIST_FILE = 'images_variant_{}.txt'
+    IMAGE_DIR = 'images'
+    IMAGE_LAYOUT = '<id>.jpg'
+    SPLIT_SOURCE = ('the data/ folder of fgvc-aircraft-2013b.tar.gz '
+                    '(https://www.robots.ox.ac.uk/~vgg/data/fgvc-aircraft/)')
+    SOURCE = ('https://www.robots.ox.ac.uk/~vgg/data/fgvc-aircraft/archives/'
+              f'fgvc-aircraft-2013b.tar.gz, see {_coop("fgvcaircraft")}')
+    DOWNLOADS = (Download(
+        'https://www.robots.ox.ac.uk/~vgg/data/fgvc-aircraft/archives/'
+        'fgvc-aircraft-2013b.tar.gz', (('fgvc-aircraft-2013b/data/', ''), )),
+                 )
+
+    def layout_hint(self, root: str) -> str:
+        return (f'expected {osp.join(root, "images", "<id>.jpg")}, '
+                f'{osp.join(root, "variants.txt")} and '
+                f'{osp.join(root, "images_variant_{train,val,test}.txt")}')
+
+    def _missing_split_file(self, path: str) -> FileNotFoundError:
+        return FileNotFoundError(
+            f'{type(self).__name__}: {path} not found; it is in '
+            f'{self.SPLIT_SOURCE}; {self.layout_hint(osp.dirname(path))}')
+
+    def _read_annotations(self, root: str):
+        classes = super()._read_annotations(root)[0]
+        return classes, self._image_dir, self.LIST_FILE.format(self.split)
+
+    def _load_splits(self, root: str):
+        with open(osp.join(root, self._split_file), encoding='utf-8') as f:
+            classes = tuple(line.strip() for line in f if line.strip())
+        label_of = {name: i for i, name in enumerate(classes)}
+        splits = {}
+        for split in SPLITS:
+            path = osp.join(root, self.LIST_FILE.format(split))
+            if not osp.isfile(path):
+                raise self._missing_split_file(path)
+            entries = []
+            with open(path, encoding='utf-8') as f:
+                for n, line in enumerate(f, 1):
+                    parts = line.strip().split(' ')
+                    if not parts[0]:
+                        continue
+                    variant = ' '.join(parts[1:])
+                    if variant not in label_of:
+                        raise ValueError(
+                            f'{path} line {n}: variant {variant!r} is not in '
+                            f'{osp.join(root, self._split_file)}')
+                    entries.append([f'{parts[0]}.jpg', label_of[variant],
+                                    variant])
+            splits[split] = entries
+        return classes, splits
+
+
+@DATASETS.register_module()
+class CoOpCustomDataset(CoOpSplitDataset):
+    """The user's own data: a CoOp split file, or one folder per class.
+
+    Args:
+        data_root: the dataset folder.
+        split: ``'train'``, ``'val'`` or ``'test'``.
+        split_file: a split file in the CoOp JSON format, relative to
+            ``data_root``. If ``None``, ``<data_root>/<image_dir>/<class>/*``
+            is split per class with CoOp's seeded rule (50% train, 20% val,
+            30% test; class folders sorted, labels in that order; see
+            :func:`mmpl.datasets.folders.generate_split`).
+        image_dir: image root relative to ``data_root`` (default: ``''``,
+            the data root itself).
+        split_seed: seed of the generated split (same seed -> same split on
+            every machine).
+        template: prompt template (default ``'a photo of a {}.'``).
+        slug: ``metainfo['dataset']`` (default ``'custom'``).
+        **kwargs: see :class:`CoOpSplitDataset`.
+
+    Class names are the split file's names or the folder names (underscores
+    become spaces in prompts); pass ``metainfo=dict(classes=[...])`` to
+    rename them.
+    """
+
+    def __init__(self,
+                 data_root: str,
+                 split: Optional[str] = None,
+                 split_file: Optional[str] = None,
+                 image_dir: str = '',
+                 split_seed: int = 1,
+                 **kwargs: Any) -> None:
+        self.split_seed = split_seed
+        self._generated = split_file is None
+        super().__init__(data_root, split, split_file=split_file or '',
+                         image_dir=image_dir, **kwargs)
+
+    def layout_hint(self, root: str) -> str:
+        if not self._generated:
+            return super().layout_hint(root)
+        return ('expected one folder per class: '
+                f'{osp.join(root, self._image_dir, "<class>", "<image>")}')
+
+    def _read_annotations(self, root: str):
+        if not self._generated:
+            return super()._read_annotations(root)
+        if not osp.isdir(osp.join(root, self._image_dir)):
+            raise FileNotFoundError(
+                f'{type(self).__name__}: image root '
+                f'{osp.join(root, self._image_dir)} does not exist; '
+                f'{self.layout_hint(root)}')
+        classes, splits = self._load_splits(root)
+        self._split_entries = splits[self.split]
+        return classes, self._image_dir, ''
+
+    def _load_splits(self, root: str):
+        if not self._generated:
+            return super()._load_splits(root)
+        image_root = osp.join(root, self._image_dir)
+        splits = generate_split(image_root, seed=self.split_seed)
+        return self._classes_from_splits(splits, image_root), splits

@@ -1,0 +1,173 @@
+"""The one base of mmpl's dataset readers.
+
+Every reader (split-file, FGVCAircraft lists, ImageNet folders, the user's
+own data) is a :class:`CoOpDatasetBase` subclass that implements two hooks:
+``_read_annotations(data_root)`` (checks the layout, returns the class names
+and the image root; runs in ``__init__`` so ``metainfo`` is there even with
+``lazy_init=True``) and ``_entries()`` (the ``(rel_path, label)`` list of the
+split; runs when the data list is loaded). A benchmark dataset is a further
+subclass that only sets class attributes (its catalogue entry: slug, folder,
+files, expected classes, where the data is published, what can be
+downloaded). :data:`READERS` maps each slug to its reader, for the data tool
+and the miniatures.
+
+Every problem with the data is an error with a one-line, actionable message;
+nothing is skipped silently.
+"""
+import os.path as osp
+from typing import (Any, Dict, List, NamedTuple, Optional, Sequence, Tuple,
+                    Type)
+
+from mmpretrain.datasets import BaseDataset
+from mmpretrain.registry import DATASETS
+
+from .templates import DATASET_TEMPLATES, DEFAULT_TEMPLATE
+
+SPLITS: Tuple[str, ...] = ('train', 'val', 'test')
+
+COOP_DATASETS_MD = ('https://github.com/KaiyangZhou/CoOp/blob/main/'
+                    'DATASETS.md')
+
+
+class Download(NamedTuple):
+    """A public archive of a dataset, and where its content goes.
+
+    ``members`` maps an archive path prefix to a path (prefix) relative to
+    the dataset folder; members outside every prefix are not extracted.
+    """
+    url: str
+    members: Tuple[Tuple[str, str], ...]
+
+
+#: slug -> reader class (benchmark datasets only)
+READERS: Dict[str, Type['CoOpDatasetBase']] = {}
+
+
+def register_reader(cls):
+    """Register ``cls`` in mmpretrain's ``DATASETS`` and in :data:`READERS`
+    (under ``cls.SLUG``)."""
+    DATASETS.register_module(module=cls)
+    READERS[cls.SLUG] = cls
+    return cls
+
+
+class CoOpDatasetBase(BaseDataset):
+    """Common behaviour of mmpl's readers (see the module docstring).
+
+    Args:
+        data_root: the dataset's own folder, e.g. ``data/eurosat``. Made
+            absolute, so ``img_path`` of every sample is absolute.
+        split: ``'train'``, ``'val'`` or ``'test'`` (default: the class's
+            ``DEFAULT_SPLIT``); test-only datasets accept only ``'test'``.
+        template: prompt template stored in ``metainfo['template']``
+            (default: the class's ``TEMPLATE``, else the protocol template of
+            the slug, else ``'a photo of a {}.'``).
+        slug: dataset slug stored in ``metainfo['dataset']`` (default: the
+            class's ``SLUG``).
+        pipeline: mmpretrain transforms.
+        **kwargs: passed to :class:`mmpretrain.datasets.BaseDataset`
+            (``test_mode``, ``lazy_init``, ``serialize_data``, ``metainfo``
+            -- e.g. ``metainfo=dict(classes=[...])`` renames the classes --,
+            ``indices`` ...).
+
+    ``load_data_list()`` returns ``[dict(img_path=<absolute path>,
+    gt_label=int), ...]``; ``metainfo`` holds ``classes`` (tuple, index =
+    label), ``template`` (str) and ``dataset`` (slug).
+    """
+
+    #: dataset slug (key of ``DATASET_TEMPLATES``), ``metainfo['dataset']``
+    SLUG: str = 'custom'
+    #: prompt template; ``None`` -> ``DATASET_TEMPLATES[SLUG]``
+    TEMPLATE: Optional[str] = None
+    #: the dataset's folder under a data root (PROTOCOL.md ``dir``)
+    DIR: Optional[str] = None
+    #: number of classes of the full dataset (checked by the data tool)
+    NUM_CLASSES: Optional[int] = None
+    #: splits the dataset has, and the default one
+    AVAILABLE_SPLITS: Tuple[str, ...] = SPLITS
+    DEFAULT_SPLIT: str = 'train'
+    #: where the data comes from (for error messages)
+    SOURCE: str = f'see CoOp DATASETS.md ({COOP_DATASETS_MD})'
+    #: public archives the data tool can download
+    DOWNLOADS: Tuple[Download, ...] = ()
+    #: check that every listed image exists when the data list is loaded
+    CHECK_FILES: bool = True
+
+    def __init__(self,
+                 data_root: str,
+                 split: Optional[str] = None,
+                 template: Optional[str] = None,
+                 slug: Optional[str] = None,
+                 pipeline: Sequence = (),
+                 **kwargs: Any) -> None:
+        name = type(self).__name__
+        split = self.DEFAULT_SPLIT if split is None else split
+        if split not in SPLITS:
+            raise ValueError(f'{name}: unknown split {split!r}; expected one '
+                             f'of {list(self.AVAILABLE_SPLITS)}')
+        if split not in self.AVAILABLE_SPLITS:
+            raise ValueError(
+                f'{name} is test-only (a domain-generalisation target): '
+                f'split must be one of {list(self.AVAILABLE_SPLITS)}, got '
+                f'{split!r}')
+        self.split = split
+        self.slug = slug if slug is not None else self.SLUG
+        data_root = osp.abspath(osp.expanduser(str(data_root)))
+        if not osp.isdir(data_root):
+            raise FileNotFoundError(
+                f'{name}: data root {data_root} does not exist; '
+                f'{self.layout_hint(data_root)} ({self.SOURCE})')
+        classes, image_dir, ann_file = self._read_annotations(data_root)
+        if template is None:
+            template = self.TEMPLATE or DATASET_TEMPLATES.get(
+                self.slug, DEFAULT_TEMPLATE)
+        user_meta = dict(kwargs.pop('metainfo', None) or {})
+        super().__init__(
+            ann_file=ann_file,
+            metainfo={'classes': tuple(classes), **user_meta},
+            data_root=data_root,
+            data_prefix=dict(img_path=image_dir),
+            pipeline=pipeline,
+            **kwargs)
+        # set after __init__: mmengine would try to read str metainfo values
+        # as meta files (and warn)
+        self._metainfo.setdefault('template', template)
+        self._metainfo.setdefault('dataset', self.slug)
+
+    # ------------------------------------------------------------- hooks
+    def layout_hint(self, root: str) -> str:
+        """``'expected <what goes where under root>'`` for error messages."""
+        raise NotImplementedError
+
+    def _read_annotations(self, root: str) -> Tuple[Sequence[str], str, str]:
+        """Check the layout; return ``(classes, image_dir, ann_file)``, the
+        latter two relative to ``root``."""
+        raise NotImplementedError
+
+    def _entries(self) -> List[Tuple[str, int]]:
+        """``(path relative to the image root, label)`` of the split."""
+        raise NotImplementedError
+
+    # ---------------------------------------------------------- protocol
+    def load_data_list(self) -> List[dict]:
+        """``[dict(img_path=<absolute path>, gt_label=int), ...]``; errors
+        when any listed image file is missing."""
+        image_root = self.img_prefix
+        data_list = [
+            dict(img_path=osp.join(image_root, rel), gt_label=int(label))
+            for rel, label in self._entries()
+        ]
+        if self.CHECK_FILES:
+            missing = [d['img_path'] for d in data_list
+                       if not osp.exists(d['img_path'])]
+            if missing:
+                raise FileNotFoundError(
+                    f'{type(self).__name__}: {len(missing)} of '
+                    f'{len(data_list)} images of the {self.split!r} split '
+                    f'listed in {self.ann_file} are missing (first: '
+                    f'{missing[0]}); check that the images under '
+                    f'{image_root} are complete ({self.SOURCE})')
+        return data_list
+
+    def extra_repr(self) -> List[str]:
+        return [f'Split: \t{self.split}', *super().extra_repr()]

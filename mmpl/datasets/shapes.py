@@ -1,0 +1,171 @@
+"""Generated compositional images: coloured shapes with readable names.
+
+The embedded benchmark of mmpl (no download, CPU): class = colour x shape
+("red triangle"), rendered deterministically from a seed. Two renderings:
+
+* ``pretrain``: clean — light background, one centred shape, mild jitter.
+  Used by ``tools/misc/pretrain_tiny_clip.py`` with captions such as
+  "a photo of a red triangle.".
+* ``downstream``: shifted — noisy textured background, gray clutter shapes,
+  smaller off-centre objects and colour jitter, so that zero-shot transfer is
+  imperfect and prompt learning has something to adapt to.
+
+Classes are ordered so that the first ceil(n/2) (the benchmark's base
+classes) cover every colour and every shape, and the new classes are unseen
+combinations of seen attributes. The downstream set is written in the CoOp
+split layout (``images/<class>/<n>.png`` + ``split_shapes.json``), so the
+real reader (``CoOpSplitDataset``) loads it.
+
+Nothing here is part of any published protocol; it is mmpl's stand-in for
+CLIP + the 11 datasets where those cannot be downloaded.
+"""
+import json
+import os
+import os.path as osp
+from typing import Dict, List, Sequence, Tuple
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+COLOURS: Dict[str, Tuple[int, int, int]] = {
+    'red': (220, 40, 40),
+    'green': (40, 170, 60),
+    'blue': (40, 80, 220),
+    'yellow': (235, 210, 40),
+    'purple': (140, 50, 180),
+    'orange': (245, 140, 30),
+}
+SHAPES: Tuple[str, ...] = ('circle', 'square', 'triangle', 'cross', 'star')
+SPLIT_FILE = 'split_shapes.json'
+IMAGE_DIR = 'images'
+TEMPLATE = 'a photo of a {}.'
+
+
+def class_names(colours: Sequence[str] = tuple(COLOURS),
+                shapes: Sequence[str] = SHAPES) -> List[str]:
+    """All colour x shape names, ordered so that the first half (base)
+    covers every colour and every shape: combinations are enumerated along
+    diagonals (colour i with shape (i + d) mod S for d = 0, 1, ...)."""
+    names = []
+    for d in range(len(shapes)):
+        for i, colour in enumerate(colours):
+            names.append(f'{colour} {shapes[(i + d) % len(shapes)]}')
+    return names
+
+
+def _polygon(shape: str, cx: float, cy: float, r: float,
+             angle: float) -> List[Tuple[float, float]]:
+    if shape == 'square':
+        corners = [(np.pi / 4 + k * np.pi / 2) for k in range(4)]
+        radius = [r * 1.25] * 4
+    elif shape == 'triangle':
+        corners = [(-np.pi / 2 + k * 2 * np.pi / 3) for k in range(3)]
+        radius = [r * 1.3] * 3
+    elif shape == 'star':
+        corners = [(-np.pi / 2 + k * np.pi / 5) for k in range(10)]
+        radius = [r * 1.3 if k % 2 == 0 else r * 0.55 for k in range(10)]
+    elif shape == 'cross':
+        w = 0.38
+        pts = [(-w, -1), (w, -1), (w, -w), (1, -w), (1, w), (w, w), (w, 1),
+               (-w, 1), (-w, w), (-1, w), (-1, -w), (-w, -w)]
+        ca, sa = np.cos(angle), np.sin(angle)
+        return [(cx + r * 1.15 * (x * ca - y * sa),
+                 cy + r * 1.15 * (x * sa + y * ca)) for x, y in pts]
+    else:
+        raise ValueError(f'unknown shape {shape!r}')
+    return [(cx + rad * np.cos(a + angle), cy + rad * np.sin(a + angle))
+            for a, rad in zip(corners, radius)]
+
+
+def _draw_shape(draw: ImageDraw.ImageDraw, shape: str, cx: float, cy: float,
+                r: float, angle: float, fill: Tuple[int, int, int]) -> None:
+    if shape == 'circle':
+        draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=fill)
+    else:
+        draw.polygon(_polygon(shape, cx, cy, r, angle), fill=fill)
+
+
+def render(name: str, rng: np.random.Generator, size: int = 64,
+           distribution: str = 'pretrain') -> Image.Image:
+    """Render one image of class ``name`` ('<colour> <shape>')."""
+    colour, shape = name.split(' ', 1)
+    scale = 4  # supersampling for smooth edges
+    big = size * scale
+    base = np.array(COLOURS[colour], dtype=np.float64)
+    if distribution == 'pretrain':
+        bg = rng.uniform(215, 250, size=3)
+        canvas = np.ones((big, big, 3)) * bg
+        r = big * rng.uniform(0.22, 0.32)
+        cx, cy = big / 2 + rng.uniform(-0.08, 0.08, size=2) * big
+        fill = np.clip(base + rng.normal(0, 8, size=3), 0, 255)
+        clutter = 0
+    elif distribution == 'downstream':
+        bg = rng.uniform(60, 200, size=3)
+        noise = rng.normal(0, 28, size=(size // 4, size // 4, 3))
+        noise = np.kron(noise, np.ones((4 * scale, 4 * scale, 1)))
+        canvas = np.clip(bg + noise, 0, 255)
+        r = big * rng.uniform(0.13, 0.22)
+        cx, cy = rng.uniform(0.3, 0.7, size=2) * big
+        fill = np.clip(base * rng.uniform(0.75, 1.1) +
+                       rng.normal(0, 22, size=3), 0, 255)
+        clutter = int(rng.integers(1, 4))
+    else:
+        raise ValueError(f'distribution must be pretrain or downstream, got '
+                         f'{distribution!r}')
+    img = Image.fromarray(canvas.astype(np.uint8))
+    draw = ImageDraw.Draw(img)
+    for _ in range(clutter):  # gray distractors, never the class colour
+        gray = int(rng.uniform(70, 190))
+        _draw_shape(draw, SHAPES[int(rng.integers(len(SHAPES)))],
+                    *(rng.uniform(0.1, 0.9, size=2) * big),
+                    big * rng.uniform(0.06, 0.12), rng.uniform(0, 2 * np.pi),
+                    (gray, gray, gray))
+    _draw_shape(draw, shape, cx, cy, r, rng.uniform(0, 2 * np.pi),
+                tuple(int(v) for v in fill))
+    return img.resize((size, size), Image.BICUBIC)
+
+
+def render_batch(names: Sequence[str], seed: int, size: int = 64,
+                 distribution: str = 'pretrain') -> np.ndarray:
+    """(N, size, size, 3) uint8 images for ``names``, deterministic in
+    ``seed``."""
+    rng = np.random.default_rng(seed)
+    return np.stack([np.asarray(render(n, rng, size, distribution))
+                     for n in names])
+
+
+def write_downstream_dataset(data_root: str,
+                             images_per_class: Tuple[int, int, int] = (
+                                 16, 4, 20),
+                             size: int = 64,
+                             seed: int = 0) -> str:
+    """Write the downstream rendering in the CoOp split layout.
+
+    ``<data_root>/images/<colour_shape>/<split>_<n>.png`` and
+    ``<data_root>/split_shapes.json``; labels follow :func:`class_names`.
+    Refuses a non-empty folder without this writer's split file (never
+    overwrites user data). Returns ``data_root``.
+    """
+    split_path = osp.join(data_root, SPLIT_FILE)
+    if osp.isdir(data_root) and os.listdir(data_root) and \
+            not osp.isfile(split_path):
+        raise FileExistsError(
+            f'{data_root} is not empty and holds no {SPLIT_FILE}; refusing '
+            'to write generated images into it')
+    names = class_names()
+    rng = np.random.default_rng(seed)
+    split: Dict[str, list] = {}
+    for split_name, count in zip(('train', 'val', 'test'), images_per_class):
+        entries = []
+        for label, name in enumerate(names):
+            folder = name.replace(' ', '_')
+            os.makedirs(osp.join(data_root, IMAGE_DIR, folder), exist_ok=True)
+            for n in range(count):
+                rel = f'{folder}/{split_name}_{n:03d}.png'
+                render(name, rng, size, 'downstream').save(
+                    osp.join(data_root, IMAGE_DIR, rel))
+                entries.append([rel, label, name])
+        split[split_name] = entries
+    with open(split_path, 'w') as f:
+        json.dump(split, f)
+    return data_root
