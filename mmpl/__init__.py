@@ -10,6 +10,7 @@ from . import datasets  # noqa: F401  (registers DATASETS)
 from . import clip  # noqa: F401
 from . import prompts  # noqa: F401  (registers MODELS)
 from . import models  # noqa: F401  (registers MODELS)
+from . import losses  # noqa: F401  (registers MODELS)
 from . import evaluation  # noqa: F401  (registers METRICS)
 from . import engine  # noqa: F401  (registers LOOPS, HOOKS)
 

@@ -194,8 +194,9 @@ class PromptCLIPClassifier(BaseClassifier):
                 or self.text_prompt.needs_image_tokens
                 or (self.visual_prompt is not None
                     and self.visual_prompt.needs_frozen_image)
-                or any(getattr(m, 'needs_frozen_image', False)
-                       for m in self.extra_losses))
+                or (self.training  # losses only run in training
+                    and any(getattr(m, 'needs_frozen_image', False)
+                            for m in self.extra_losses)))
 
     def _modules_in_pipeline(self) -> List[nn.Module]:
         mods = [self.text_prompt, self.visual_prompt, self.feature_tuner]

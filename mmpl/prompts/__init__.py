@@ -2,6 +2,8 @@ from .base import (BaseFeatureTuner, BaseTextPrompt, BaseVisualPrompt,
                    FrozenImageFeatures, TextPrompts, VisualPrompts)
 from .cocoop import CoCoOp, bottleneck_mlp
 from .coop import CoOp, class_token_layout
+from .dgprompt import DGPrompt  # noqa: F401
+from .maple import MaPLe  # noqa: F401
 
 __all__ = [
     'BaseTextPrompt', 'BaseVisualPrompt', 'BaseFeatureTuner',
