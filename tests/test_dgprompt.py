@@ -8,7 +8,6 @@ import torch
 import torch.nn.functional as F
 
 import mmpl
-from mmpl.clip import build_class_tokens
 from mmpl.losses import (ImageRetentionLoss, LogitRetentionLoss,
                          TextRetentionLoss)
 from mmpl.models import PromptCLIPClassifier, cosine_logits
@@ -214,6 +213,11 @@ def test_dgprompt_residual_and_independent_prompts(deep_arch):
     torch.testing.assert_close(v[2], expect)
     with pytest.raises(ValueError, match='guidance must be one of'):
         DGPrompt(clip, depth=3, guidance='mlp')
+    with pytest.raises(ValueError, match='must equal n_ctx'):
+        DGPrompt(clip, depth=3, n_visual=3)
+    t, v = DGPrompt(clip, depth=3, n_visual=3, guidance='cross_attention',
+                    guidance_heads=4).generate()
+    assert t[2].shape[0] == 2 and v[2].shape[0] == 3
 
 
 def test_dgprompt_image_conditioned_per_image_and_chunked(tiny_clip,

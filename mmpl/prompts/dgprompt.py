@@ -88,7 +88,8 @@ class DGPrompt(BaseTextPrompt):
     Args:
         clip: the frozen CLIP (widths, layers, init phrase).
         n_ctx: text prompt tokens per layer M [2].
-        n_visual: visual prompt tokens per layer [None = n_ctx].
+        n_visual: visual prompt tokens per layer [None = n_ctx]; linear
+            guidance needs n_visual == n_ctx.
         depth: prompted layers J in both towers [9].
         ctx_init: phrase whose first M token embeddings initialise the
             layer-0 text prompts ['a photo of a']; None for N(0, 0.02).
@@ -119,7 +120,7 @@ class DGPrompt(BaseTextPrompt):
             raise ValueError(f'guidance must be one of {GUIDANCE_TYPES}, '
                              f'got {guidance!r}')
         n_visual = n_visual or n_ctx
-        if guidance != 'none' and n_visual != n_ctx:
+        if guidance == 'linear' and n_visual != n_ctx:
             raise ValueError(f'guidance={guidance!r} maps prompts token by '
                              f'token: n_visual ({n_visual}) must equal n_ctx '
                              f'({n_ctx})')
