@@ -2,11 +2,13 @@ from .base import (BaseFeatureTuner, BaseTextPrompt, BaseVisualPrompt,
                    FrozenImageFeatures, TextPrompts, VisualPrompts)
 from .cocoop import CoCoOp, bottleneck_mlp
 from .coop import CoOp, class_token_layout
+from .ctp import CTP
 from .dgprompt import DGPrompt  # noqa: F401
 from .maple import MaPLe  # noqa: F401
+from .tft import TFT
 
 __all__ = [
     'BaseTextPrompt', 'BaseVisualPrompt', 'BaseFeatureTuner',
     'FrozenImageFeatures', 'TextPrompts', 'VisualPrompts', 'CoOp', 'CoCoOp',
-    'bottleneck_mlp', 'class_token_layout'
+    'bottleneck_mlp', 'class_token_layout', 'CTP', 'TFT'
 ]
