@@ -19,7 +19,10 @@ from mmengine.runner import Runner
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Test a prompt learner')
     parser.add_argument('config', help='test config file path')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        'checkpoint', nargs='?',
+        help='checkpoint file; omit for methods with nothing learned '
+        '(ZeroShotCLIP) or to evaluate the initialisation')
     parser.add_argument('--work-dir', help='where logs go')
     parser.add_argument('--data-root',
                         help='dataset folder for every dataset of the config')
@@ -38,7 +41,7 @@ def main(argv=None):
     args = parse_args(argv)
     from mmpl.utils import is_user_error, set_data_root, user_error_message
     try:
-        if not osp.isfile(args.checkpoint):
+        if args.checkpoint and not osp.isfile(args.checkpoint):
             raise FileNotFoundError(
                 f'checkpoint not found: {args.checkpoint!r}')
         cfg = Config.fromfile(args.config)

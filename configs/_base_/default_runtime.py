@@ -16,7 +16,12 @@ default_hooks = dict(
 # ClassNamesHook: the model reads the class names (and template) of the data
 # it trains on. PlainCheckpointHook: checkpoints are plain data that load with
 # torch.load(weights_only=True), plus the meta needed to rebuild the model.
-custom_hooks = [dict(type='ClassNamesHook'), dict(type='PlainCheckpointHook')]
+# RunResultsHook: <work_dir>/results.json (metrics + method/dataset/seed).
+custom_hooks = [
+    dict(type='ClassNamesHook'),
+    dict(type='PlainCheckpointHook'),
+    dict(type='RunResultsHook'),
+]
 
 env_cfg = dict(
     cudnn_benchmark=False,

@@ -95,7 +95,21 @@ class FrozenCLIP(nn.Module):
                  cache_dir: Optional[str] = None,
                  grad_checkpointing: bool = False):
         super().__init__()
-        model = build_open_clip(arch, pretrained, quick_gelu, cache_dir)
+        self._attach(build_open_clip(arch, pretrained, quick_gelu, cache_dir),
+                     arch, pretrained, grad_checkpointing)
+
+    @classmethod
+    def wrap(cls, model: nn.Module, arch: str) -> 'FrozenCLIP':
+        """Use the prompt-slot encoders on an existing open_clip ``model``
+        without freezing it (e.g. to pretrain a tiny CLIP with sequences cut
+        after EOT). ``FrozenCLIP(...)`` is the frozen, normal path."""
+        self = cls.__new__(cls)
+        nn.Module.__init__(self)
+        self._attach(model, arch, None, False)
+        return self
+
+    def _attach(self, model: nn.Module, arch: str, pretrained: Optional[str],
+                grad_checkpointing: bool) -> None:
         # Outside the module tree on purpose (see the module docstring).
         self.__dict__['model'] = model
         self.arch = arch
@@ -165,9 +179,9 @@ class FrozenCLIP(nn.Module):
         return token_ids.argmax(dim=-1)
 
     def embed_tokens(self, token_ids: Tensor) -> Tensor:
-        """(N, L) ids -> (N, L, Dt) frozen token embeddings."""
-        with torch.no_grad():
-            return self._text.owner.token_embedding(token_ids)
+        """(N, L) ids -> (N, L, Dt) token embeddings (no graph is built for
+        frozen weights)."""
+        return self._text.owner.token_embedding(token_ids)
 
     def encode_text(self,
                     prompt_embeds: Tensor,

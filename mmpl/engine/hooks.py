@@ -1,4 +1,8 @@
-"""Hooks that keep the model's class names in step with the data."""
+"""Hooks: class names in step with the data, plain checkpoints, results."""
+import json
+import os
+
+from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmpretrain.registry import HOOKS
 
@@ -54,3 +58,44 @@ class PlainCheckpointHook(Hook):
                 checkpoint['message_hub'])
         if runner._resume and 'rng_state' in checkpoint:
             set_rng_state(checkpoint['rng_state'])
+
+
+def run_identity(runner, dataset=None) -> dict:
+    """What a run is: method (its prompt modules), dataset (the evaluated
+    dataset's ``metainfo['dataset']``), seed, config."""
+    model = unwrap_model(runner.model)
+    parts = [type(m).__name__ for m in (
+        getattr(model, 'text_prompt', None),
+        getattr(model, 'visual_prompt', None),
+        getattr(model, 'feature_tuner', None)) if m is not None]
+    cfg = runner.cfg
+    method = cfg.get('method_name') or '+'.join(parts) or type(model).__name__
+    meta = getattr(dataset, 'metainfo', None) or {}
+    filename = getattr(cfg, 'filename', None) or ''
+    return dict(method=method, dataset=meta.get('dataset'), seed=runner.seed,
+                config=os.path.basename(filename),
+                arch=getattr(getattr(model, 'clip', None), 'arch', None))
+
+
+@HOOKS.register_module()
+class RunResultsHook(Hook):
+    """Write the final evaluation of a run to ``<work_dir>/results.json``
+    (val, after training) and ``test_results.json`` (tools/test.py): the
+    metrics plus the run's method, dataset, seed and config, which
+    ``tools/analysis_tools/b2n_report.py`` aggregates over seeds."""
+
+    priority = 'LOW'
+
+    def _write(self, runner, loop, name: str, metrics: dict) -> None:
+        if not metrics or not is_main_process():
+            return
+        record = dict(run_identity(runner, loop.dataloader.dataset),
+                      metrics=to_plain_data(metrics))
+        with open(os.path.join(runner.work_dir, name), 'w') as f:
+            json.dump(record, f, indent=2)
+
+    def after_val_epoch(self, runner, metrics=None) -> None:
+        self._write(runner, runner.val_loop, 'results.json', metrics)
+
+    def after_test_epoch(self, runner, metrics=None) -> None:
+        self._write(runner, runner.test_loop, 'test_results.json', metrics)

@@ -277,6 +277,8 @@ class PromptCLIPClassifier(BaseClassifier):
     def encode_prompts(self, prompts: TextPrompts) -> Tensor:
         """Stage 4: (1|B, C, L, Dt) prompts -> (1|B, C, D) text features in
         one batched (chunked) call over all B*C sequences."""
+        if prompts.features is not None:
+            return prompts.features.float()
         batch, num_classes = prompts.embeddings.shape[:2]
         eot = prompts.eot_index.repeat(batch)
         deep = prompts.deep_prompts

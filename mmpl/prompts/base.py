@@ -39,16 +39,22 @@ class TextPrompts:
         visual_prompts: (Mv, Dv) | (B, Mv, Dv) visual prompts produced on the
             text side (MaPLe-style coupling), or None.
         deep_visual_prompts: per image layer 1 .. J-1, or None.
+        features: (1|B, C, D) text features given directly (a module with
+            nothing to encode, e.g. zero-shot CLIP); ``embeddings`` and
+            ``eot_index`` are then None.
     """
-    embeddings: Tensor
-    eot_index: Tensor
+    embeddings: Optional[Tensor]
+    eot_index: Optional[Tensor]
     deep_prompts: Optional[List[Tensor]] = None
     visual_prompts: Optional[Tensor] = None
     deep_visual_prompts: Optional[List[Tensor]] = None
+    features: Optional[Tensor] = None
 
     @property
     def image_conditioned(self) -> bool:
-        return self.embeddings.shape[0] > 1
+        source = self.features if self.features is not None else \
+            self.embeddings
+        return source.shape[0] > 1
 
 
 class BaseTextPrompt(BaseModule):
