@@ -157,6 +157,10 @@ class CoOpDatasetBase(BaseDataset):
             dict(img_path=osp.join(image_root, rel), gt_label=int(label))
             for rel, label in self._entries()
         ]
+        if not data_list:
+            raise ValueError(
+                f'{type(self).__name__}: the {self.split!r} split of '
+                f'{self.ann_file or image_root} is empty')
         if self.CHECK_FILES:
             missing = [d['img_path'] for d in data_list
                        if not osp.exists(d['img_path'])]
