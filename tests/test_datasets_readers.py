@@ -2,6 +2,7 @@
 few-shot, base/new, the ImageNet family's conventions, the user's own data,
 and one clear error per kind of bad input. Offline, in tmp_path."""
 import json
+import logging
 import os
 import os.path as osp
 import shutil
@@ -351,23 +352,20 @@ def test_generated_split_file_warns(mini, tmp_path):
     split = generate_split(root)
     with open(osp.join(root, 'gen.json'), 'w') as f:
         json.dump({'generated_by': 'test', **split}, f)
-    logger = MMLogger.get_current_instance()
     records = []
-    handler_emit = records.append
 
-    import logging
-
-    class H(logging.Handler):
+    class Collect(logging.Handler):
 
         def emit(self, record):
-            handler_emit(record.getMessage())
+            records.append(record.getMessage())
 
-    h = H()
-    logger.addHandler(h)
+    logger = MMLogger.get_current_instance()
+    handler = Collect()
+    logger.addHandler(handler)
     try:
         CoOpCustomDataset(data_root=root, split_file='gen.json')
     finally:
-        logger.removeHandler(h)
+        logger.removeHandler(handler)
     assert any('NOT comparable' in r for r in records)
 
 
