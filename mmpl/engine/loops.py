@@ -102,9 +102,8 @@ class _SplitEvaluation:
         return metrics
 
 
-@LOOPS.register_module()
-class MultiSplitValLoop(BaseLoop):
-    """Validation over named splits (see module docstring).
+class _MultiSplitLoop(BaseLoop):
+    """Evaluation over named splits (see the module docstring).
 
     Args:
         runner: the runner.
@@ -113,6 +112,7 @@ class MultiSplitValLoop(BaseLoop):
         evaluator: metric config(s), instantiated once per split.
         fp16: autocast during evaluation.
     """
+    stage = ''  # 'val' | 'test': hook names and the model's step method
 
     def __init__(self, runner, dataloader, evaluator, fp16: bool = False):
         self._splits = _SplitEvaluation(runner, dataloader, evaluator)
@@ -121,35 +121,25 @@ class MultiSplitValLoop(BaseLoop):
         self.fp16 = fp16
 
     def run(self) -> dict:
-        self.runner.call_hook('before_val')
-        self.runner.call_hook('before_val_epoch')
+        self.runner.call_hook(f'before_{self.stage}')
+        self.runner.call_hook(f'before_{self.stage}_epoch')
         self.runner.model.eval()
         with torch.no_grad():
-            metrics = self._splits.evaluate(self, 'val_step', 'val',
-                                            self.fp16)
-        self.runner.call_hook('after_val_epoch', metrics=metrics)
-        self.runner.call_hook('after_val')
+            metrics = self._splits.evaluate(self, f'{self.stage}_step',
+                                            self.stage, self.fp16)
+        self.runner.call_hook(f'after_{self.stage}_epoch', metrics=metrics)
+        self.runner.call_hook(f'after_{self.stage}')
         return metrics
 
 
 @LOOPS.register_module()
-class MultiSplitTestLoop(BaseLoop):
-    """Test over named splits (see module docstring); same arguments as
-    :class:`MultiSplitValLoop`."""
+class MultiSplitValLoop(_MultiSplitLoop):
+    """Validation over named splits; ``base``/``new`` add the harmonic
+    mean. Arguments: see :class:`_MultiSplitLoop`."""
+    stage = 'val'
 
-    def __init__(self, runner, dataloader, evaluator, fp16: bool = False):
-        self._splits = _SplitEvaluation(runner, dataloader, evaluator)
-        super().__init__(runner, self._splits.first_dataloader)
-        self.evaluator = next(iter(self._splits.evaluators.values()))
-        self.fp16 = fp16
 
-    def run(self) -> dict:
-        self.runner.call_hook('before_test')
-        self.runner.call_hook('before_test_epoch')
-        self.runner.model.eval()
-        with torch.no_grad():
-            metrics = self._splits.evaluate(self, 'test_step', 'test',
-                                            self.fp16)
-        self.runner.call_hook('after_test_epoch', metrics=metrics)
-        self.runner.call_hook('after_test')
-        return metrics
+@LOOPS.register_module()
+class MultiSplitTestLoop(_MultiSplitLoop):
+    """Test over named splits; same arguments as :class:`MultiSplitValLoop`."""
+    stage = 'test'

@@ -6,9 +6,10 @@ from .ctp import CTP
 from .dgprompt import DGPrompt  # noqa: F401
 from .maple import MaPLe  # noqa: F401
 from .tft import TFT
+from .zero_shot import ZeroShotCLIP
 
 __all__ = [
     'BaseTextPrompt', 'BaseVisualPrompt', 'BaseFeatureTuner',
     'FrozenImageFeatures', 'TextPrompts', 'VisualPrompts', 'CoOp', 'CoCoOp',
-    'bottleneck_mlp', 'class_token_layout', 'CTP', 'TFT'
+    'bottleneck_mlp', 'class_token_layout', 'CTP', 'TFT', 'ZeroShotCLIP'
 ]

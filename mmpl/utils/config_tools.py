@@ -4,7 +4,7 @@ Dataset configs nest (``BaseNewDataset(FewShotDataset(CoOpEuroSAT))``) and
 appear in several dataloaders, so a plain ``--cfg-options data_root=...``
 cannot reach them all; these helpers walk every dataloader.
 """
-from typing import Iterator
+from typing import Callable, Iterator, Optional
 
 DATALOADER_KEYS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
@@ -56,3 +56,57 @@ def set_runtime_seed(cfg, seed: int) -> None:
     cfg.setdefault('randomness', {})
     cfg.randomness['seed'] = seed
     set_fewshot_seed(cfg, seed)
+
+
+def iter_loader_cfgs(cfg) -> Iterator[dict]:
+    """Every dataloader config: the train one and each named eval split."""
+    for key in DATALOADER_KEYS:
+        loader = cfg.get(key)
+        if loader is None:
+            continue
+        if 'dataset' in loader:
+            yield loader
+        else:
+            yield from loader.values()
+
+
+def set_loader_options(cfg, batch_size: Optional[int] = None,
+                       max_batch_size: Optional[int] = None,
+                       num_workers: Optional[int] = None) -> None:
+    """Batch size (fixed or capped) and workers of every dataloader."""
+    for loader in iter_loader_cfgs(cfg):
+        if batch_size is not None:
+            loader['batch_size'] = batch_size
+        if max_batch_size is not None:
+            loader['batch_size'] = min(loader.get('batch_size', 1),
+                                       max_batch_size)
+        if num_workers is not None:
+            loader['num_workers'] = num_workers
+            if num_workers == 0:
+                loader['persistent_workers'] = False
+
+
+def replace_clip(cfg, clip: dict) -> None:
+    """Swap the CLIP (arch/weights), keeping the memory options."""
+    old = cfg.model.get('clip', {})
+    cfg.model.clip = dict(clip, grad_checkpointing=old.get(
+        'grad_checkpointing', False))
+
+
+def replace_readers(cfg, make_reader: Callable[[dict], dict]) -> None:
+    """Replace every dataset reader (a node with ``data_root``) by
+    ``make_reader(node)``; wrappers around it stay."""
+    for node in list(iter_dataset_cfgs(cfg)):
+        if 'data_root' in node:
+            new = make_reader(dict(node))
+            node.clear()
+            node.update(new)
+
+
+def set_image_size(cfg, size: int, default: int = 224) -> None:
+    """Change the input resolution of every resize/crop transform from
+    ``default`` (CLIP's 224) to ``size``."""
+    for node in iter_dataset_cfgs(cfg):
+        for key in ('scale', 'crop_size'):
+            if node.get(key) == default:
+                node[key] = size

@@ -30,37 +30,27 @@ class _SmokeConfig(Config):
 
 
 def make_offline(cfg, data_dir: str, batch_size: int = 4) -> Config:
-    """Rewrite ``cfg`` for an offline smoke run: tiny CLIP, miniature data,
-    small batches, no workers, one epoch."""
+    """Rewrite ``cfg`` for an offline smoke run: tiny CLIP, miniature data
+    in each reader's layout, small batches, no workers, one epoch."""
     from mmpl.datasets.miniature import MINIATURE_WRITERS, write_miniature
-    from mmpl.utils import iter_dataset_cfgs
+    from mmpl.utils import (replace_clip, replace_readers,
+                            set_loader_options)
 
-    clip = cfg.model.get('clip', {})
-    cfg.model.clip = dict(TINY_CLIP,
-                          grad_checkpointing=clip.get('grad_checkpointing',
-                                                      False))
     roots = {}
-    for node in iter_dataset_cfgs(cfg):
-        if 'data_root' not in node:
-            continue
+
+    def miniature_reader(node: dict) -> dict:
         kind = node['type']
         if kind not in MINIATURE_WRITERS:
             raise ValueError(f'smoke: no miniature layout for dataset type '
                              f'{kind!r} (known: {sorted(MINIATURE_WRITERS)})')
         if kind not in roots:
             roots[kind] = write_miniature(kind, data_dir)
-        node['data_root'] = roots[kind]
-        node['serialize_data'] = False  # skips a gc.collect() per dataset
-    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        loader = cfg.get(key)
-        if loader is None:
-            continue
-        loaders = [loader] if 'dataset' in loader else list(loader.values())
-        for one in loaders:
-            one.batch_size = min(one.get('batch_size', batch_size),
-                                 batch_size)
-            one.num_workers = 0
-            one.persistent_workers = False
+        # serialize_data=False skips a gc.collect() per dataset
+        return dict(node, data_root=roots[kind], serialize_data=False)
+
+    replace_clip(cfg, TINY_CLIP)
+    replace_readers(cfg, miniature_reader)
+    set_loader_options(cfg, max_batch_size=batch_size, num_workers=0)
     if cfg.get('train_cfg') and cfg.train_cfg.get('by_epoch', True):
         cfg.train_cfg.max_epochs = 1
     cfg.default_hooks.logger.interval = 1
