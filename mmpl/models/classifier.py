@@ -54,6 +54,8 @@ class PromptCLIPOutputs:
         logit_scale: scalar exp(logit_scale).
         frozen_image: the frozen image pass, when one ran.
         anchors: (C, D) frozen hand-crafted text features, when requested.
+        prompt_losses: the text prompt module's own regularisers
+            (``TextPrompts.losses``), added to the training losses.
     """
     logits: Tensor
     image_features: Tensor
@@ -61,6 +63,7 @@ class PromptCLIPOutputs:
     logit_scale: Tensor
     frozen_image: Optional[FrozenImageFeatures] = None
     anchors: Optional[Tensor] = None
+    prompt_losses: Optional[Dict[str, Tensor]] = None
 
 
 class _ClassSet:
@@ -352,7 +355,8 @@ class PromptCLIPClassifier(BaseClassifier):
         logits = cosine_logits(f, g, scale)
         return PromptCLIPOutputs(logits=logits, image_features=f,
                                  text_features=g, logit_scale=scale,
-                                 frozen_image=frozen, anchors=anchors)
+                                 frozen_image=frozen, anchors=anchors,
+                                 prompt_losses=prompts.losses)
 
     def extract_feat(self, inputs: Tensor) -> Tensor:
         return self.forward_features(inputs).logits
@@ -375,6 +379,7 @@ class PromptCLIPClassifier(BaseClassifier):
         labels = torch.cat([ds.gt_label for ds in data_samples]).to(
             outputs.logits.device)
         losses = {'loss_cls': self.loss_module(outputs.logits, labels)}
+        losses.update(outputs.prompt_losses or {})
         for module in self.extra_losses:
             name = getattr(module, 'loss_name', type(module).__name__)
             losses[name] = module(outputs, labels)

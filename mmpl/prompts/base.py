@@ -6,7 +6,7 @@ text encoder. The classifier owns the CLIP and the class set; prompt modules
 own only their learnable parameters.
 """
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 from mmengine.model import BaseModule
 from torch import Tensor
@@ -42,6 +42,8 @@ class TextPrompts:
         features: (1|B, C, D) text features given directly (a module with
             nothing to encode, e.g. zero-shot CLIP); ``embeddings`` and
             ``eot_index`` are then None.
+        losses: the module's own weighted regularisers (name -> scalar),
+            added to the training losses by the classifier, or None.
     """
     embeddings: Optional[Tensor]
     eot_index: Optional[Tensor]
@@ -49,6 +51,7 @@ class TextPrompts:
     visual_prompts: Optional[Tensor] = None
     deep_visual_prompts: Optional[List[Tensor]] = None
     features: Optional[Tensor] = None
+    losses: Optional[Dict[str, Tensor]] = None
 
     @property
     def image_conditioned(self) -> bool:
