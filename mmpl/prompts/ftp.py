@@ -1,0 +1,220 @@
+"""FTP: fine-grained text prompt (reconstruction).
+
+"Mutual Prompt Learning for Vision Language Models" (IJCV 2024). From the
+paper (abstract level, DESIGN.md): CoCoOp adds the *same* global image
+feature to every learnable text token, which concentrates the prompts on one
+or a few characteristics of the image; FTP decomposes the single global image
+feature into several finer-grained semantics and injects each into its *own*
+text prompt token.
+
+The project's reading (every choice is a constructor option, defaults first):
+
+* ``decomposition='heads'``: M separate bottleneck heads
+  Linear(D, D/16)-ReLU-Linear(D/16, Dt) (CoCoOp's meta-net, one per context
+  token) map the normalised frozen global feature ``f0_b`` to the semantics
+  ``S_b = (s_{b,1} .. s_{b,M})`` (B, M, Dt); ``ctx_{b,m} = ctx_m + s_{b,m}``.
+  The M heads run as one batched (grouped) matmul over stacked weights.
+* ``decomposition='queries'``: M learnable queries attend over the frozen
+  image tokens ``Z0_b`` (multi-head cross-attention, CTP's
+  :class:`~mmpl.prompts.ctp.QueryTokenAttention`), and a shared CoCoOp
+  meta-net (the FFN) maps each normalised output to ``s_{b,m}``.
+* ``tie_heads=True``: one head (or query) for every token. With tied heads
+  the ``heads`` decomposition is exactly CoCoOp (a test).
+* ``class_gating=True``: each class scales the M semantics by its own gate,
+  ``ctx_{b,c,m} = ctx_m + a_{c,m} s_{b,m}`` with
+  ``a_c = 2 sigmoid(Linear(normalised t0_c))`` (anchors ``t0``); the gate is
+  initialised at zero weights, so it starts as ungated FTP (a = 1). Prompts
+  are then (B, C, L, Dt) per class instead of (B, 1, ...) broadcast.
+* ``diversity_weight > 0``: an orthogonality loss on the semantics, the mean
+  squared cosine similarity between different tokens' ``s_{b,m}``, returned
+  with the prompts (``TextPrompts.losses['loss_ftp_diversity']``) so that the
+  classifier adds it to the training losses [0 = off].
+"""
+from typing import Dict, Optional
+
+import torch
+import torch.nn.functional as F
+from mmpretrain.registry import MODELS
+from torch import Tensor, nn
+
+from ..clip import ClassTokens
+from .base import BaseTextPrompt, FrozenImageFeatures, TextPrompts
+from .cocoop import bottleneck_mlp
+from .context import init_context, insert_context
+from .ctp import QueryTokenAttention, TOKEN_SETS, check_choice, select_tokens
+
+DECOMPOSITIONS = ('heads', 'queries')
+
+
+def diversity_loss(semantics: Tensor) -> Tensor:
+    """Orthogonality of the M semantics of each image: the mean squared
+    cosine similarity over the M*(M-1) pairs of different tokens.
+
+    Args:
+        semantics: (B, M, Dt).
+
+    Returns:
+        scalar; 0 when the semantics of every image are orthogonal (and for
+        M = 1).
+    """
+    s = F.normalize(semantics, dim=-1)
+    gram = s @ s.transpose(1, 2)  # (B, M, M)
+    n = semantics.shape[1]
+    off_diagonal = gram - torch.eye(n, device=gram.device, dtype=gram.dtype)
+    return off_diagonal.pow(2).sum((1, 2)).mean() / max(1, n * (n - 1))
+
+
+class GroupedBottleneck(nn.Module):
+    """``num_heads`` independent bottleneck MLPs (CoCoOp's meta-net, built
+    with :func:`~mmpl.prompts.cocoop.bottleneck_mlp` for its widths and
+    initialisation) evaluated on the same input in one batched matmul.
+
+    Head ``m`` holds the weights of ``bottleneck_mlp(in_dim, out_dim)``:
+    ``out_m = W2_m relu(W1_m x + b1_m) + b2_m``.
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, num_heads: int,
+                 reduction: int = 16):
+        super().__init__()
+        mlps = [bottleneck_mlp(in_dim, out_dim, reduction)
+                for _ in range(num_heads)]
+        self.weight1 = nn.Parameter(torch.stack([m[0].weight for m in mlps]))
+        self.bias1 = nn.Parameter(torch.stack([m[0].bias for m in mlps]))
+        self.weight2 = nn.Parameter(torch.stack([m[2].weight for m in mlps]))
+        self.bias2 = nn.Parameter(torch.stack([m[2].bias for m in mlps]))
+
+    @property
+    def num_heads(self) -> int:
+        return self.weight1.shape[0]
+
+    def load_mlp(self, mlp: nn.Sequential) -> None:
+        """Copy one ``bottleneck_mlp`` into every head (tying them)."""
+        with torch.no_grad():
+            self.weight1.copy_(mlp[0].weight.expand_as(self.weight1))
+            self.bias1.copy_(mlp[0].bias.expand_as(self.bias1))
+            self.weight2.copy_(mlp[2].weight.expand_as(self.weight2))
+            self.bias2.copy_(mlp[2].bias.expand_as(self.bias2))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(B, in_dim) -> (B, num_heads, out_dim)."""
+        hidden = torch.einsum('bd,mhd->bmh', x, self.weight1) + self.bias1
+        hidden = F.relu(hidden)
+        return torch.einsum('bmh,moh->bmo', hidden, self.weight2) + self.bias2
+
+
+@MODELS.register_module()
+class FTP(BaseTextPrompt):
+    """Fine-grained text prompt (reconstruction of the IJCV 2024 mutual
+    prompt learning FTP; see the module docstring for what is the paper's and
+    what is the project's reading).
+
+    Args:
+        clip: the frozen CLIP (read for widths and the init embedding).
+        n_ctx: number of context vectors M [4]; also the number of semantics.
+        ctx_init: initialisation phrase ['a photo of a'].
+        reduction: bottleneck reduction of every head [16].
+        decomposition: 'heads' (M bottleneck heads on ``f0``) [default] or
+            'queries' (M queries attending over the image tokens + FFN).
+        tie_heads: one head/query shared by all tokens [False] (CoCoOp).
+        class_gating: per-class gates from the anchors ``t0`` [False].
+        diversity_weight: weight of the orthogonality loss on S [0 = off].
+        num_heads: attention heads of the 'queries' decomposition [8].
+        attend_over: tokens the queries attend over ('tokens', 'patches' or
+            'global', see :func:`~mmpl.prompts.ctp.select_tokens`).
+        project_values: value/output projections of the attention [True].
+        score_scale: attention score factor [None = 1/sqrt(head width)].
+    """
+    image_conditioned = True
+
+    def __init__(self,
+                 clip,
+                 n_ctx: int = 4,
+                 ctx_init: Optional[str] = 'a photo of a',
+                 reduction: int = 16,
+                 decomposition: str = 'heads',
+                 tie_heads: bool = False,
+                 class_gating: bool = False,
+                 diversity_weight: float = 0.0,
+                 num_heads: int = 8,
+                 attend_over: str = 'tokens',
+                 project_values: bool = True,
+                 score_scale: Optional[float] = None,
+                 init_cfg=None):
+        super().__init__(init_cfg=init_cfg)
+        check_choice('decomposition', decomposition, DECOMPOSITIONS)
+        check_choice('attend_over', attend_over, TOKEN_SETS)
+        if diversity_weight < 0:
+            raise ValueError(f'diversity_weight must be >= 0, got '
+                             f'{diversity_weight}')
+        self.n_ctx = n_ctx
+        self.decomposition = decomposition
+        self.diversity_weight = float(diversity_weight)
+        self.attend_over = attend_over
+        # What this instance needs from the classifier (class defaults: f0).
+        self.needs_image_tokens = (decomposition == 'queries'
+                                   and attend_over != 'global')
+        self.needs_anchors = class_gating
+        self.ctx = init_context(clip, n_ctx, ctx_init)
+        n_semantics = 1 if tie_heads else n_ctx
+        dim, width = clip.embed_dim, clip.text_width
+        if decomposition == 'heads':
+            self.heads = GroupedBottleneck(dim, width, n_semantics,
+                                           reduction).to(clip.device)
+        else:
+            self.queries = nn.Parameter(
+                torch.empty(n_semantics, dim,
+                            device=clip.device).normal_(std=0.02))
+            self.attention = QueryTokenAttention(
+                dim, num_heads, project_values, normalize_inputs=True,
+                score_scale=score_scale).to(clip.device)
+            self.meta_net = bottleneck_mlp(dim, width,
+                                           reduction).to(clip.device)
+        self.gate = None
+        if class_gating:
+            self.gate = nn.Linear(dim, n_ctx).to(clip.device)
+            nn.init.zeros_(self.gate.weight)
+            nn.init.zeros_(self.gate.bias)
+
+    def semantics(self, image: FrozenImageFeatures) -> Tensor:
+        """The finer-grained semantics S: (B, M, Dt) (all M rows equal when
+        the heads are tied)."""
+        if self.decomposition == 'heads':
+            s = self.heads(F.normalize(image.global_feature.float(), dim=-1))
+        else:
+            tokens = select_tokens(image, self.attend_over, 'FTP')
+            u = self.attention(self.queries.unsqueeze(0), tokens)  # (B,M,D)
+            s = self.meta_net(F.normalize(u, dim=-1))
+        return s.expand(-1, self.n_ctx, -1)
+
+    def class_gates(self, anchors: Tensor) -> Tensor:
+        """(C, D) anchors -> (C, M) gates in (0, 2), 1 at initialisation."""
+        return 2 * torch.sigmoid(self.gate(F.normalize(anchors.float(),
+                                                       dim=-1)))
+
+    def forward(self,
+                class_tokens: ClassTokens,
+                image: Optional[FrozenImageFeatures] = None,
+                anchors: Optional[Tensor] = None) -> TextPrompts:
+        if image is None:
+            raise ValueError('FTP needs the frozen image features')
+        s = self.semantics(image)  # (B, M, Dt)
+        if self.gate is None:
+            ctx = (self.ctx + s).unsqueeze(1)  # (B, 1, M, Dt)
+        else:
+            if anchors is None:
+                raise ValueError('FTP(class_gating=True) needs the class '
+                                 'anchors')
+            if anchors.shape[0] != class_tokens.num_classes:
+                raise ValueError(f'FTP got {anchors.shape[0]} anchors for '
+                                 f'{class_tokens.num_classes} classes')
+            gates = self.class_gates(anchors)  # (C, M)
+            ctx = self.ctx + gates.unsqueeze(-1) * s.unsqueeze(1)  # (B,C,M,Dt)
+        prompts = insert_context(ctx, class_tokens.prefix,
+                                 class_tokens.suffix)  # (B, C, L, Dt)
+        losses: Dict[str, Tensor] = {}
+        if self.diversity_weight > 0:
+            losses['loss_ftp_diversity'] = (self.diversity_weight *
+                                            diversity_loss(s))
+        return TextPrompts(embeddings=prompts,
+                           eot_index=class_tokens.eot_index,
+                           losses=losses or None)
