@@ -18,7 +18,10 @@ setup(
     long_description_content_type='text/markdown',
     packages=find_packages(include=['mmpl', 'mmpl.*']),
     package_data={
-        'mmpl': ['clip/model_configs/*.json', 'datasets/meta/*.txt']
+        'mmpl': [
+            'clip/model_configs/*.json', 'clip/weights/*.pt',
+            'datasets/meta/*.txt'
+        ]
     },
     python_requires='>=3.9',
     # Compatible ranges: a user's own CUDA torch keeps working. The tested pins

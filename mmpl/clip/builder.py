@@ -7,6 +7,8 @@ One place decides how weights are found and which activation they need:
   ``.safetensors``, a state dict (``torch.load(weights_only=True)``), or
   OpenAI's original TorchScript ``.pt`` archive.
 * ``pretrained='openai'`` (or any open_clip tag): open_clip's download cache.
+* ``pretrained='mmpl:shapes-vit'``: weights shipped inside mmpl (the tiny
+  CLIP of the embedded benchmark, see ``mmpl/clip/weights/README.md``).
 
 OpenAI weights were trained with QuickGELU. open_clip >= 2.29 builds
 ``nn.GELU`` for ``ViT-B-16`` + ``openai`` and only warns, which silently costs
@@ -27,6 +29,25 @@ from torch import nn
 from .errors import CLIPBuildError
 
 _MODEL_CONFIG_DIR = osp.join(osp.dirname(__file__), 'model_configs')
+_WEIGHTS_DIR = osp.join(osp.dirname(__file__), 'weights')
+#: weights shipped with mmpl: ``pretrained='mmpl:<name>'``
+PACKAGED_PREFIX = 'mmpl:'
+
+
+def resolve_packaged_weights(pretrained: Optional[str]) -> Optional[str]:
+    """``'mmpl:shapes-vit'`` -> the path of mmpl's shipped weight file
+    ``mmpl/clip/weights/mmpl-shapes-vit.pt``; other values unchanged."""
+    if pretrained is None or not pretrained.startswith(PACKAGED_PREFIX):
+        return pretrained
+    name = pretrained[len(PACKAGED_PREFIX):]
+    path = osp.join(_WEIGHTS_DIR, f'mmpl-{name}.pt')
+    if not osp.isfile(path):
+        shipped = sorted(f[5:-3] for f in os.listdir(_WEIGHTS_DIR)
+                         if f.startswith('mmpl-') and f.endswith('.pt')) \
+            if osp.isdir(_WEIGHTS_DIR) else []
+        raise CLIPBuildError(f'no packaged weights {pretrained!r}; shipped: '
+                             f'{[PACKAGED_PREFIX + n for n in shipped]}')
+    return path
 _REGISTERED_CONFIG_DIR = False
 
 
@@ -141,6 +162,10 @@ def build_open_clip(arch: str,
             activation for a local file. Always one line saying what to do.
     """
     check_arch(arch)
+    if pretrained is not None and pretrained.startswith(PACKAGED_PREFIX):
+        # mmpl trained these with the architecture's own activation
+        quick_gelu = bool(quick_gelu)
+        pretrained = resolve_packaged_weights(pretrained)
     is_local = pretrained is not None and (
         osp.isfile(pretrained) or _looks_like_path(pretrained))
     if is_local and not osp.isfile(pretrained):
