@@ -13,6 +13,7 @@ from torch import nn
 
 from mmpl.clip import CLIPBuildError, FrozenCLIP, build_open_clip, check_arch
 from mmpl.clip import builder as clip_builder
+from helpers import record_blocks
 
 TEXTS = ['a photo of a dog.', 'x', 'an aerial view of a permanent crop land.',
          'sea or lake', 'a b c d e f g h i j k l m n o p']
@@ -76,16 +77,6 @@ def _reference_text(clip, x, eot_index, deep=None):
     x = x[torch.arange(x.shape[0]), eot_index]
     return x @ text.text_projection
 
-
-def _record_blocks(blocks):
-    """Record every block's input (pre-hook) and output (hook)."""
-    inputs, outputs, handles = {}, {}, []
-    for i, block in enumerate(blocks):
-        handles.append(block.register_forward_pre_hook(
-            lambda m, args, i=i: inputs.__setitem__(i, args[0].detach())))
-        handles.append(block.register_forward_hook(
-            lambda m, args, out, i=i: outputs.__setitem__(i, out.detach())))
-    return inputs, outputs, handles
 
 
 # --------------------------------------------------------------------- parity
@@ -182,7 +173,7 @@ def test_tokens_after_own_eot_do_not_matter(tiny_clip):
 def test_text_sequence_is_actually_cut(tiny_clip):
     ids = tiny_clip.tokenize(['a dog', 'a photo of a cat.'])
     eot = tiny_clip.eot_index(ids)
-    inputs, _, handles = _record_blocks(
+    inputs, _, handles = record_blocks(
         tiny_clip.model.transformer.resblocks)
     try:
         tiny_clip.encode_text(tiny_clip.embed_tokens(ids), eot)
@@ -203,7 +194,7 @@ def test_deep_text_prompts_replace_positions_1_to_m(deep_clip, per_sequence):
     emb = clip.embed_tokens(ids)
     shape = (n, m, dt) if per_sequence else (m, dt)
     deep = [_rand(*shape, seed=10 + i) for i in range(2)]  # layers 1, 2
-    inputs, outputs, handles = _record_blocks(clip.model.transformer.resblocks)
+    inputs, outputs, handles = record_blocks(clip.model.transformer.resblocks)
     try:
         feats = clip.encode_text(emb, eot, deep)
     finally:
@@ -293,7 +284,7 @@ def test_deep_visual_prompts_replace_last_tokens(deep_clip, tiny_images,
     shallow = _rand(*shape, seed=50)
     deep = [_rand(*shape, seed=51 + i) for i in range(2)]  # layers 1, 2
     n_tokens = 1 + (224 // 32)**2
-    inputs, outputs, handles = _record_blocks(visual.transformer.resblocks)
+    inputs, outputs, handles = record_blocks(visual.transformer.resblocks)
     try:
         pooled, tokens = clip.encode_image(tiny_images, shallow, deep,
                                            return_tokens=True)

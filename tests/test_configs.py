@@ -1,10 +1,10 @@
 """Every config in configs/ runs end to end offline (tools/misc/smoke.py):
 a tiny random CLIP and generated data in each dataset's real layout."""
 import glob
-import importlib.util
 import os.path as osp
 
 import pytest
+from helpers import load_tool
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = sorted(
@@ -13,15 +13,8 @@ CONFIGS = sorted(
     if f'{osp.sep}_base_{osp.sep}' not in p)
 
 
-def _load_smoke():
-    spec = importlib.util.spec_from_file_location(
-        'mmpl_smoke', osp.join(ROOT, 'tools', 'misc', 'smoke.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
-
-smoke = _load_smoke()
+smoke = load_tool('tools/misc/smoke.py')
 
 
 def test_configs_found():

@@ -13,6 +13,7 @@ from mmpl.losses import (ImageRetentionLoss, LogitRetentionLoss,
 from mmpl.models import PromptCLIPClassifier, cosine_logits
 from mmpl.models.classifier import PromptCLIPOutputs
 from mmpl.prompts import DGPrompt, FrozenImageFeatures, MaPLe
+from helpers import record_blocks
 
 DEEP_ARCH = 'mmpl-tiny-vit-4layers'
 CLASSES = ['cat', 'dog', 'sea lion', 'red panda', 'airliner']
@@ -40,16 +41,6 @@ def build(arch, text_prompt, extra_losses=(), classnames=CLASSES, **kwargs):
                                 extra_losses=list(extra_losses),
                                 classnames=classnames, **kwargs)
 
-
-def record_blocks(blocks):
-    """Forward pre-/post-hooks: the input and output of every block."""
-    inputs, outputs, handles = {}, {}, []
-    for i, block in enumerate(blocks):
-        handles.append(block.register_forward_pre_hook(
-            lambda m, args, i=i: inputs.__setitem__(i, args[0].detach())))
-        handles.append(block.register_forward_hook(
-            lambda m, args, out, i=i: outputs.__setitem__(i, out.detach())))
-    return inputs, outputs, handles
 
 
 # ------------------------------------------------------------- token positions

@@ -1,7 +1,6 @@
 """Training and evaluation through mmengine's Runner, end to end, offline:
 metric names, class switching, the schedule, checkpoints (small, plain data,
 exact resume), determinism and the tools' one-line errors."""
-import importlib.util
 import math
 import os.path as osp
 import subprocess
@@ -9,6 +8,7 @@ import sys
 
 import pytest
 import torch
+from helpers import load_tool
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 COOP = osp.join(ROOT, 'configs/coop/coop_vitb16_b2n_eurosat.py')
@@ -16,17 +16,10 @@ CSC_OPTIONS = {'model.text_prompt.class_specific': True,
                'model.text_prompt.num_classes': 5}
 
 
-def _load_tool(rel_path: str):
-    spec = importlib.util.spec_from_file_location(
-        'mmpl_tool_' + osp.basename(rel_path)[:-3], osp.join(ROOT, rel_path))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
-
-smoke = _load_tool('tools/misc/smoke.py')
-train_tool = _load_tool('tools/train.py')
-test_tool = _load_tool('tools/test.py')
+smoke = load_tool('tools/misc/smoke.py')
+train_tool = load_tool('tools/train.py')
+test_tool = load_tool('tools/test.py')
 
 
 def _runner(work_dir, config=COOP, epochs=2, options=None):

@@ -6,11 +6,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 from mmpretrain.registry import MODELS
-from mmpretrain.structures import DataSample
 
 from mmpl.clip import build_class_tokens
 from mmpl.prompts import FTP, TVP, CoCoOp, FrozenImageFeatures
 from mmpl.prompts.ftp import diversity_loss
+from helpers import randomize, samples
 
 CLASSES = ['Forest', 'Sea_or_Lake', 'Annual Crop Land', 'River', 'Highway',
            'red fox', 'tulip']
@@ -30,15 +30,6 @@ def build(text_prompt=FTP_CFG, visual_prompt=TVP_CFG, classnames=CLASSES,
                              classnames=classnames, **kwargs))
 
 
-def samples(labels):
-    return [DataSample().set_gt_label(int(y)) for y in labels]
-
-
-def randomize(module, std=0.3):
-    """Visible, non-degenerate parameters (the tiny CLIP is random)."""
-    with torch.no_grad():
-        for p in module.parameters():
-            p.add_(torch.randn_like(p) * std)
 
 
 @pytest.fixture(scope='module')

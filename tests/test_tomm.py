@@ -8,13 +8,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 from mmpretrain.registry import MODELS
-from mmpretrain.structures import DataSample
 
 from mmpl.clip import build_class_tokens
 from mmpl.losses import AlignmentLoss
 from mmpl.models.classifier import PromptCLIPOutputs
 from mmpl.prompts import CTP, TFT, CoCoOp, FrozenImageFeatures
 from mmpl.prompts.ctp import QueryTokenAttention
+from helpers import randomize, samples
 
 CLASSES5 = ['Forest', 'Sea_or_Lake', 'Annual Crop Land', 'River', 'Highway']
 CLASSES3 = ['dog', 'cat', 'red fox']
@@ -34,15 +34,6 @@ def build(text_prompt=CTP_CFG, feature_tuner=TFT_CFG, classnames=CLASSES5,
                              classnames=classnames, **kwargs))
 
 
-def samples(labels):
-    return [DataSample().set_gt_label(int(y)) for y in labels]
-
-
-def randomize(module, std=0.3):
-    """Visible, non-degenerate parameters (the tiny CLIP is random)."""
-    with torch.no_grad():
-        for p in module.parameters():
-            p.add_(torch.randn_like(p) * std)
 
 
 @pytest.fixture(scope='module')
