@@ -26,3 +26,19 @@ def tiny_images():
     """(2, 3, 224, 224) normalised-looking random images."""
     g = torch.Generator().manual_seed(1)
     return torch.randn(2, 3, 224, 224, generator=g)
+
+
+@pytest.fixture(scope='module')
+def images():
+    """(3, 3, 224, 224) random images (fixed seed) for prompt-module tests."""
+    return torch.randn(3, 3, 224, 224,
+                       generator=torch.Generator().manual_seed(7))
+
+
+@pytest.fixture(scope='module')
+def frozen(tiny_clip, images):
+    """The tiny CLIP's frozen image pass over ``images`` (f0 and Z0)."""
+    from mmpl.prompts import FrozenImageFeatures
+    with torch.no_grad():
+        f0, z0 = tiny_clip.encode_image(images, return_tokens=True)
+    return FrozenImageFeatures(f0.float(), z0.float())

@@ -30,21 +30,6 @@ def build(text_prompt=FTP_CFG, visual_prompt=TVP_CFG, classnames=CLASSES,
                              classnames=classnames, **kwargs))
 
 
-
-
-@pytest.fixture(scope='module')
-def images():
-    return torch.randn(3, 3, 224, 224,
-                       generator=torch.Generator().manual_seed(7))
-
-
-@pytest.fixture(scope='module')
-def frozen(tiny_clip, images):
-    with torch.no_grad():
-        f0, z0 = tiny_clip.encode_image(images, return_tokens=True)
-    return FrozenImageFeatures(f0.float(), z0.float())
-
-
 def test_registered():
     assert MODELS.get('FTP') is FTP and MODELS.get('TVP') is TVP
 

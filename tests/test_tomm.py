@@ -34,21 +34,6 @@ def build(text_prompt=CTP_CFG, feature_tuner=TFT_CFG, classnames=CLASSES5,
                              classnames=classnames, **kwargs))
 
 
-
-
-@pytest.fixture(scope='module')
-def images():
-    return torch.randn(3, 3, 224, 224,
-                       generator=torch.Generator().manual_seed(7))
-
-
-@pytest.fixture(scope='module')
-def frozen(tiny_clip, images):
-    with torch.no_grad():
-        f0, z0 = tiny_clip.encode_image(images, return_tokens=True)
-    return FrozenImageFeatures(f0.float(), z0.float())
-
-
 def anchors_for(clip, classnames):
     with torch.no_grad():
         return clip.encode_token_ids(clip.tokenize(
