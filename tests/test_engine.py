@@ -233,3 +233,34 @@ def test_checkpoint_class_count_mismatch_names_both(tmp_path, capsys):
     other = _runner(tmp_path / 'csc3', epochs=1, options=options)
     with pytest.raises(ValueError, match=r'5 classes.*\(3, 16, 64\)'):
         other.load_checkpoint(ckpt)
+
+
+class _NaNAfter(torch.nn.Module):
+    """An extra loss that is 0 for ``good`` calls, then NaN."""
+    loss_name = 'loss_probe'
+
+    def __init__(self, good: int = 5):
+        super().__init__()
+        self.good, self.calls = good, 0
+
+    def forward(self, outputs, labels):
+        self.calls += 1
+        value = 0.0 if self.calls <= self.good else float('nan')
+        return outputs.logits.sum() * 0 + value
+
+
+def test_nan_loss_stops_with_iteration_and_keeps_good_checkpoint(tmp_path):
+    from mmpretrain.registry import MODELS
+    MODELS.register_module(module=_NaNAfter, force=True)
+    # the miniature has 5 base classes x 4 shots = 20 images: 5 iters/epoch
+    runner = _runner(tmp_path / 'nan', epochs=3, options={
+        'model.extra_losses': [dict(type='_NaNAfter', good=6)]})
+    with pytest.raises(RuntimeError) as info:
+        runner.train()
+    msg = str(info.value)
+    assert 'non-finite loss at iteration 7 (epoch 2)' in msg
+    good = osp.join(str(tmp_path / 'nan'), 'epoch_1.pth')
+    assert f'Last good checkpoint: {good}' in msg
+    assert not osp.exists(osp.join(str(tmp_path / 'nan'), 'epoch_2.pth'))
+    ctx = torch.load(good, weights_only=True)['state_dict']['text_prompt.ctx']
+    assert torch.isfinite(ctx).all()

@@ -17,8 +17,10 @@ default_hooks = dict(
 # it trains on. PlainCheckpointHook: checkpoints are plain data that load with
 # torch.load(weights_only=True), plus the meta needed to rebuild the model.
 # RunResultsHook: <work_dir>/results.json (metrics + method/dataset/seed).
+# NaNGuardHook: stop at a non-finite loss before a checkpoint is written.
 custom_hooks = [
     dict(type='ClassNamesHook'),
+    dict(type='NaNGuardHook'),
     dict(type='PlainCheckpointHook'),
     dict(type='RunResultsHook'),
 ]

@@ -67,5 +67,9 @@ param_scheduler = [
 train_cfg = dict(by_epoch=True, max_epochs=50, val_interval=10000)
 val_cfg = dict(type='MultiSplitValLoop')
 test_cfg = dict(type='MultiSplitTestLoop')
-custom_hooks = [dict(type='ClassNamesHook'), dict(type='PlainCheckpointHook')]
+custom_hooks = [
+    dict(type='ClassNamesHook'),
+    dict(type='NaNGuardHook'),
+    dict(type='PlainCheckpointHook'),
+]
 randomness = dict(seed=1, deterministic=False)

@@ -1,7 +1,7 @@
 from .checkpoint import (from_plain_data, register_checkpoint_safe_globals,
                          to_plain_data)
-from .hooks import (ClassNamesHook, PlainCheckpointHook, RunResultsHook,
-                    run_identity)
+from .hooks import (ClassNamesHook, NaNGuardHook, PlainCheckpointHook,
+                    RunResultsHook, run_identity)
 from .schedulers import ConstantWarmupCosineLR
 from .loops import (MultiSplitTestLoop, MultiSplitValLoop, set_model_classes,
                     unwrap_model)
@@ -9,7 +9,8 @@ from .loops import (MultiSplitTestLoop, MultiSplitValLoop, set_model_classes,
 register_checkpoint_safe_globals()
 
 __all__ = [
-    'ClassNamesHook', 'PlainCheckpointHook', 'RunResultsHook', 'run_identity',
+    'ClassNamesHook', 'NaNGuardHook', 'PlainCheckpointHook', 'RunResultsHook',
+    'run_identity',
     'ConstantWarmupCosineLR',
     'MultiSplitValLoop', 'MultiSplitTestLoop',
     'set_model_classes', 'unwrap_model', 'register_checkpoint_safe_globals',

@@ -1,5 +1,6 @@
 """Hooks: class names in step with the data, plain checkpoints, results."""
 import json
+import math
 import os
 
 from mmengine.dist import is_main_process
@@ -99,3 +100,25 @@ class RunResultsHook(Hook):
 
     def after_test_epoch(self, runner, metrics=None) -> None:
         self._write(runner, runner.test_loop, 'test_results.json', metrics)
+
+
+@HOOKS.register_module()
+class NaNGuardHook(Hook):
+    """Stop training at the first non-finite loss, before any checkpoint of
+    that iteration is written (a good checkpoint is never replaced by a NaN
+    one), with one line naming the iteration and the last good checkpoint."""
+
+    priority = 'VERY_HIGH'  # before CheckpointHook saves anything
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None,
+                         outputs=None) -> None:
+        bad = {k: float(v) for k, v in (outputs or {}).items()
+               if k.startswith('loss') and not math.isfinite(float(v))}
+        if not bad:
+            return
+        last = runner.message_hub.get_info('last_ckpt')
+        raise RuntimeError(
+            f'non-finite loss at iteration {runner.iter + 1} (epoch '
+            f'{runner.epoch + 1}): {bad}; training stopped, no checkpoint '
+            f'written for it. Last good checkpoint: {last or "none yet"} '
+            '(lower the lr or check the data, then --resume)')
