@@ -41,3 +41,28 @@ def randomize(module, std=0.3):
     with torch.no_grad():
         for p in module.parameters():
             p.add_(torch.randn_like(p) * std)
+
+
+def assert_only_prompts_get_gradients(model) -> None:
+    """After a backward: every trainable parameter has a non-zero gradient,
+    no CLIP weight is trainable or has a gradient, and the state dict holds
+    no CLIP weight."""
+    for name, p in model.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+    for name, p in model.clip.model.named_parameters():
+        assert not p.requires_grad and p.grad is None, name
+    assert not any(k.startswith('clip.') for k in model.state_dict())
+
+
+def train_losses(model, images, data_samples, steps: int, lr: float):
+    """Total training loss of ``steps`` SGD (momentum 0.9) steps on one
+    fixed batch."""
+    optim = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    history = []
+    for _ in range(steps):
+        loss = sum(model.loss(images, data_samples).values())
+        optim.zero_grad()
+        loss.backward()
+        optim.step()
+        history.append(loss.item())
+    return history

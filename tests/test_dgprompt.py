@@ -13,7 +13,7 @@ from mmpl.losses import (ImageRetentionLoss, LogitRetentionLoss,
 from mmpl.models import PromptCLIPClassifier, cosine_logits
 from mmpl.models.classifier import PromptCLIPOutputs
 from mmpl.prompts import DGPrompt, FrozenImageFeatures, MaPLe
-from helpers import record_blocks
+from helpers import record_blocks, samples, train_losses
 
 DEEP_ARCH = 'mmpl-tiny-vit-4layers'
 CLASSES = ['cat', 'dog', 'sea lion', 'red panda', 'airliner']
@@ -285,15 +285,10 @@ def test_retention_zero_at_init_when_prompts_reproduce_clip(tiny_images):
                               dict(type='LogitRetentionLoss')],
                 template='a photo of a {}.')
     clf.train()
-    losses = clf.loss(tiny_images, _samples([0, 1]))
+    losses = clf.loss(tiny_images, samples([0, 1]))
     for name in ('loss_text_retention', 'loss_cos', 'loss_image_retention',
                  'loss_logit_retention'):
         assert losses[name].item() == 0.0, name
-
-
-def _samples(labels):
-    from mmpretrain.structures import DataSample
-    return [DataSample().set_gt_label(label) for label in labels]
 
 
 def test_anchors_encoded_once_per_class_set(tiny_images):
@@ -306,17 +301,17 @@ def test_anchors_encoded_once_per_class_set(tiny_images):
         *a, **k)
     clf.train()
     for _ in range(3):
-        clf.loss(tiny_images, _samples([0, 4]))
+        clf.loss(tiny_images, samples([0, 4]))
     assert len(calls) == 1
     clf.set_classes(OTHER_CLASSES)
-    clf.loss(tiny_images, _samples([0, 2]))
+    clf.loss(tiny_images, samples([0, 2]))
     clf.eval()
     with torch.no_grad():
         clf.predict(tiny_images)
     assert len(calls) == 2
     clf.set_classes(CLASSES)
     clf.train()
-    clf.loss(tiny_images, _samples([1, 2]))
+    clf.loss(tiny_images, samples([1, 2]))
     assert len(calls) == 2
 
 
@@ -330,17 +325,8 @@ def test_a_few_training_steps_decrease_the_loss(tiny_images, prompt):
                               dict(type='ImageRetentionLoss'),
                               dict(type='LogitRetentionLoss')])
     clf.train()
-    params = [p for p in clf.parameters() if p.requires_grad]
-    opt = torch.optim.SGD(params, lr=0.05, momentum=0.9)
-    samples = _samples([0, 3])
-    totals = []
-    for _ in range(5):
-        losses = clf.loss(tiny_images, samples)
-        total = sum(losses.values())
-        opt.zero_grad()
-        total.backward()
-        opt.step()
-        totals.append(total.item())
+    totals = train_losses(clf, tiny_images, samples([0, 3]), steps=5,
+                          lr=0.05)
     assert totals[-1] < totals[0], totals
 
 
@@ -352,7 +338,7 @@ def test_no_frozen_image_pass_at_evaluation_for_losses(tiny_images):
     encode = clf.clip.encode_image
     clf.clip.encode_image = lambda *a, **k: calls.append(1) or encode(*a, **k)
     clf.train()
-    clf.loss(tiny_images, _samples([0, 1]))
+    clf.loss(tiny_images, samples([0, 1]))
     assert len(calls) == 2  # frozen + prompted
     clf.eval()
     with torch.no_grad():
