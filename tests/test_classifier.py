@@ -313,8 +313,11 @@ def test_cocoop_batched_equals_per_image_loop(images, chunk, monkeypatch):
     monkeypatch.setattr(model.clip, '_encode_text', counter)
     logits = model(images)
     b, c = images.shape[0], len(CLASSES5)
-    # one batched call over B*C sequences (chunked when configured)
-    assert counter.calls == (1 if chunk is None else -(-b * c // chunk))
+    # B*C sequences batched per length group (chunked when configured)
+    eot = model._current_class_set().tokens.eot_index
+    group_sizes = [b * int((eot == e).sum()) for e in set(eot.tolist())]
+    assert counter.calls == sum(
+        1 if chunk is None else -(-size // chunk) for size in group_sizes)
     clip, cocoop = model.clip, model.text_prompt
     tokens = build_class_tokens(clip, CLASSES5, 4)
     per_image, text_per_image = [], []

@@ -17,6 +17,11 @@ from helpers import record_blocks
 
 TEXTS = ['a photo of a dog.', 'x', 'an aerial view of a permanent crop land.',
          'sea or lake', 'a b c d e f g h i j k l m n o p']
+# Five texts of one token length: one batched call, so that the block
+# inputs of every sequence can be inspected together.
+SAME_LENGTH = ['a photo of a dog.', 'a photo of a cat.',
+               'one two three four five six', 'a b c d e f',
+               'sea or lake in it now']
 ATOL = 1e-5
 
 # A 4+4-layer variant of the tiny architecture, so that deep prompts can stop
@@ -183,14 +188,36 @@ def test_text_sequence_is_actually_cut(tiny_clip):
     assert inputs[0].shape[1] == int(eot.max()) + 1 == 8
 
 
+@torch.no_grad()
+def test_length_groups_each_cut_after_their_own_eot(tiny_clip):
+    """Sequences are encoded in groups of equal EOT position, each cut after
+    its own EOT; the result is the one-call result, in the input order."""
+    ids = tiny_clip.tokenize(TEXTS)
+    eot = tiny_clip.eot_index(ids)
+    emb = tiny_clip.embed_tokens(ids)
+    lengths = []
+    handle = tiny_clip.model.transformer.resblocks[0].register_forward_pre_hook(
+        lambda m, args: lengths.append(tuple(args[0].shape[:2])))
+    try:
+        grouped = tiny_clip.encode_text(emb, eot)
+    finally:
+        handle.remove()
+    expected = sorted((int((eot == e).sum()), e + 1)
+                      for e in set(eot.tolist()))
+    assert sorted(lengths) == expected
+    torch.testing.assert_close(grouped, _reference_text(tiny_clip, emb, eot),
+                               atol=ATOL, rtol=0)
+
+
 # -------------------------------------------------------- deep text prompts
 @pytest.mark.parametrize('per_sequence', [False, True])
 @torch.no_grad()
 def test_deep_text_prompts_replace_positions_1_to_m(deep_clip, per_sequence):
     clip = deep_clip
-    ids = clip.tokenize(TEXTS)
+    ids = clip.tokenize(SAME_LENGTH)
     eot = clip.eot_index(ids)
-    n, m, dt = len(TEXTS), 2, clip.text_width
+    assert len(set(eot.tolist())) == 1
+    n, m, dt = len(SAME_LENGTH), 2, clip.text_width
     emb = clip.embed_tokens(ids)
     shape = (n, m, dt) if per_sequence else (m, dt)
     deep = [_rand(*shape, seed=10 + i) for i in range(2)]  # layers 1, 2

@@ -88,6 +88,21 @@ def test_eval_switches_classes_and_restores_training_classes(trained):
     assert len(new) == 5 * 3 and len(base) == 5 * 3  # every test image once
 
 
+def test_evaluation_encodes_text_once_per_class_set(trained):
+    """A real evaluation (base and new, several batches each): CoOp's text
+    features are computed once per class set, not per batch."""
+    from mmpl.utils.benchmark import count_text_work
+    _, _, runner = trained
+    loaders = runner.val_loop._splits.dataloaders
+    assert all(len(loader) > 1 for loader in loaders.values())
+    with count_text_work(runner.model) as work:
+        runner.val_loop.run()
+    assert work.passes == 2  # base, new
+    with count_text_work(runner.model) as work:
+        runner.val_loop.run()  # a new evaluation computes them again
+    assert work.passes == 2
+
+
 def test_lr_schedule_matches_coop_benchmark():
     from mmengine.optim.scheduler import ConstantLR, CosineAnnealingLR
 

@@ -86,6 +86,11 @@ class FrozenCLIP(nn.Module):
         cache_dir: open_clip download cache.
         grad_checkpointing: recompute text blocks in backward (large class
             counts: memory for compute).
+
+    Attributes:
+        cut_after_eot: cut text sequences after the batch's last EOT (exact
+            under the causal mask). Only the benchmark's reference
+            formulation turns it off, to run the full 77 tokens.
     """
 
     def __init__(self,
@@ -115,6 +120,7 @@ class FrozenCLIP(nn.Module):
         self.arch = arch
         self.pretrained = pretrained
         self.grad_checkpointing = grad_checkpointing
+        self.cut_after_eot = True
         self._text = _TextTower(model)
         self.tokenizer = open_clip.get_tokenizer(arch)
         visual = model.visual
@@ -190,6 +196,11 @@ class FrozenCLIP(nn.Module):
                     chunk_size: Optional[int] = None) -> Tensor:
         """Encode prompt embeddings with the frozen text transformer.
 
+        Sequences are grouped by EOT position and each group is cut after
+        its own EOT (exact under the causal mask), so a batch of class names
+        of different lengths costs the sum of their lengths, not N times the
+        longest one.
+
         Args:
             prompt_embeds: (N, L, Dt) token embeddings with shallow prompts
                 already in place (no positional embedding).
@@ -202,25 +213,52 @@ class FrozenCLIP(nn.Module):
             (N, D) text features (not normalised).
         """
         n = prompt_embeds.shape[0]
-        if chunk_size is None or chunk_size >= n:
+        for p in deep_prompts or []:
+            _expand_prompts(p, n)  # checks per-sequence prompt counts
+        groups = self._sequence_groups(eot_index, chunk_size)
+        if groups is None:
             return self._encode_text(prompt_embeds, eot_index, deep_prompts)
         outs = []
-        for start in range(0, n, chunk_size):
-            sl = slice(start, start + chunk_size)
+        for idx in groups:
             deep = None if deep_prompts is None else [
-                p if p.dim() == 2 else p[sl] for p in deep_prompts]
-            outs.append(self._encode_text(prompt_embeds[sl], eot_index[sl],
+                p if p.dim() == 2 else p[idx] for p in deep_prompts]
+            outs.append(self._encode_text(prompt_embeds[idx], eot_index[idx],
                                           deep))
-        return torch.cat(outs)
+        order = torch.cat(groups)
+        inverse = torch.empty_like(order)
+        inverse[order] = torch.arange(n, device=order.device)
+        return torch.cat(outs)[inverse]
+
+    def _sequence_groups(self, eot_index: Tensor,
+                         chunk_size: Optional[int]) -> Optional[list]:
+        """Index tensors of the sequences encoded together: equal EOT
+        position (when cutting), at most ``chunk_size`` each; None when one
+        call takes them all."""
+        n = eot_index.shape[0]
+        if not (self._text.causal and self.cut_after_eot):
+            if chunk_size is None or chunk_size >= n:
+                return None
+            return list(torch.arange(n, device=eot_index.device).split(
+                chunk_size))
+        lengths, order = eot_index.sort(stable=True)
+        counts = torch.unique_consecutive(lengths, return_counts=True)[1]
+        if counts.numel() == 1 and (chunk_size is None or chunk_size >= n):
+            return None
+        groups = []
+        for group in order.split(counts.tolist()):
+            groups.extend(group.split(chunk_size) if chunk_size else [group])
+        return groups
 
     def _encode_text(self, x: Tensor, eot_index: Tensor,
                      deep_prompts: Optional[Sequence[PromptTokens]]) -> Tensor:
         text = self._text.owner
         cast_dtype = self.dtype
-        if self._text.causal:
+        deep_prompts = list(deep_prompts or [])
+        if self._text.causal and self.cut_after_eot:
             # Exact under the causal mask: nothing after the last EOT reaches
-            # any EOT feature.
-            length = int(eot_index.max()) + 1
+            # any EOT feature (deep prompts keep their positions 1 .. M).
+            length = max([int(eot_index.max()) + 1] +
+                         [1 + p.shape[-2] for p in deep_prompts])
             x = x[:, :length]
         length = x.shape[1]
         x = x.to(cast_dtype) + text.positional_embedding[:length].to(
@@ -229,7 +267,6 @@ class FrozenCLIP(nn.Module):
         if attn_mask is not None:
             attn_mask = attn_mask[:length, :length]
         blocks = text.transformer.resblocks
-        deep_prompts = list(deep_prompts or [])
         if len(deep_prompts) >= len(blocks):
             raise ValueError(f'{len(deep_prompts)} deep text prompt layers '
                              f'for a {len(blocks)}-layer text encoder')

@@ -65,12 +65,9 @@ def run_identity(runner, dataset=None) -> dict:
     """What a run is: method (its prompt modules), dataset (the evaluated
     dataset's ``metainfo['dataset']``), seed, config."""
     model = unwrap_model(runner.model)
-    parts = [type(m).__name__ for m in (
-        getattr(model, 'text_prompt', None),
-        getattr(model, 'visual_prompt', None),
-        getattr(model, 'feature_tuner', None)) if m is not None]
     cfg = runner.cfg
-    method = cfg.get('method_name') or '+'.join(parts) or type(model).__name__
+    method = (cfg.get('method_name') or getattr(model, 'method_name', None)
+              or type(model).__name__)
     meta = getattr(dataset, 'metainfo', None) or {}
     filename = getattr(cfg, 'filename', None) or ''
     return dict(method=method, dataset=meta.get('dataset'), seed=runner.seed,
