@@ -50,6 +50,10 @@ def test_fast_path_equals_per_image_reference(family):
     assert len(set(lengths.tolist())) >= 3
 
     assert bm.max_logit_difference(model, images) < 1e-5
+    with bm.count_text_work(model) as work:
+        bm.logits(model, images, 'mmpl')
+    # the [SOS] ctx prefix runs once per image unless prompts are per class
+    assert (work.prefix_tokens > 0) == (family != 'ctp_tft')
 
     model.train()
     grads, losses = {}, {}
@@ -80,11 +84,14 @@ def test_reference_runs_77_tokens_and_loops_over_images_of_cocoop():
     assert work['reference'].passes == 2  # one per image
     assert work['reference'].block_calls == 2
     assert work['reference'].tokens == 2 * 6 * model.clip.context_length
-    # mmpl: all B*C sequences, each group cut after its own EOT
-    assert work['mmpl'].sequences == 12
-    assert work['mmpl'].tokens == 2 * int((eot + 1).sum())
+    # mmpl: one pass over all B*C sequences: the shared [SOS] ctx prefix
+    # (P = 5) once per image, then each length group of classes cut after
+    # its own EOT
+    prefix = 1 + model.text_prompt.n_ctx
     assert work['mmpl'].passes == 1
-    assert work['mmpl'].block_calls == len(set(eot.tolist()))  # groups
+    assert work['mmpl'].sequences == 12
+    assert work['mmpl'].tokens == 2 * prefix + 2 * int((eot + 1 - prefix).sum())
+    assert work['mmpl'].block_calls == 1 + len(set(eot.tolist()))
 
 
 def test_reference_encodes_text_once_per_batch_for_coop():

@@ -292,20 +292,14 @@ class PromptCLIPClassifier(BaseClassifier):
         return FrozenImageFeatures(out.float())
 
     def encode_prompts(self, prompts: TextPrompts) -> Tensor:
-        """Stage 4: (1|B, C, L, Dt) prompts -> (1|B, C, D) text features in
-        one batched (chunked) call over all B*C sequences."""
+        """Stage 4: (1|B, C, L, Dt) prompts -> (1|B, C, D) text features,
+        all B*C sequences batched (by length group, chunked), a shared
+        ``[SOS] ctx`` prefix run once per image."""
         if prompts.features is not None:
             return prompts.features.float()
-        batch, num_classes = prompts.embeddings.shape[:2]
-        eot = prompts.eot_index.repeat(batch)
-        deep = prompts.deep_prompts
-        if deep is not None:
-            deep = [p if p.dim() == 2 else p.repeat_interleave(num_classes, 0)
-                    for p in deep]
-        g = self.clip.encode_text(
-            prompts.embeddings.flatten(0, 1), eot, deep,
-            chunk_size=self.text_chunk_size)
-        return g.float().view(batch, num_classes, -1)
+        return self.clip.encode_class_prompts(
+            prompts.embeddings, prompts.eot_index, prompts.shared_prefix,
+            prompts.deep_prompts, chunk_size=self.text_chunk_size).float()
 
     def _text_features(self, class_set: _ClassSet,
                        frozen: Optional[FrozenImageFeatures],

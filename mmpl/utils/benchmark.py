@@ -137,41 +137,39 @@ def max_logit_difference(model, images: Tensor) -> float:
 
 @dataclass
 class TextWork:
-    """The text encoder's work: passes (``encode_text`` calls), the
-    batched calls of its blocks they made (one per length group / chunk),
-    and the sequences and tokens through the first block (with gradient
-    checkpointing, recomputations count too)."""
+    """The text encoder's work: passes (encode calls), the batched calls
+    of its blocks they made (one per length group / chunk, plus one per
+    shared-prefix pass), the class sequences, and every token that went
+    through the blocks (shared prefixes included once per image). With
+    gradient checkpointing, recomputations are not counted."""
     passes: int = 0
     block_calls: int = 0
     sequences: int = 0
     tokens: int = 0
+    prefix_tokens: int = 0  # of ``tokens``
 
 
 @contextlib.contextmanager
 def count_text_work(model) -> Iterator[TextWork]:
     """Count the text encoder's work while the context is open."""
     work = TextWork()
-    clip = model.clip
-    encode_text = clip.encode_text
 
-    def counted_encode_text(*args, **kwargs):
-        work.passes += 1
-        return encode_text(*args, **kwargs)
-
-    def hook(_module, args):
-        x = args[0]  # (N, L, Dt)
+    def observe(event: str, sequences: int, length: int) -> None:
+        if event == 'pass':
+            work.passes += 1
+            return
         work.block_calls += 1
-        work.sequences += x.shape[0]
-        work.tokens += x.shape[0] * x.shape[1]
+        work.tokens += sequences * length
+        if event == 'sequences':
+            work.sequences += sequences
+        else:
+            work.prefix_tokens += sequences * length
 
-    first_block = clip._text.owner.transformer.resblocks[0]
-    handle = first_block.register_forward_pre_hook(hook)
-    clip.encode_text = counted_encode_text  # instance attribute, removed below
+    model.clip.text_observers.append(observe)
     try:
         yield work
     finally:
-        handle.remove()
-        del clip.encode_text
+        model.clip.text_observers.remove(observe)
 
 
 class MemoryProbe:
@@ -273,13 +271,14 @@ def measure(model, phase: str, name: str, batch_size: int, steps: int,
             if phase == 'train' else _eval_step(model, images, name, amp))
     with formulation(model, name):
         model.train(phase == 'train')
+        _sync(device)
+        probe = MemoryProbe(device)  # warm-up included: same peak
         for _ in range(warmup):
             step()
         if phase == 'eval':
             model.train()
             model.eval()  # a fresh evaluation: text cache empty
         _sync(device)
-        probe = MemoryProbe(device)
         times = []
         with count_text_work(model) as work:
             for _ in range(steps):
