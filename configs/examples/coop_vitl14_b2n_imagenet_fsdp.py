@@ -8,11 +8,12 @@
 # optimizer state. The frozen CLIP lives outside the module tree (never
 # trained, never checkpointed), so it is not sharded: each GPU holds a copy
 # (ViT-L/14 is about 0.9 GB in fp16, 1.7 GB in fp32), which
-# PromptCLIPFullyShardedDataParallel moves to the process's GPU. Most memory
-# goes to activations (CoOp back-propagates through the text encoder for
-# all 500 base classes): grad_checkpointing recomputes the text blocks in
-# the backward pass instead of keeping them. Without runner_type/strategy
-# the same config trains with the default Runner and DDP.
+# PromptCLIPFullyShardedDataParallel moves to the process's GPU. Activations
+# are expected to take most memory (CoOp back-propagates through the text
+# encoder for all 500 base classes; not measured): grad_checkpointing
+# recomputes the text blocks in the backward pass instead of keeping them.
+# Without runner_type/strategy the same config trains with the default
+# Runner and DDP.
 #
 # Not run by the project yet (no GPU): tests/test_distributed.py checks that
 # this config loads, builds mmengine's FlexibleRunner and FSDPStrategy, and
