@@ -2,6 +2,7 @@
 metric names, class switching, the schedule, checkpoints (small, plain data,
 exact resume), determinism and the tools' one-line errors."""
 import math
+import os
 import os.path as osp
 import subprocess
 import sys
@@ -199,7 +200,8 @@ def test_train_missing_data_root_is_one_line_in_a_real_process(tmp_path):
         [sys.executable, osp.join(ROOT, 'tools/train.py'), COOP,
          '--work-dir', str(tmp_path / 'w'), '--data-root', str(missing),
          '--cfg-options', 'model.clip.arch=mmpl-tiny-vit',
-         'model.clip.pretrained=None'], capture_output=True, text=True)
+         'model.clip.pretrained=None'], capture_output=True, text=True,
+        env=dict(os.environ, PYTHONPATH=ROOT))  # this checkout's mmpl
     assert proc.returncode == 2
     assert 'Traceback' not in proc.stderr
     errors = [line for line in proc.stderr.splitlines()
