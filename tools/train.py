@@ -75,17 +75,9 @@ def merge_args(cfg, args):
     return cfg
 
 
-def _raised_here(exc: BaseException) -> bool:
-    """Errors this script raises itself for bad command-line input."""
-    import traceback
-    frames = traceback.extract_tb(exc.__traceback__)
-    return bool(frames) and \
-        osp.abspath(frames[-1].filename) == osp.abspath(__file__)
-
-
 def main(argv=None):
     args = parse_args(argv)
-    from mmpl.utils import is_user_error, user_error_message
+    from mmpl.utils import is_user_error, raised_in, user_error_message
     try:
         if not osp.isfile(args.config):
             raise FileNotFoundError(f'config not found: {args.config!r}')
@@ -93,7 +85,7 @@ def main(argv=None):
         from mmpl.engine import run_stage
         run_stage(cfg, 'train')
     except Exception as exc:  # one line for bad input, traceback for bugs
-        if not (is_user_error(exc) or _raised_here(exc)):
+        if not (is_user_error(exc) or raised_in(exc, __file__)):
             raise
         print(f'mmpl: error: {user_error_message(exc)}', file=sys.stderr)
         return 2

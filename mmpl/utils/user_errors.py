@@ -36,8 +36,8 @@ def _raised_in(exc: BaseException) -> str:
 def raised_in(exc: BaseException, filename: str) -> bool:
     """Whether ``exc`` was raised by the code of ``filename`` itself (a
     tool's own checks of its command line)."""
-    where = _raised_in(exc)
-    return bool(where) and osp.samefile(where, filename)
+    where = _raised_in(exc)  # '' or a frame's file (maybe '<string>')
+    return bool(where) and where == osp.abspath(filename)
 
 
 def is_user_error(exc: BaseException) -> bool:
