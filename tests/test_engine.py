@@ -150,6 +150,31 @@ def test_checkpoint_is_small_plain_and_carries_meta(trained):
     assert osp.getsize(path) < 100_000
 
 
+def test_vitb16_coop_checkpoint_is_under_1mb(tmp_path):
+    """The real backbone (random weights): the checkpoint still holds only
+    the prompts, optimizer state and meta."""
+    from mmengine.runner import Runner
+
+    from mmpl.utils import replace_clip
+    loaded = smoke.Config.fromfile(COOP)
+    cfg = smoke._SmokeConfig(loaded.to_dict(), filename=loaded.filename)
+    cfg.work_dir, cfg.launcher = str(tmp_path), 'none'
+    cfg.experiment_name = f'test_vitb16_{osp.basename(str(tmp_path))}'
+    cfg = smoke.make_offline(cfg, str(tmp_path / 'data'))
+    replace_clip(cfg, dict(arch='ViT-B-16', pretrained=None))
+    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    cfg.train_dataloader.batch_size = 2
+    cfg.train_cfg = dict(by_epoch=False, max_iters=1, val_interval=10)
+    cfg.param_scheduler = []
+    cfg.default_hooks.checkpoint.update(by_epoch=False, interval=1)
+    Runner.from_cfg(cfg).train()
+    path = tmp_path / 'iter_1.pth'
+    ckpt = torch.load(path, weights_only=True)
+    assert ckpt['meta']['mmpl']['arch'] == 'ViT-B-16'
+    assert ckpt['state_dict']['text_prompt.ctx'].shape == (16, 512)
+    assert osp.getsize(path) < 1 << 20
+
+
 def test_resume_reaches_identical_result_and_training_is_deterministic(
         trained, tmp_path):
     work_dir, metrics, _ = trained
