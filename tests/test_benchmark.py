@@ -40,11 +40,7 @@ def _grads(model):
             if p.grad is not None}
 
 
-@pytest.mark.parametrize('family', sorted(FAMILIES))
-def test_fast_path_equals_per_image_reference(family):
-    # Chunks of 5 sequences over class names of 4 different lengths: the
-    # length groups, the chunking and the batching all take part.
-    model = _model(family, **{'model.text_chunk_size': 5})
+def _assert_equals_reference(model, shares_prefix: bool):
     images, samples = bm.synthetic_batch(model, 3)
     lengths = model._current_class_set().tokens.eot_index
     assert len(set(lengths.tolist())) >= 3
@@ -52,8 +48,7 @@ def test_fast_path_equals_per_image_reference(family):
     assert bm.max_logit_difference(model, images) < 1e-5
     with bm.count_text_work(model) as work:
         bm.logits(model, images, 'mmpl')
-    # the [SOS] ctx prefix runs once per image unless prompts are per class
-    assert (work.prefix_tokens > 0) == (family != 'ctp_tft')
+    assert (work.prefix_tokens > 0) == shares_prefix
 
     model.train()
     grads, losses = {}, {}
@@ -69,6 +64,21 @@ def test_fast_path_equals_per_image_reference(family):
         ref = grads['reference'][name]
         # zero-in-theory gradients (a key bias) are float noise in both
         torch.testing.assert_close(g, ref, rtol=1e-4, atol=1e-6, msg=name)
+
+
+@pytest.mark.parametrize('family', sorted(FAMILIES))
+def test_fast_path_equals_per_image_reference(family):
+    # Chunks of 5 sequences over class names of 4 different lengths: the
+    # length groups, the chunking, the batching and (except for CTP's
+    # per-class contexts) the shared [SOS] ctx prefix all take part.
+    model = _model(family, **{'model.text_chunk_size': 5})
+    _assert_equals_reference(model, shares_prefix=family != 'ctp_tft')
+
+
+@pytest.mark.parametrize('family', ['cocoop', 'ctp_tft'])
+def test_grad_checkpointing_equals_per_image_reference(family):
+    model = _model(family, **{'model.clip.grad_checkpointing': True})
+    _assert_equals_reference(model, shares_prefix=family != 'ctp_tft')
 
 
 def test_reference_runs_77_tokens_and_loops_over_images_of_cocoop():

@@ -32,8 +32,8 @@ from torch.utils.checkpoint import checkpoint
 
 from .builder import build_open_clip
 from .errors import CLIPBuildError
-from .prefix_attention import (block_after_prefix, prefix_keys_values,
-                               supports_prefix_sharing)
+from .prefix_attention import (block_after_prefix, causal_mask_after_prefix,
+                               prefix_keys_values, supports_prefix_sharing)
 
 # (M, D) shared by all sequences, or (N, M, D) one per sequence.
 PromptTokens = Tensor
@@ -302,13 +302,15 @@ class FrozenCLIP(nn.Module):
                 shared_prefix:shared_prefix + length]
             image = rows // classes
             self._observe('sequences', *x.shape[:2])
+            mask = causal_mask_after_prefix(shared_prefix, length, x.device)
             blocks = self._text.owner.transformer.resblocks
             for block, (k, v) in zip(blocks, keys_values):
                 if self.grad_checkpointing and torch.is_grad_enabled():
                     x = checkpoint(block_after_prefix, block, x, k[image],
-                                   v[image], use_reentrant=False)
+                                   v[image], mask, use_reentrant=False)
                 else:
-                    x = block_after_prefix(block, x, k[image], v[image])
+                    x = block_after_prefix(block, x, k[image], v[image],
+                                           mask)
             return self._text_head(x, ends)
 
         return self._encode_grouped(encode, eot, chunk_size).view(

@@ -53,14 +53,22 @@ def prefix_keys_values(block: nn.Module, x: Tensor) -> Tuple[Tensor, Tensor]:
     return _heads(k, attn.num_heads), _heads(v, attn.num_heads)
 
 
+def causal_mask_after_prefix(prefix: int, length: int,
+                             device: torch.device) -> Tensor:
+    """(S, P+S) bool: position P+i sees keys 0 .. P+i."""
+    return torch.ones(length, prefix + length, dtype=torch.bool,
+                      device=device).tril(diagonal=prefix)
+
+
 def block_after_prefix(block: nn.Module, x: Tensor, prefix_k: Tensor,
-                       prefix_v: Tensor) -> Tensor:
+                       prefix_v: Tensor, mask: Tensor) -> Tensor:
     """The block on the positions after a prefix, causally.
 
     Args:
         x: (N, S, D) block input of positions ``P .. P+S-1``.
         prefix_k, prefix_v: (N, H, P, D/H) the prefix's keys and values at
             this block (from :func:`prefix_keys_values`).
+        mask: (S, P+S) from :func:`causal_mask_after_prefix`.
 
     Returns:
         (N, S, D) block output of those positions.
@@ -72,10 +80,6 @@ def block_after_prefix(block: nn.Module, x: Tensor, prefix_k: Tensor,
     heads = attn.num_heads
     k = torch.cat([prefix_k.to(k.dtype), _heads(k, heads)], dim=2)
     v = torch.cat([prefix_v.to(v.dtype), _heads(v, heads)], dim=2)
-    prefix = prefix_k.shape[2]
-    # position P+i sees keys 0 .. P+i
-    mask = torch.ones(length, prefix + length, dtype=torch.bool,
-                      device=x.device).tril(diagonal=prefix)
     out = F.scaled_dot_product_attention(_heads(q, heads), k, v,
                                          attn_mask=mask)
     out = attn.out_proj(out.transpose(1, 2).reshape(n, length, width))
