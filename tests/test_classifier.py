@@ -10,6 +10,7 @@ from mmpretrain.structures import DataSample
 from mmpl.clip import build_class_tokens
 from mmpl.models import PromptCLIPClassifier
 from mmpl.prompts import FrozenImageFeatures
+from mmpl.utils.benchmark import count_text_work
 
 CLASSES5 = ['Forest', 'Sea_or_Lake', 'Annual Crop Land', 'River', 'Highway']
 CLASSES3 = ['dog', 'cat', 'red fox']
@@ -148,8 +149,8 @@ def test_missing_classes_is_clear_error(images):
 @torch.no_grad()
 def test_text_features_cached_per_class_set_in_eval(images, monkeypatch):
     model = build()
-    counter = CallCounter(model.clip.encode_text)
-    monkeypatch.setattr(model.clip, 'encode_text', counter)
+    counter = CallCounter(model.clip.encode_class_prompts)
+    monkeypatch.setattr(model.clip, 'encode_class_prompts', counter)
     model.eval()
     first = model(images)
     model.predict(images)
@@ -189,8 +190,8 @@ def test_eval_cache_invalidated_by_load_state_dict(images):
 @torch.no_grad()
 def test_image_conditioned_text_features_not_cached(images, monkeypatch):
     model = build(COCOOP)
-    counter = CallCounter(model.clip.encode_text)
-    monkeypatch.setattr(model.clip, 'encode_text', counter)
+    counter = CallCounter(model.clip.encode_class_prompts)
+    monkeypatch.setattr(model.clip, 'encode_class_prompts', counter)
     model.eval()
     model.predict(images)
     model.predict(images[:1])
@@ -303,18 +304,22 @@ def test_csc_evaluated_on_other_class_count(images):
 # ----------------------------------------------------------------- CoCoOp
 @pytest.mark.parametrize('chunk', [None, 4])
 @torch.no_grad()
-def test_cocoop_batched_equals_per_image_loop(images, chunk, monkeypatch):
+def test_cocoop_batched_equals_per_image_loop(images, chunk):
     images = images[:2]
     model = build(COCOOP, text_chunk_size=chunk)
     for p in model.text_prompt.meta_net.parameters():  # a visible shift
         torch.nn.init.normal_(p, std=0.5)
     model.eval()
-    counter = CallCounter(model.clip._encode_text)
-    monkeypatch.setattr(model.clip, '_encode_text', counter)
-    logits = model(images)
+    with count_text_work(model) as work:
+        logits = model(images)
     b, c = images.shape[0], len(CLASSES5)
-    # one batched call over B*C sequences (chunked when configured)
-    assert counter.calls == (1 if chunk is None else -(-b * c // chunk))
+    # one pass: the [SOS] ctx prefix once per image, then the B*C class
+    # sequences batched per length group (chunked when configured)
+    eot = model._current_class_set().tokens.eot_index
+    group_sizes = [b * int((eot == e).sum()) for e in set(eot.tolist())]
+    assert work.passes == 1 and work.sequences == b * c
+    assert work.block_calls == 1 + sum(
+        1 if chunk is None else -(-size // chunk) for size in group_sizes)
     clip, cocoop = model.clip, model.text_prompt
     tokens = build_class_tokens(clip, CLASSES5, 4)
     per_image, text_per_image = [], []

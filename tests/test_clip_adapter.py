@@ -17,6 +17,11 @@ from helpers import record_blocks
 
 TEXTS = ['a photo of a dog.', 'x', 'an aerial view of a permanent crop land.',
          'sea or lake', 'a b c d e f g h i j k l m n o p']
+# Five texts of one token length: one batched call, so that the block
+# inputs of every sequence can be inspected together.
+SAME_LENGTH = ['a photo of a dog.', 'a photo of a cat.',
+               'one two three four five six', 'a b c d e f',
+               'sea or lake in it now']
 ATOL = 1e-5
 
 # A 4+4-layer variant of the tiny architecture, so that deep prompts can stop
@@ -183,14 +188,115 @@ def test_text_sequence_is_actually_cut(tiny_clip):
     assert inputs[0].shape[1] == int(eot.max()) + 1 == 8
 
 
+@torch.no_grad()
+def test_length_groups_each_cut_after_their_own_eot(tiny_clip):
+    """Sequences are encoded in groups of equal EOT position, each cut after
+    its own EOT; the result is the one-call result, in the input order."""
+    ids = tiny_clip.tokenize(TEXTS)
+    eot = tiny_clip.eot_index(ids)
+    emb = tiny_clip.embed_tokens(ids)
+    lengths = []
+    handle = tiny_clip.model.transformer.resblocks[0].register_forward_pre_hook(
+        lambda m, args: lengths.append(tuple(args[0].shape[:2])))
+    try:
+        grouped = tiny_clip.encode_text(emb, eot)
+    finally:
+        handle.remove()
+    expected = sorted((int((eot == e).sum()), e + 1)
+                      for e in set(eot.tolist()))
+    assert sorted(lengths) == expected
+    torch.testing.assert_close(grouped, _reference_text(tiny_clip, emb, eot),
+                               atol=ATOL, rtol=0)
+
+
+# ------------------------------------------------------- shared prefixes
+PREFIX_NAMES = ['dog', 'permanent crop land', 'x', 'sea or lake',
+                'a b c d e f g h']
+
+
+def _class_prompts(clip, groups, prefix, seed, grad=False):
+    """(G, C, L, Dt) prompts "[SOS] ctx_g (prefix-1 tokens) <name>." with a
+    context per group, built as prompt modules do (broadcast over C)."""
+    from mmpl.clip import build_class_tokens
+    from mmpl.prompts.context import insert_context, shared_prefix_length
+    tokens = build_class_tokens(clip, PREFIX_NAMES, prefix - 1)
+    ctx = _rand(groups, 1, prefix - 1, clip.text_width, seed=seed)
+    ctx.requires_grad_(grad)
+    assert shared_prefix_length(ctx) == prefix
+    return ctx, insert_context(ctx, tokens.prefix, tokens.suffix), \
+        tokens.eot_index
+
+
+@pytest.mark.parametrize('deep_kind', [None, 'shared', 'per_group'])
+@pytest.mark.parametrize('chunk_size', [None, 3])
+def test_shared_prefix_equals_full_sequences(deep_clip, deep_kind,
+                                             chunk_size):
+    """The [SOS] ctx prefix once per group + the class positions attending
+    to it = every full sequence encoded on its own; gradients too."""
+    clip, groups, prefix = deep_clip, 2, 4
+    ctx, prompts, eot = _class_prompts(clip, groups, prefix, 40, grad=True)
+    deep = None
+    if deep_kind == 'shared':
+        deep = [_rand(3, clip.text_width, seed=41)]
+    elif deep_kind == 'per_group':
+        deep = [_rand(groups, 3, clip.text_width, seed=42),
+                _rand(groups, 2, clip.text_width, seed=43)]
+    work = []
+    clip.text_observers.append(lambda *event: work.append(event))
+    try:
+        shared = clip.encode_class_prompts(prompts, eot, prefix, deep,
+                                           chunk_size)
+    finally:
+        clip.text_observers.clear()
+    assert ('prefix', groups, prefix) in work  # the prefix path ran
+    grad_shared, = torch.autograd.grad(shared.square().sum(), ctx)
+    flat_deep = None if deep is None else [
+        p if p.dim() == 2 else p.repeat_interleave(len(PREFIX_NAMES), 0)
+        for p in deep]
+    full = torch.stack([  # one sequence at a time, no sharing
+        torch.cat([clip.encode_text(prompts[g, c:c + 1], eot[c:c + 1], None
+                                    if flat_deep is None else
+                                    [p if p.dim() == 2 else
+                                     p[g * len(PREFIX_NAMES) + c][None]
+                                     for p in flat_deep])
+                   for c in range(len(PREFIX_NAMES))]) for g in range(groups)])
+    torch.testing.assert_close(shared, full, atol=ATOL, rtol=0)
+    grad_full, = torch.autograd.grad(full.square().sum(), ctx)
+    torch.testing.assert_close(grad_shared, grad_full, atol=1e-4, rtol=1e-4)
+
+
+@torch.no_grad()
+def test_shared_prefix_falls_back_when_it_cannot_apply(deep_clip):
+    clip, prefix = deep_clip, 4
+    _, prompts, eot = _class_prompts(clip, 1, prefix, 44)
+    expected = clip.encode_class_prompts(prompts, eot, 0)
+    work = []
+    clip.text_observers.append(lambda *event: work.append(event[0]))
+    try:
+        # deep prompts reaching past the prefix; the reference formulation
+        long_deep = [_rand(prefix, clip.text_width, seed=45)]
+        torch.testing.assert_close(
+            clip.encode_class_prompts(prompts, eot, prefix, long_deep),
+            clip.encode_class_prompts(prompts, eot, 0, long_deep))
+        clip.cut_after_eot = False
+        torch.testing.assert_close(
+            clip.encode_class_prompts(prompts, eot, prefix), expected,
+            atol=ATOL, rtol=0)
+    finally:
+        clip.cut_after_eot = True
+        clip.text_observers.clear()
+    assert 'prefix' not in work
+
+
 # -------------------------------------------------------- deep text prompts
 @pytest.mark.parametrize('per_sequence', [False, True])
 @torch.no_grad()
 def test_deep_text_prompts_replace_positions_1_to_m(deep_clip, per_sequence):
     clip = deep_clip
-    ids = clip.tokenize(TEXTS)
+    ids = clip.tokenize(SAME_LENGTH)
     eot = clip.eot_index(ids)
-    n, m, dt = len(TEXTS), 2, clip.text_width
+    assert len(set(eot.tolist())) == 1
+    n, m, dt = len(SAME_LENGTH), 2, clip.text_width
     emb = clip.embed_tokens(ids)
     shape = (n, m, dt) if per_sequence else (m, dt)
     deep = [_rand(*shape, seed=10 + i) for i in range(2)]  # layers 1, 2

@@ -53,6 +53,10 @@ def test_deep_prompts_at_their_positions_up_to_depth(deep_arch, prompt,
                                                      tiny_images):
     clf = build(deep_arch, prompt)
     clf.eval()
+    # All sequences whole, in one call through the blocks' forward, to
+    # inspect positions (the fast paths, length groups and a shared prefix,
+    # are tested equal to this in test_clip_adapter and test_benchmark).
+    clf.clip.cut_after_eot = False
     model, m = clf.clip.model, 2
     text_in, text_out, h1 = record_blocks(model.transformer.resblocks)
     vis_in, vis_out, h2 = record_blocks(model.visual.transformer.resblocks)

@@ -2,6 +2,7 @@
 metric names, class switching, the schedule, checkpoints (small, plain data,
 exact resume), determinism and the tools' one-line errors."""
 import math
+import os
 import os.path as osp
 import subprocess
 import sys
@@ -88,6 +89,21 @@ def test_eval_switches_classes_and_restores_training_classes(trained):
     assert len(new) == 5 * 3 and len(base) == 5 * 3  # every test image once
 
 
+def test_evaluation_encodes_text_once_per_class_set(trained):
+    """A real evaluation (base and new, several batches each): CoOp's text
+    features are computed once per class set, not per batch."""
+    from mmpl.utils.benchmark import count_text_work
+    _, _, runner = trained
+    loaders = runner.val_loop._splits.dataloaders
+    assert all(len(loader) > 1 for loader in loaders.values())
+    with count_text_work(runner.model) as work:
+        runner.val_loop.run()
+    assert work.passes == 2  # base, new
+    with count_text_work(runner.model) as work:
+        runner.val_loop.run()  # a new evaluation computes them again
+    assert work.passes == 2
+
+
 def test_lr_schedule_matches_coop_benchmark():
     from mmengine.optim.scheduler import ConstantLR, CosineAnnealingLR
 
@@ -132,6 +148,31 @@ def test_checkpoint_is_small_plain_and_carries_meta(trained):
     assert meta['classes'] == list(
         runner.train_dataloader.dataset.metainfo['classes'])
     assert osp.getsize(path) < 100_000
+
+
+def test_vitb16_coop_checkpoint_is_under_1mb(tmp_path):
+    """The real backbone (random weights): the checkpoint still holds only
+    the prompts, optimizer state and meta."""
+    from mmengine.runner import Runner
+
+    from mmpl.utils import replace_clip
+    loaded = smoke.Config.fromfile(COOP)
+    cfg = smoke._SmokeConfig(loaded.to_dict(), filename=loaded.filename)
+    cfg.work_dir, cfg.launcher = str(tmp_path), 'none'
+    cfg.experiment_name = f'test_vitb16_{osp.basename(str(tmp_path))}'
+    cfg = smoke.make_offline(cfg, str(tmp_path / 'data'))
+    replace_clip(cfg, dict(arch='ViT-B-16', pretrained=None))
+    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    cfg.train_dataloader.batch_size = 2
+    cfg.train_cfg = dict(by_epoch=False, max_iters=1, val_interval=10)
+    cfg.param_scheduler = []
+    cfg.default_hooks.checkpoint.update(by_epoch=False, interval=1)
+    Runner.from_cfg(cfg).train()
+    path = tmp_path / 'iter_1.pth'
+    ckpt = torch.load(path, weights_only=True)
+    assert ckpt['meta']['mmpl']['arch'] == 'ViT-B-16'
+    assert ckpt['state_dict']['text_prompt.ctx'].shape == (16, 512)
+    assert osp.getsize(path) < 1 << 20
 
 
 def test_resume_reaches_identical_result_and_training_is_deterministic(
@@ -184,7 +225,8 @@ def test_train_missing_data_root_is_one_line_in_a_real_process(tmp_path):
         [sys.executable, osp.join(ROOT, 'tools/train.py'), COOP,
          '--work-dir', str(tmp_path / 'w'), '--data-root', str(missing),
          '--cfg-options', 'model.clip.arch=mmpl-tiny-vit',
-         'model.clip.pretrained=None'], capture_output=True, text=True)
+         'model.clip.pretrained=None'], capture_output=True, text=True,
+        env=dict(os.environ, PYTHONPATH=ROOT))  # this checkout's mmpl
     assert proc.returncode == 2
     assert 'Traceback' not in proc.stderr
     errors = [line for line in proc.stderr.splitlines()

@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
-# Multi-GPU evaluation: bash tools/dist_test.sh CONFIG CHECKPOINT GPUS [args]
+# Multi-process evaluation with torchrun:
+#   bash tools/dist_test.sh CONFIG [CHECKPOINT] GPUS [test.py args]
+# Omit CHECKPOINT for methods with nothing learned (ZeroShotCLIP). Every
+# test sample counts once whatever GPUS is. Environment: see
+# tools/dist_run.sh.
+if [ $# -lt 2 ]; then
+    echo "usage: bash $0 CONFIG [CHECKPOINT] GPUS [test.py args]" >&2
+    exit 2
+fi
 CONFIG=$1
-CHECKPOINT=$2
-GPUS=$3
-NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
-PORT=${PORT:-29500}
-MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
-
-PYTHONPATH="$(dirname $0)/..":$PYTHONPATH \
-python -m torch.distributed.run \
-    --nnodes=$NNODES --node_rank=$NODE_RANK --master_addr=$MASTER_ADDR \
-    --nproc_per_node=$GPUS --master_port=$PORT \
-    $(dirname "$0")/test.py $CONFIG $CHECKPOINT --launcher pytorch ${@:4}
+if [ $# -ge 3 ] && [[ ! $2 =~ ^[0-9]+$ || -f $2 ]]; then
+    exec bash "$(dirname "$0")/dist_run.sh" test "$3" "$CONFIG" "$2" "${@:4}"
+fi
+exec bash "$(dirname "$0")/dist_run.sh" test "$2" "$CONFIG" "${@:3}"

@@ -1,14 +1,10 @@
 #!/usr/bin/env bash
-# Multi-GPU training with torchrun: bash tools/dist_train.sh CONFIG GPUS [args]
-CONFIG=$1
-GPUS=$2
-NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
-PORT=${PORT:-29500}
-MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
-
-PYTHONPATH="$(dirname $0)/..":$PYTHONPATH \
-python -m torch.distributed.run \
-    --nnodes=$NNODES --node_rank=$NODE_RANK --master_addr=$MASTER_ADDR \
-    --nproc_per_node=$GPUS --master_port=$PORT \
-    $(dirname "$0")/train.py $CONFIG --launcher pytorch ${@:3}
+# Multi-process training with torchrun:
+#   bash tools/dist_train.sh CONFIG GPUS [train.py args]
+# GPUS processes (NCCL); on a machine without a GPU, CPU processes with gloo.
+# Environment: see tools/dist_run.sh.
+if [ $# -lt 2 ]; then
+    echo "usage: bash $0 CONFIG GPUS [train.py args]" >&2
+    exit 2
+fi
+exec bash "$(dirname "$0")/dist_run.sh" train "$2" "$1" "${@:3}"

@@ -3,8 +3,11 @@
     python tools/test.py configs/coop/coop_vitb16_b2n_eurosat.py \
         work_dirs/coop_vitb16_b2n_eurosat/epoch_50.pth
 
+    bash tools/dist_test.sh CONFIG CHECKPOINT 8
+
 Base-to-new configs print base/accuracy/top1, new/accuracy/top1 and
-harmonic_mean; other protocols <dataset>/accuracy/top1.
+harmonic_mean; other protocols <dataset>/accuracy/top1. Every test sample
+counts once, whatever the number of processes.
 """
 import argparse
 import json
@@ -13,7 +16,6 @@ import os.path as osp
 import sys
 
 from mmengine.config import Config, DictAction
-from mmengine.runner import Runner
 
 
 def parse_args(argv=None):
@@ -53,14 +55,14 @@ def main(argv=None):
         if args.data_root:
             set_data_root(cfg, args.data_root)
         cfg.load_from = args.checkpoint
-        runner = Runner.from_cfg(cfg)
-        metrics = runner.test()
+        from mmpl.engine import run_stage
+        metrics = run_stage(cfg, 'test')  # None on ranks other than 0
     except Exception as exc:
         if not is_user_error(exc) and not isinstance(exc, FileNotFoundError):
             raise
         print(f'mmpl: error: {user_error_message(exc)}', file=sys.stderr)
         return 2
-    if args.out:
+    if args.out and metrics is not None:
         with open(args.out, 'w') as f:
             json.dump(metrics, f, indent=2)
     return 0

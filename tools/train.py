@@ -2,7 +2,10 @@
 
     python tools/train.py configs/coop/coop_vitb16_b2n_eurosat.py
     python tools/train.py CONFIG --data-root data/eurosat --seed 2
-    bash tools/dist_train.sh CONFIG 8
+    bash tools/dist_train.sh CONFIG 8      # 8 GPUs; on CPU: gloo processes
+
+A config with ``runner_type = 'FlexibleRunner'`` and a ``strategy`` (e.g.
+FSDP) is built by mmengine's RUNNERS registry, as in mmpretrain.
 """
 import argparse
 import os
@@ -10,7 +13,6 @@ import os.path as osp
 import sys
 
 from mmengine.config import Config, DictAction
-from mmengine.runner import Runner
 
 
 def parse_args(argv=None):
@@ -73,24 +75,17 @@ def merge_args(cfg, args):
     return cfg
 
 
-def _raised_here(exc: BaseException) -> bool:
-    """Errors this script raises itself for bad command-line input."""
-    import traceback
-    frames = traceback.extract_tb(exc.__traceback__)
-    return bool(frames) and osp.samefile(frames[-1].filename, __file__)
-
-
 def main(argv=None):
     args = parse_args(argv)
-    from mmpl.utils import is_user_error, user_error_message
+    from mmpl.utils import is_user_error, raised_in, user_error_message
     try:
         if not osp.isfile(args.config):
             raise FileNotFoundError(f'config not found: {args.config!r}')
         cfg = merge_args(Config.fromfile(args.config), args)
-        runner = Runner.from_cfg(cfg)
-        runner.train()
+        from mmpl.engine import run_stage
+        run_stage(cfg, 'train')
     except Exception as exc:  # one line for bad input, traceback for bugs
-        if not (is_user_error(exc) or _raised_here(exc)):
+        if not (is_user_error(exc) or raised_in(exc, __file__)):
             raise
         print(f'mmpl: error: {user_error_message(exc)}', file=sys.stderr)
         return 2

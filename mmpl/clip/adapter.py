@@ -13,8 +13,10 @@ layer (the MaPLe insertion rule):
   ``i > 0`` replace the last ``Mv`` tokens before block ``i``. Prompt tokens
   are dropped before pooling.
 
-Text sequences are cut after the last EOT of the batch: the causal mask means
-later tokens never reach the EOT feature, so the result is identical.
+Text sequences are grouped by EOT position and each group is cut after its
+EOT: the causal mask means later tokens never reach the EOT feature, so the
+result is identical. Class prompts that share a prefix (``[SOS] ctx``) run it
+once per image (``encode_class_prompts``, :mod:`.prefix_attention`).
 
 The open_clip model is held *outside* the module tree (not a child module):
 it is frozen, stays in eval mode when the runner calls ``train()``, never
@@ -30,6 +32,8 @@ from torch.utils.checkpoint import checkpoint
 
 from .builder import build_open_clip
 from .errors import CLIPBuildError
+from .prefix_attention import (block_after_prefix, prefix_keys_values,
+                               supports_prefix_sharing)
 
 # (M, D) shared by all sequences, or (N, M, D) one per sequence.
 PromptTokens = Tensor
@@ -43,6 +47,13 @@ def _expand_prompts(prompts: PromptTokens, n: int) -> Tensor:
         raise ValueError(f'prompts for {prompts.shape[0]} sequences given to '
                          f'a batch of {n}')
     return prompts
+
+
+def _replace_deep(x: Tensor, prompts: PromptTokens) -> Tensor:
+    """Deep prompts (M, Dt) | (N, M, Dt) replace positions 1 .. M of the
+    (N, L, Dt) hidden states."""
+    p = _expand_prompts(prompts, x.shape[0]).to(x.dtype)
+    return torch.cat([x[:, :1], p, x[:, 1 + p.shape[1]:]], dim=1)
 
 
 class _TextTower:
@@ -72,6 +83,8 @@ class _TextTower:
         self.eos_token_id = getattr(owner, 'text_eos_id',
                                     getattr(owner, 'eos_id', None))
         self.causal = getattr(owner, 'attn_mask', None) is not None
+        self.prefix_attention = self.causal and all(
+            supports_prefix_sharing(b) for b in owner.transformer.resblocks)
 
 
 class FrozenCLIP(nn.Module):
@@ -86,6 +99,11 @@ class FrozenCLIP(nn.Module):
         cache_dir: open_clip download cache.
         grad_checkpointing: recompute text blocks in backward (large class
             counts: memory for compute).
+
+    Attributes:
+        cut_after_eot: cut text sequences after the batch's last EOT (exact
+            under the causal mask). Only the benchmark's reference
+            formulation turns it off, to run the full 77 tokens.
     """
 
     def __init__(self,
@@ -115,6 +133,10 @@ class FrozenCLIP(nn.Module):
         self.arch = arch
         self.pretrained = pretrained
         self.grad_checkpointing = grad_checkpointing
+        self.cut_after_eot = True
+        # callables (event, sequences, length): 'pass' per encode call,
+        # 'sequences' / 'prefix' per batched block input (the benchmark)
+        self.text_observers: list = []
         self._text = _TextTower(model)
         self.tokenizer = open_clip.get_tokenizer(arch)
         visual = model.visual
@@ -190,6 +212,11 @@ class FrozenCLIP(nn.Module):
                     chunk_size: Optional[int] = None) -> Tensor:
         """Encode prompt embeddings with the frozen text transformer.
 
+        Sequences are grouped by EOT position and each group is cut after
+        its own EOT (exact under the causal mask), so a batch of class names
+        of different lengths costs the sum of their lengths, not N times the
+        longest one.
+
         Args:
             prompt_embeds: (N, L, Dt) token embeddings with shallow prompts
                 already in place (no positional embedding).
@@ -201,26 +228,163 @@ class FrozenCLIP(nn.Module):
         Returns:
             (N, D) text features (not normalised).
         """
+        self._observe('pass', prompt_embeds.shape[0], 0)
+        return self._encode_flat(prompt_embeds, eot_index, deep_prompts,
+                                 chunk_size)
+
+    def _encode_flat(self, prompt_embeds: Tensor, eot_index: Tensor,
+                     deep_prompts: Optional[Sequence[PromptTokens]],
+                     chunk_size: Optional[int]) -> Tensor:
         n = prompt_embeds.shape[0]
-        if chunk_size is None or chunk_size >= n:
-            return self._encode_text(prompt_embeds, eot_index, deep_prompts)
-        outs = []
-        for start in range(0, n, chunk_size):
-            sl = slice(start, start + chunk_size)
+        for p in deep_prompts or []:
+            _expand_prompts(p, n)  # checks per-sequence prompt counts
+
+        def encode(idx: Optional[Tensor]) -> Tensor:
+            if idx is None:
+                return self._encode_text(prompt_embeds, eot_index,
+                                         deep_prompts)
             deep = None if deep_prompts is None else [
-                p if p.dim() == 2 else p[sl] for p in deep_prompts]
-            outs.append(self._encode_text(prompt_embeds[sl], eot_index[sl],
-                                          deep))
-        return torch.cat(outs)
+                p if p.dim() == 2 else p[idx] for p in deep_prompts]
+            return self._encode_text(prompt_embeds[idx], eot_index[idx],
+                                     deep)
+
+        return self._encode_grouped(encode, eot_index, chunk_size)
+
+    def encode_class_prompts(
+            self,
+            prompt_embeds: Tensor,
+            eot_index: Tensor,
+            shared_prefix: int = 0,
+            deep_prompts: Optional[Sequence[PromptTokens]] = None,
+            chunk_size: Optional[int] = None) -> Tensor:
+        """Encode the class prompts of G images (or G = 1 for all images).
+
+        When the first ``shared_prefix`` = P positions are the same for every
+        class of an image (``[SOS] ctx``), they run once per image and each
+        class sequence only runs its positions P .. EOT, attending to the
+        prefix (:mod:`~mmpl.clip.prefix_attention`; exact under the causal
+        mask). Otherwise all G*C sequences go through :meth:`encode_text`.
+
+        Args:
+            prompt_embeds: (G, C, L, Dt) prompt embeddings; with
+                ``shared_prefix`` the prefix is read from class 0.
+            eot_index: (C,) EOT position of each class prompt.
+            shared_prefix: P, or 0 when the classes share no prefix.
+            deep_prompts: per layer 1 .. J-1, (M, Dt) or (G, M, Dt).
+            chunk_size: encode at most this many class sequences at once.
+
+        Returns:
+            (G, C, D) text features (not normalised).
+        """
+        groups, classes = prompt_embeds.shape[:2]
+        self._observe('pass', groups * classes, 0)
+        deep = list(deep_prompts or [])
+        for p in deep:
+            _expand_prompts(p, groups)
+        if not self._can_share_prefix(eot_index, shared_prefix, deep):
+            deep = [p if p.dim() == 2 else p.repeat_interleave(classes, 0)
+                    for p in deep]
+            return self._encode_flat(prompt_embeds.flatten(0, 1),
+                                     eot_index.repeat(groups), deep or None,
+                                     chunk_size).view(groups, classes, -1)
+        keys_values = self._prefix_keys_values(
+            prompt_embeds[:, 0, :shared_prefix], deep)
+        suffix = prompt_embeds[:, :, shared_prefix:].flatten(0, 1)
+        eot = eot_index.repeat(groups) - shared_prefix  # (G*C,) in suffix
+        position = self._text.owner.positional_embedding.to(self.dtype)
+
+        def encode(idx: Optional[Tensor]) -> Tensor:
+            rows = idx if idx is not None else torch.arange(
+                suffix.shape[0], device=suffix.device)
+            ends = eot[rows]
+            length = int(ends.max()) + 1
+            x = suffix[rows, :length].to(self.dtype) + position[
+                shared_prefix:shared_prefix + length]
+            image = rows // classes
+            self._observe('sequences', *x.shape[:2])
+            blocks = self._text.owner.transformer.resblocks
+            for block, (k, v) in zip(blocks, keys_values):
+                if self.grad_checkpointing and torch.is_grad_enabled():
+                    x = checkpoint(block_after_prefix, block, x, k[image],
+                                   v[image], use_reentrant=False)
+                else:
+                    x = block_after_prefix(block, x, k[image], v[image])
+            return self._text_head(x, ends)
+
+        return self._encode_grouped(encode, eot, chunk_size).view(
+            groups, classes, -1)
+
+    def _can_share_prefix(self, eot_index: Tensor, prefix: int,
+                          deep_prompts: list) -> bool:
+        return (prefix > 0 and self.cut_after_eot and self._text.causal
+                and self._text.prefix_attention
+                and int(eot_index.min()) >= prefix
+                and all(p.shape[-2] < prefix for p in deep_prompts)
+                and len(deep_prompts) < self.text_layers)
+
+    def _prefix_keys_values(self, prefix: Tensor,
+                            deep_prompts: list) -> list:
+        """(G, P, Dt) prefix embeddings -> per block the (G, H, P, Dt/H)
+        keys and values of the prefix."""
+        text = self._text.owner
+        length = prefix.shape[1]
+        x = prefix.to(self.dtype) + text.positional_embedding[:length].to(
+            self.dtype)
+        mask = text.attn_mask[:length, :length]
+        blocks = text.transformer.resblocks
+        self._observe('prefix', *x.shape[:2])
+        keys_values = []
+        for i, block in enumerate(blocks):
+            if 0 < i <= len(deep_prompts):
+                x = _replace_deep(x, deep_prompts[i - 1])
+            keys_values.append(prefix_keys_values(block, x))
+            if i < len(blocks) - 1:  # the last block's output is not needed
+                x = block(x, attn_mask=mask)
+        return keys_values
+
+    def _encode_grouped(self, encode, eot_index: Tensor,
+                        chunk_size: Optional[int]) -> Tensor:
+        """``encode(idx)`` -> (n, D) on each group of sequences (``idx``
+        None: all in one call); the results in input order."""
+        groups = self._sequence_groups(eot_index, chunk_size)
+        if groups is None:
+            return encode(None)
+        outs = [encode(idx) for idx in groups]
+        order = torch.cat(groups)
+        inverse = torch.empty_like(order)
+        inverse[order] = torch.arange(order.numel(), device=order.device)
+        return torch.cat(outs)[inverse]
+
+    def _sequence_groups(self, eot_index: Tensor,
+                         chunk_size: Optional[int]) -> Optional[list]:
+        """Index tensors of the sequences encoded together: equal EOT
+        position (when cutting), at most ``chunk_size`` each; None when one
+        call takes them all."""
+        n = eot_index.shape[0]
+        if not (self._text.causal and self.cut_after_eot):
+            if chunk_size is None or chunk_size >= n:
+                return None
+            return list(torch.arange(n, device=eot_index.device).split(
+                chunk_size))
+        lengths, order = eot_index.sort(stable=True)
+        counts = torch.unique_consecutive(lengths, return_counts=True)[1]
+        if counts.numel() == 1 and (chunk_size is None or chunk_size >= n):
+            return None
+        groups = []
+        for group in order.split(counts.tolist()):
+            groups.extend(group.split(chunk_size) if chunk_size else [group])
+        return groups
 
     def _encode_text(self, x: Tensor, eot_index: Tensor,
                      deep_prompts: Optional[Sequence[PromptTokens]]) -> Tensor:
         text = self._text.owner
         cast_dtype = self.dtype
-        if self._text.causal:
+        deep_prompts = list(deep_prompts or [])
+        if self._text.causal and self.cut_after_eot:
             # Exact under the causal mask: nothing after the last EOT reaches
-            # any EOT feature.
-            length = int(eot_index.max()) + 1
+            # any EOT feature (deep prompts keep their positions 1 .. M).
+            length = max([int(eot_index.max()) + 1] +
+                         [1 + p.shape[-2] for p in deep_prompts])
             x = x[:, :length]
         length = x.shape[1]
         x = x.to(cast_dtype) + text.positional_embedding[:length].to(
@@ -229,20 +393,27 @@ class FrozenCLIP(nn.Module):
         if attn_mask is not None:
             attn_mask = attn_mask[:length, :length]
         blocks = text.transformer.resblocks
-        deep_prompts = list(deep_prompts or [])
         if len(deep_prompts) >= len(blocks):
             raise ValueError(f'{len(deep_prompts)} deep text prompt layers '
                              f'for a {len(blocks)}-layer text encoder')
+        self._observe('sequences', *x.shape[:2])
         for i, block in enumerate(blocks):
             if 0 < i <= len(deep_prompts):
-                p = _expand_prompts(deep_prompts[i - 1], x.shape[0])
-                x = torch.cat([x[:, :1], p.to(x.dtype), x[:, 1 + p.shape[1]:]],
-                              dim=1)
+                x = _replace_deep(x, deep_prompts[i - 1])
             if self.grad_checkpointing and torch.is_grad_enabled():
                 x = checkpoint(block, x, None, None, attn_mask,
                                use_reentrant=False)
             else:
                 x = block(x, attn_mask=attn_mask)
+        return self._text_head(x, eot_index)
+
+    def _observe(self, event: str, sequences: int, length: int) -> None:
+        for observer in self.text_observers:
+            observer(event, sequences, length)
+
+    def _text_head(self, x: Tensor, eot_index: Tensor) -> Tensor:
+        """(N, L, Dt) last-block output -> (N, D) features at the EOT."""
+        text = self._text.owner
         x = x[torch.arange(x.shape[0], device=x.device), eot_index]
         x = text.ln_final(x)
         proj = text.text_projection

@@ -3,7 +3,8 @@
 The ``M`` placeholder tokens after SOS are where a prompt module writes its
 context vectors; everything else is the frozen embedding of the class name.
 Sequences are cut after the last EOT of the class set (exact under the
-causal mask), so prompt modules never build 77-token tensors.
+causal mask), so prompt modules never build 77-token tensors (unless
+``clip.cut_after_eot`` is off: the benchmark's reference formulation).
 """
 from dataclasses import dataclass
 from typing import Sequence
@@ -67,7 +68,8 @@ def build_class_tokens(clip, classnames: Sequence[str],
                       if e >= token_ids.shape[1] - 1]
         raise ValueError(f'class prompts longer than the text context '
                          f'({token_ids.shape[1]} tokens): {long_names[:3]}')
-    token_ids = token_ids[:, :int(eot_index.max()) + 1]
+    if clip.cut_after_eot:
+        token_ids = token_ids[:, :int(eot_index.max()) + 1]
     name_ids = clip.tokenize(names)
     name_lengths = clip.eot_index(name_ids) - 1  # minus SOS
     return ClassTokens(

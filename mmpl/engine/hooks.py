@@ -3,6 +3,7 @@ import json
 import math
 import os
 
+import torch
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmpretrain.registry import HOOKS
@@ -10,6 +11,7 @@ from mmpretrain.registry import HOOKS
 from ..utils.config_tools import fewshot_num_shots
 from .checkpoint import (from_plain_data, rng_state, set_rng_state,
                          to_plain_data)
+from .distributed import any_process
 from .loops import set_model_classes, unwrap_model
 
 
@@ -69,12 +71,9 @@ def run_identity(runner, dataset=None) -> dict:
     config's ``protocol``: b2n, fewshot, xd or dg) and the number of
     training shots per class."""
     model = unwrap_model(runner.model)
-    parts = [type(m).__name__ for m in (
-        getattr(model, 'text_prompt', None),
-        getattr(model, 'visual_prompt', None),
-        getattr(model, 'feature_tuner', None)) if m is not None]
     cfg = runner.cfg
-    method = cfg.get('method_name') or '+'.join(parts) or type(model).__name__
+    method = (cfg.get('method_name') or getattr(model, 'method_name', None)
+              or type(model).__name__)
     meta = getattr(dataset, 'metainfo', None) or {}
     filename = getattr(cfg, 'filename', None) or ''
     return dict(method=method, dataset=meta.get('dataset'), seed=runner.seed,
@@ -112,19 +111,26 @@ class RunResultsHook(Hook):
 class NaNGuardHook(Hook):
     """Stop training at the first non-finite loss, before any checkpoint of
     that iteration is written (a good checkpoint is never replaced by a NaN
-    one), with one line naming the iteration and the last good checkpoint."""
+    one), with one line naming the iteration and the last good checkpoint.
+
+    In a multi-process run every process stops at the same iteration when
+    any one of them sees a non-finite loss: the gradients are averaged, so
+    one process's NaN reaches every model, and the process that writes
+    checkpoints may not have seen it in its own loss."""
 
     priority = 'VERY_HIGH'  # before CheckpointHook saves anything
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None,
                          outputs=None) -> None:
-        bad = {k: float(v) for k, v in (outputs or {}).items()
-               if k.startswith('loss') and not math.isfinite(float(v))}
-        if not bad:
+        losses = {k: float(v.detach()) if torch.is_tensor(v) else float(v)
+                  for k, v in (outputs or {}).items() if k.startswith('loss')}
+        bad = {k: v for k, v in losses.items() if not math.isfinite(v)}
+        if not any_process(bool(bad)):
             return
         last = runner.message_hub.get_info('last_ckpt')
         raise RuntimeError(
             f'non-finite loss at iteration {runner.iter + 1} (epoch '
-            f'{runner.epoch + 1}): {bad}; training stopped, no checkpoint '
-            f'written for it. Last good checkpoint: {last or "none yet"} '
-            '(lower the lr or check the data, then --resume)')
+            f'{runner.epoch + 1}): {bad or "in another process"}; training '
+            'stopped, no checkpoint written for it. Last good checkpoint: '
+            f'{last or "none yet"} (lower the lr or check the data, then '
+            '--resume)')

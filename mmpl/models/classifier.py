@@ -115,6 +115,11 @@ class PromptCLIPClassifier(BaseClassifier):
         text_chunk_size: max sequences per text-encoder call (memory bound
             for B*C image-conditioned prompts); None = one call.
         data_preprocessor: defaults to CLIP's normalisation, BGR->RGB.
+
+    Attributes:
+        cache_eval_text: keep the text features of image-independent prompts
+            for a whole evaluation (one text pass per class set). Only the
+            benchmark's reference formulation turns it off.
     """
 
     def __init__(self,
@@ -147,6 +152,7 @@ class PromptCLIPClassifier(BaseClassifier):
             [MODELS.build(cfg) for cfg in extra_losses])
         self.template = template
         self.text_chunk_size = text_chunk_size
+        self.cache_eval_text = True
         self._check_combination()
 
         self._classnames: Optional[Tuple[str, ...]] = None
@@ -185,6 +191,13 @@ class PromptCLIPClassifier(BaseClassifier):
         if self.visual_prompt is not None and not self.clip.is_vit:
             raise ValueError(f'{type(self.visual_prompt).__name__} needs a '
                              f'ViT image tower; {self.clip.arch} has none.')
+
+    @property
+    def method_name(self) -> str:
+        """The prompt modules, e.g. ``CTP+TFT`` or ``FTP+TVP``."""
+        return '+'.join(type(m).__name__ for m in (
+            self.text_prompt, self.visual_prompt, self.feature_tuner)
+                        if m is not None)
 
     @property
     def needs_anchors(self) -> bool:
@@ -229,7 +242,8 @@ class PromptCLIPClassifier(BaseClassifier):
         return self.template or self._dataset_template or DEFAULT_TEMPLATE
 
     def _class_key(self) -> tuple:
-        return (self._classnames, self.anchor_template, self.clip.device)
+        return (self._classnames, self.anchor_template, self.clip.device,
+                self.clip.cut_after_eot)
 
     def _current_class_set(self) -> _ClassSet:
         if self._classnames is None:
@@ -278,20 +292,14 @@ class PromptCLIPClassifier(BaseClassifier):
         return FrozenImageFeatures(out.float())
 
     def encode_prompts(self, prompts: TextPrompts) -> Tensor:
-        """Stage 4: (1|B, C, L, Dt) prompts -> (1|B, C, D) text features in
-        one batched (chunked) call over all B*C sequences."""
+        """Stage 4: (1|B, C, L, Dt) prompts -> (1|B, C, D) text features,
+        all B*C sequences batched (by length group, chunked), a shared
+        ``[SOS] ctx`` prefix run once per image."""
         if prompts.features is not None:
             return prompts.features.float()
-        batch, num_classes = prompts.embeddings.shape[:2]
-        eot = prompts.eot_index.repeat(batch)
-        deep = prompts.deep_prompts
-        if deep is not None:
-            deep = [p if p.dim() == 2 else p.repeat_interleave(num_classes, 0)
-                    for p in deep]
-        g = self.clip.encode_text(
-            prompts.embeddings.flatten(0, 1), eot, deep,
-            chunk_size=self.text_chunk_size)
-        return g.float().view(batch, num_classes, -1)
+        return self.clip.encode_class_prompts(
+            prompts.embeddings, prompts.eot_index, prompts.shared_prefix,
+            prompts.deep_prompts, chunk_size=self.text_chunk_size).float()
 
     def _text_features(self, class_set: _ClassSet,
                        frozen: Optional[FrozenImageFeatures],
@@ -299,7 +307,8 @@ class PromptCLIPClassifier(BaseClassifier):
                        ) -> Tuple[Tensor, TextPrompts]:
         """Stages 3-4, with the text features of image-independent prompts
         cached for the whole evaluation (per class set)."""
-        cacheable = (not self.training and not torch.is_grad_enabled()
+        cacheable = (self.cache_eval_text and not self.training
+                     and not torch.is_grad_enabled()
                      and not self.text_prompt.image_conditioned)
         key = self._class_key()
         if cacheable and key in self._eval_text_cache:

@@ -44,6 +44,11 @@ class TextPrompts:
             ``eot_index`` are then None.
         losses: the module's own weighted regularisers (name -> scalar),
             added to the training losses by the classifier, or None.
+        shared_prefix: P > 0 when positions 0 .. P-1 of ``embeddings`` are
+            the same for every class of an image (and deep prompts stay
+            inside them); the text encoder then runs them once per image.
+            Only set it where this holds by construction
+            (:func:`~mmpl.prompts.context.shared_prefix_length`).
     """
     embeddings: Optional[Tensor]
     eot_index: Optional[Tensor]
@@ -52,6 +57,7 @@ class TextPrompts:
     deep_visual_prompts: Optional[List[Tensor]] = None
     features: Optional[Tensor] = None
     losses: Optional[Dict[str, Tensor]] = None
+    shared_prefix: int = 0
 
     @property
     def image_conditioned(self) -> bool:

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from ..clip import ClassTokens
 from .base import BaseTextPrompt, FrozenImageFeatures, TextPrompts
-from .context import init_context, insert_context
+from .context import init_context, insert_context, shared_prefix_length
 
 
 def bottleneck_mlp(in_dim: int, out_dim: int, reduction: int = 16) -> nn.Module:
@@ -59,8 +59,10 @@ class CoCoOp(BaseTextPrompt):
                 anchors: Optional[Tensor] = None) -> TextPrompts:
         if image is None:
             raise ValueError('CoCoOp needs the frozen image features')
-        ctx = self.ctx.unsqueeze(0) + self.shift(image).unsqueeze(1)  # (B,M,Dt)
-        prompts = insert_context(ctx.unsqueeze(1), class_tokens.prefix,
+        ctx = (self.ctx.unsqueeze(0) +
+               self.shift(image).unsqueeze(1)).unsqueeze(1)  # (B,1,M,Dt)
+        prompts = insert_context(ctx, class_tokens.prefix,
                                  class_tokens.suffix)  # (B, C, L, Dt)
         return TextPrompts(embeddings=prompts,
-                           eot_index=class_tokens.eot_index)
+                           eot_index=class_tokens.eot_index,
+                           shared_prefix=shared_prefix_length(ctx))

@@ -31,6 +31,14 @@ def init_context(clip, n_ctx: int, ctx_init: Optional[str],
     return nn.Parameter(ctx.to(clip.device))
 
 
+def shared_prefix_length(ctx: Tensor) -> int:
+    """Length of the prefix ``[SOS] ctx_1 .. ctx_M`` that
+    :func:`insert_context` makes the same for every class: 1 + M unless the
+    context is per class ((C, M, Dt) or (B, C>1, M, Dt)), then 0."""
+    per_class = ctx.dim() == 3 or (ctx.dim() == 4 and ctx.shape[1] > 1)
+    return 0 if per_class else 1 + ctx.shape[-2]
+
+
 def insert_context(ctx: Tensor, prefix: Tensor, suffix: Tensor) -> Tensor:
     """Write context vectors into the class prompts, after SOS.
 

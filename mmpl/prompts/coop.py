@@ -13,7 +13,7 @@ from torch import Tensor
 
 from ..clip import ClassTokens
 from .base import BaseTextPrompt, FrozenImageFeatures, TextPrompts
-from .context import init_context, insert_context
+from .context import init_context, insert_context, shared_prefix_length
 
 CLASS_TOKEN_POSITIONS = ('end', 'middle', 'front')
 
@@ -101,13 +101,16 @@ class CoOp(BaseTextPrompt):
                 f'class-specific contexts were learned for {ctx.shape[0]} '
                 f'classes but the current class set has {num_classes}; CSC '
                 'cannot transfer to other classes (use class_specific=False)')
+        shared_prefix = 0  # class name first / in the middle
         if self.class_token_position == 'end':
             prompts = insert_context(ctx, class_tokens.prefix,
                                      class_tokens.suffix)
+            shared_prefix = shared_prefix_length(ctx)
         else:
             prompts = self._reorder(ctx, class_tokens).unsqueeze(0)
         return TextPrompts(embeddings=prompts,
-                           eot_index=class_tokens.eot_index)
+                           eot_index=class_tokens.eot_index,
+                           shared_prefix=shared_prefix)
 
     def _reorder(self, ctx: Tensor, class_tokens: ClassTokens) -> Tensor:
         """(C, L, Dt) prompts with the class name in front/middle."""

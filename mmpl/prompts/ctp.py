@@ -31,7 +31,7 @@ from torch import Tensor, nn
 from ..clip import ClassTokens
 from .base import BaseTextPrompt, FrozenImageFeatures, TextPrompts
 from .cocoop import bottleneck_mlp
-from .context import init_context, insert_context
+from .context import init_context, insert_context, shared_prefix_length
 
 TOKEN_SETS = ('tokens', 'patches', 'global')
 
@@ -218,4 +218,5 @@ class CTP(BaseTextPrompt):
         prompts = insert_context(ctx, class_tokens.prefix,
                                  class_tokens.suffix)  # (B, C, L, Dt)
         return TextPrompts(embeddings=prompts,
-                           eot_index=class_tokens.eot_index)
+                           eot_index=class_tokens.eot_index,
+                           shared_prefix=shared_prefix_length(ctx))

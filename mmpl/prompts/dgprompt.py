@@ -30,7 +30,7 @@ from torch import Tensor, nn
 from ..clip import ClassTokens
 from .base import BaseTextPrompt, FrozenImageFeatures, TextPrompts
 from .cocoop import bottleneck_mlp
-from .context import insert_context
+from .context import insert_context, shared_prefix_length
 from .deep import layer_prompts, phrase_context, resolve_depth
 
 GUIDANCE_TYPES = ('linear', 'cross_attention', 'none')
@@ -192,6 +192,7 @@ class DGPrompt(BaseTextPrompt):
                                  class_tokens.suffix)  # (1|B, C, L, Dt)
         return TextPrompts(embeddings=prompts,
                            eot_index=class_tokens.eot_index,
+                           shared_prefix=shared_prefix_length(ctx),
                            deep_prompts=texts[1:],
                            visual_prompts=visuals[0],
                            deep_visual_prompts=visuals[1:])

@@ -40,7 +40,7 @@ from torch import Tensor, nn
 from ..clip import ClassTokens
 from .base import BaseTextPrompt, FrozenImageFeatures, TextPrompts
 from .cocoop import bottleneck_mlp
-from .context import init_context, insert_context
+from .context import init_context, insert_context, shared_prefix_length
 from .ctp import QueryTokenAttention, TOKEN_SETS, check_choice, select_tokens
 
 DECOMPOSITIONS = ('heads', 'queries')
@@ -217,4 +217,5 @@ class FTP(BaseTextPrompt):
                                             diversity_loss(s))
         return TextPrompts(embeddings=prompts,
                            eot_index=class_tokens.eot_index,
-                           losses=losses or None)
+                           losses=losses or None,
+                           shared_prefix=shared_prefix_length(ctx))

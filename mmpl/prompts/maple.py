@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from ..clip import ClassTokens
 from .base import BaseTextPrompt, FrozenImageFeatures, TextPrompts
-from .context import insert_context
+from .context import insert_context, shared_prefix_length
 from .deep import layer_prompts, phrase_context, resolve_depth
 
 
@@ -64,6 +64,7 @@ class MaPLe(BaseTextPrompt):
         return TextPrompts(
             embeddings=prompts,
             eot_index=class_tokens.eot_index,
+            shared_prefix=shared_prefix_length(self.ctx),
             deep_prompts=deep_text,
             visual_prompts=self.proj(self.ctx),  # (M, Dv)
             deep_visual_prompts=[

@@ -33,6 +33,13 @@ def _raised_in(exc: BaseException) -> str:
     return osp.abspath(frames[-1].filename) if frames else ''
 
 
+def raised_in(exc: BaseException, filename: str) -> bool:
+    """Whether ``exc`` was raised by the code of ``filename`` itself (a
+    tool's own checks of its command line)."""
+    where = _raised_in(exc)  # '' or a frame's file (maybe '<string>')
+    return bool(where) and where == osp.abspath(filename)
+
+
 def is_user_error(exc: BaseException) -> bool:
     """Errors mmpl raises on purpose for bad input, and unknown registry
     names (mmengine's ``... is not in the ... registry``)."""

@@ -1,0 +1,83 @@
+"""Text blocks that attend to a shared prefix computed once.
+
+Under the causal mask, the hidden states of positions ``0 .. P-1`` depend only
+on those positions. When every class prompt of an image starts with the same
+``P`` tokens (``[SOS] ctx_1 .. ctx_M``: CoOp, CoCoOp, FTP, MaPLe, DGPrompt),
+they are computed once per image, and each class sequence runs only its
+own positions ``P ..`` EOT, attending to the prefix's keys and values of
+that layer. The result is the full computation's, exactly (tests compare).
+
+Works on open_clip's ``ResidualAttentionBlock`` (pre-norm ``ln_1`` ->
+``nn.MultiheadAttention`` -> ``ls_1``; ``ln_2`` -> ``mlp`` -> ``ls_2``), with
+the attention's packed input projection.
+"""
+from typing import Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def supports_prefix_sharing(block: nn.Module) -> bool:
+    """Whether ``block`` has the layout these functions rely on."""
+    attn = getattr(block, 'attn', None)
+    return (isinstance(attn, nn.MultiheadAttention)
+            and attn._qkv_same_embed_dim and attn.batch_first
+            and attn.in_proj_weight is not None
+            and not hasattr(block, 'ln_1_kv')
+            and all(hasattr(block, name)
+                    for name in ('ln_1', 'ls_1', 'ln_2', 'mlp', 'ls_2')))
+
+
+def _heads(x: Tensor, num_heads: int) -> Tensor:
+    """(N, L, D) -> (N, H, L, D/H)."""
+    n, length, width = x.shape
+    return x.view(n, length, num_heads, width // num_heads).transpose(1, 2)
+
+
+def prefix_keys_values(block: nn.Module, x: Tensor) -> Tuple[Tensor, Tensor]:
+    """Keys and values of the block's attention for its input ``x``.
+
+    Args:
+        x: (G, P, D) block input of the prefix.
+
+    Returns:
+        (G, H, P, D/H) keys and values.
+    """
+    attn = block.attn
+    width = x.shape[-1]
+    bias = attn.in_proj_bias
+    kv = F.linear(block.ln_1(x), attn.in_proj_weight[width:],
+                  None if bias is None else bias[width:])
+    k, v = kv.chunk(2, dim=-1)
+    return _heads(k, attn.num_heads), _heads(v, attn.num_heads)
+
+
+def block_after_prefix(block: nn.Module, x: Tensor, prefix_k: Tensor,
+                       prefix_v: Tensor) -> Tensor:
+    """The block on the positions after a prefix, causally.
+
+    Args:
+        x: (N, S, D) block input of positions ``P .. P+S-1``.
+        prefix_k, prefix_v: (N, H, P, D/H) the prefix's keys and values at
+            this block (from :func:`prefix_keys_values`).
+
+    Returns:
+        (N, S, D) block output of those positions.
+    """
+    attn = block.attn
+    n, length, width = x.shape
+    q, k, v = F.linear(block.ln_1(x), attn.in_proj_weight,
+                       attn.in_proj_bias).chunk(3, dim=-1)
+    heads = attn.num_heads
+    k = torch.cat([prefix_k.to(k.dtype), _heads(k, heads)], dim=2)
+    v = torch.cat([prefix_v.to(v.dtype), _heads(v, heads)], dim=2)
+    prefix = prefix_k.shape[2]
+    # position P+i sees keys 0 .. P+i
+    mask = torch.ones(length, prefix + length, dtype=torch.bool,
+                      device=x.device).tril(diagonal=prefix)
+    out = F.scaled_dot_product_attention(_heads(q, heads), k, v,
+                                         attn_mask=mask)
+    out = attn.out_proj(out.transpose(1, 2).reshape(n, length, width))
+    x = x + block.ls_1(out)
+    return x + block.ls_2(block.mlp(block.ln_2(x)))

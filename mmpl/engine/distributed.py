@@ -1,0 +1,245 @@
+"""Multi-process runs: torchrun/slurm on GPUs (NCCL) and on CPU (gloo).
+
+On GPUs nothing changes: mmengine initialises NCCL and wraps the model in
+``MMDistributedDataParallel``. Without a GPU (or with
+``CUDA_VISIBLE_DEVICES=-1``) mmengine's own set-up fails
+(``torch.cuda.set_device``, then DDP's ``device_ids``), so
+:func:`prepare_launch` initialises a gloo process group itself (mmengine
+then skips its own) and selects :class:`CPUDistributedDataParallel`.
+:func:`run_stage` builds the runner (``runner_type`` selects e.g.
+mmengine's ``FlexibleRunner``), runs one stage and tears the process group
+down in order: a gloo process that exits with a live process group aborts
+about every second time with ``terminate called without an active
+exception``.
+
+    from mmpl.engine import run_stage
+    run_stage(cfg, 'train')            # tools/train.py
+    metrics = run_stage(cfg, 'test')   # tools/test.py: metrics on rank 0
+"""
+import datetime
+import gc
+import os
+from typing import Optional
+
+import torch
+import torch.distributed as torch_dist
+from mmengine.dist import all_reduce, broadcast, get_rank, is_distributed
+from mmengine.model import (MMDistributedDataParallel,
+                            MMFullyShardedDataParallel)
+from mmengine.registry import MODEL_WRAPPERS, RUNNERS
+from mmengine.runner import Runner
+
+from .loops import unwrap_model
+
+#: strategies of mmengine's FlexibleRunner that shard or offload with CUDA
+GPU_STRATEGIES = ('FSDPStrategy', 'DeepSpeedStrategy', 'ColossalAIStrategy')
+
+
+@MODEL_WRAPPERS.register_module()
+class CPUDistributedDataParallel(MMDistributedDataParallel):
+    """``MMDistributedDataParallel`` for CPU processes (gloo): DDP accepts
+    no ``device_ids`` for a CPU module, and the runner always passes
+    ``device_ids=[LOCAL_RANK]``. Selected by :func:`prepare_launch` when no
+    GPU is visible. Registered in mmengine's root ``MODEL_WRAPPERS``: the
+    runner looks wrapper types up there without switching scope."""
+
+    def __init__(self, module, device_ids=None, **kwargs):
+        super().__init__(module=module, device_ids=None, **kwargs)
+
+
+@MODEL_WRAPPERS.register_module()
+class PromptCLIPFullyShardedDataParallel(MMFullyShardedDataParallel):
+    """``MMFullyShardedDataParallel`` that also moves the frozen CLIP to the
+    process's GPU. The frozen CLIP lives outside the module tree (it is not
+    trained and not checkpointed), so FSDP neither shards nor moves it; only
+    the prompt parameters are sharded. The example config
+    ``configs/examples/coop_vitl14_b2n_imagenet_fsdp.py`` selects it."""
+
+    def __init__(self, module, device_id=None, **kwargs):
+        if device_id is not None:
+            device = torch.device('cuda', device_id) if isinstance(
+                device_id, int) else torch.device(device_id)
+            from ..clip import FrozenCLIP
+            for sub in module.modules():
+                if isinstance(sub, FrozenCLIP):
+                    sub.to(device)
+        super().__init__(module=module, device_id=device_id, **kwargs)
+
+
+def _strategy_type(cfg) -> Optional[str]:
+    strategy = cfg.get('strategy')
+    if cfg.get('runner_type') != 'FlexibleRunner' or not strategy:
+        return None
+    kind = strategy.get('type') if isinstance(strategy, dict) else strategy
+    return kind if isinstance(kind, str) else type(kind).__name__
+
+
+def _use_cpu_wrapper(cfg) -> None:
+    """Select :class:`CPUDistributedDataParallel` where mmengine would use
+    ``MMDistributedDataParallel`` (Runner: ``model_wrapper_cfg``;
+    FlexibleRunner: ``strategy.model_wrapper``)."""
+    cpu = CPUDistributedDataParallel.__name__
+    if cfg.get('runner_type') == 'FlexibleRunner':
+        strategy = cfg.get('strategy') or dict(type='DDPStrategy')
+        if strategy.get('type') == 'DDPStrategy':
+            wrapper = strategy.get('model_wrapper') or dict(
+                broadcast_buffers=False)
+            if wrapper.get('type', 'MMDistributedDataParallel') == \
+                    'MMDistributedDataParallel':
+                strategy['model_wrapper'] = dict(wrapper, type=cpu)
+        cfg.strategy = strategy
+        return
+    wrapper = cfg.get('model_wrapper_cfg') or dict(
+        broadcast_buffers=False,
+        find_unused_parameters=cfg.get('find_unused_parameters', False))
+    if wrapper.get('type', 'MMDistributedDataParallel') == \
+            'MMDistributedDataParallel':
+        cfg.model_wrapper_cfg = dict(wrapper, type=cpu)
+
+
+def _check_strategy(cfg, has_gpu: bool) -> None:
+    """FlexibleRunner strategies that need CUDA and a process group."""
+    strategy = _strategy_type(cfg)
+    if strategy not in GPU_STRATEGIES:
+        return
+    if not has_gpu:
+        raise RuntimeError(
+            f'{strategy} (runner_type=FlexibleRunner) needs CUDA GPUs and '
+            'none is visible; run it on GPUs with tools/dist_train.sh '
+            'CONFIG N, or drop runner_type/strategy from the config to '
+            'train with the default Runner')
+    if cfg.get('launcher', 'none') == 'none':
+        raise RuntimeError(
+            f'{strategy} needs a process group, also on one GPU: start it '
+            'with tools/dist_train.sh CONFIG N (or --launcher pytorch/slurm)')
+
+
+def _init_gloo(cfg) -> None:
+    """The process group of a torchrun-started CPU process."""
+    missing = [k for k in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT')
+               if k not in os.environ]
+    if missing:
+        raise RuntimeError(
+            '--launcher pytorch expects the environment torchrun sets '
+            f'({", ".join(missing)} missing): start the processes with '
+            'tools/dist_train.sh CONFIG N or tools/dist_test.sh')
+    dist_cfg = (cfg.get('env_cfg') or {}).get('dist_cfg') or {}
+    kwargs = {}
+    if dist_cfg.get('timeout') is not None:
+        kwargs['timeout'] = datetime.timedelta(seconds=dist_cfg['timeout'])
+    torch_dist.init_process_group(backend='gloo', **kwargs)
+
+
+def prepare_launch(cfg) -> None:
+    """Check the runner/strategy against the hardware and, for a
+    multi-process run without a GPU, initialise gloo and select the CPU DDP
+    wrapper. Call once per process, before building the runner."""
+    launcher = cfg.get('launcher', 'none')
+    has_gpu = torch.cuda.is_available()
+    _check_strategy(cfg, has_gpu)
+    if launcher == 'none' or has_gpu:
+        return  # single process, or mmengine's own NCCL set-up
+    if launcher != 'pytorch':
+        raise RuntimeError(
+            f'--launcher {launcher} needs GPUs; on CPU start processes with '
+            'torchrun: tools/dist_train.sh CONFIG N (--launcher pytorch)')
+    if not torch_dist.is_initialized():
+        _init_gloo(cfg)
+    _use_cpu_wrapper(cfg)
+
+
+def _broadcast_tensors(model) -> None:
+    for value in model.state_dict().values():
+        if isinstance(value, torch.Tensor):
+            broadcast(value)
+
+
+def _sync_tensors_after_init(runner) -> None:
+    """In a distributed run, mmengine broadcasts every ``state_dict()``
+    value after ``init_weights``, which fails on non-tensor extra state (the
+    classifier's ``_extra_state``: plain rebuild meta, the same in every
+    process). Replace that step, for this runner only, by one that
+    broadcasts the tensors."""
+    strategy = getattr(runner, 'strategy', None)
+    if strategy is None:  # Runner: runs it in train()
+
+        def init_model_weights() -> None:
+            model = unwrap_model(runner.model)
+            if hasattr(model, 'init_weights'):
+                model.init_weights()
+                _broadcast_tensors(model)
+
+        runner._init_model_weights = init_model_weights
+        return
+
+    def strategy_init_model_weights(model):  # FlexibleRunner: prepare()
+        if hasattr(model, 'init_weights') and strategy.dispatch_kwargs.get(
+                'init_weights_for_test_or_val', True):
+            model.init_weights()
+            _broadcast_tensors(model)
+        return model
+
+    strategy._init_model_weights = strategy_init_model_weights
+
+
+def build_runner(cfg):
+    """``Runner.from_cfg``, or the registered runner named by
+    ``cfg.runner_type`` (e.g. ``'FlexibleRunner'``), as mmpretrain's
+    tools/train.py does."""
+    if 'runner_type' in cfg:
+        runner = RUNNERS.build(cfg)
+    else:
+        runner = Runner.from_cfg(cfg)
+    if runner.distributed:
+        _sync_tensors_after_init(runner)
+    return runner
+
+
+def finish_launch(clean: bool = True) -> None:
+    """Destroy the process group, if any: after a barrier when every
+    process finished (``clean``), at once after an error (a barrier would
+    wait for processes that may be gone)."""
+    if not torch_dist.is_initialized():
+        return
+    if clean:
+        torch_dist.barrier()
+    torch_dist.destroy_process_group()
+
+
+def any_process(flag: bool) -> bool:
+    """Whether ``flag`` is true in any process (the flag itself when not
+    distributed). Every process must call it at the same point."""
+    if not is_distributed():
+        return flag
+    value = torch.tensor([float(flag)])
+    all_reduce(value, op='sum')
+    return bool(value.item() > 0)
+
+
+def run_stage(cfg, stage: str) -> Optional[dict]:
+    """Prepare the launch, build the runner for ``cfg``, run ``stage``
+    (``'train'`` or ``'test'``) and tear down cleanly: the runner (and its
+    DDP reducer) is released before the process group is destroyed.
+
+    Returns:
+        The test metrics on the main process; None on the other processes
+        and for ``'train'``.
+    """
+    if stage not in ('train', 'test'):
+        raise ValueError(f"stage must be 'train' or 'test', got {stage!r}")
+    prepare_launch(cfg)
+    try:
+        runner = build_runner(cfg)
+        if stage == 'train':
+            runner.train()
+            result = None
+        else:
+            result = runner.test()
+        main = get_rank() == 0
+        del runner
+        gc.collect()  # the runner, its loops and hooks form cycles
+    except BaseException:
+        finish_launch(clean=False)
+        raise
+    finish_launch()
+    return result if main else None

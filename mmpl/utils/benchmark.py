@@ -1,0 +1,327 @@
+"""Speed, memory and text-encoder work of a prompt-learning method, and the
+per-image formulation of the original implementations to compare with.
+
+Used by ``tools/analysis_tools/benchmark.py``; the measurement functions run
+on any :class:`~mmpl.models.PromptCLIPClassifier` built from a config.
+
+Two formulations of the same model (same weights, same inputs):
+
+* ``mmpl``: the model as configured: text sequences cut after the last EOT,
+  all B*C prompts of a batch in one (chunked) text-encoder call, frozen
+  image features and anchors computed once, and in evaluation the text
+  features of image-independent prompts computed once per class set.
+* ``reference``: the shape of the original code (CoCoOp's ``for pts_i,
+  imf_i in zip(prompts, image_features)``): a Python loop over the images of
+  the batch when the text prompts depend on the image (CoCoOp, CTP, FTP),
+  else one text pass per batch as the original CoOp/MaPLe code; always the
+  full 77-token sequences, one text-encoder call per pass (no chunking), no
+  text cache in evaluation, fp32. In training the graphs of all images are
+  kept and one backward runs on the mean loss, as in the original.
+
+Both compute the same function: :func:`max_logit_difference` checks it.
+"""
+import contextlib
+import resource
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Dict, Iterator, List, Optional, Sequence
+
+import open_clip
+import torch
+from mmpretrain.structures import DataSample
+from torch import Tensor
+
+FORMULATIONS = ('mmpl', 'reference')
+PHASES = ('train', 'eval')
+
+
+def benchmark_classnames(num_classes: int) -> List[str]:
+    """``num_classes`` real class names (ImageNet's, as open_clip ships
+    them; repeated with a suffix beyond 1000), so the prompts have the
+    token lengths of a real benchmark."""
+    names = open_clip.IMAGENET_CLASSNAMES
+    return [names[i % len(names)] + ('' if i < len(names) else
+                                     f' {i // len(names)}')
+            for i in range(num_classes)]
+
+
+def synthetic_batch(model, batch_size: int, seed: int = 0):
+    """(B, 3, S, S) normalised random images at the model's resolution and
+    their DataSamples with random labels over the current class set."""
+    gen = torch.Generator().manual_seed(seed)
+    size = model.clip.model.visual.image_size
+    size = size if isinstance(size, int) else size[0]
+    images = torch.randn(batch_size, 3, size, size, generator=gen)
+    labels = torch.randint(len(model.classnames), (batch_size, ),
+                           generator=gen)
+    samples = [DataSample().set_gt_label(int(y)) for y in labels]
+    return images.to(model.clip.device), samples
+
+
+def loops_over_images(model) -> bool:
+    """Whether the original implementation of this method runs the text
+    encoder image by image (image-conditioned text prompts)."""
+    prompt = model.text_prompt
+    return bool(prompt.image_conditioned or prompt.needs_image_tokens)
+
+
+@contextlib.contextmanager
+def formulation(model, name: str) -> Iterator[None]:
+    """Run ``model`` as the ``mmpl`` or the ``reference`` formulation."""
+    if name not in FORMULATIONS:
+        raise ValueError(f'formulation {name!r} is not one of {FORMULATIONS}')
+    clip = model.clip
+    saved = (clip.cut_after_eot, clip.grad_checkpointing,
+             model.text_chunk_size, model.cache_eval_text)
+    if name == 'reference':
+        clip.cut_after_eot = clip.grad_checkpointing = False
+        model.text_chunk_size = None
+        model.cache_eval_text = False
+    model._eval_text_cache.clear()
+    try:
+        yield
+    finally:
+        (clip.cut_after_eot, clip.grad_checkpointing, model.text_chunk_size,
+         model.cache_eval_text) = saved
+        model._eval_text_cache.clear()
+
+
+def _per_image(model, name: str) -> bool:
+    return name == 'reference' and loops_over_images(model)
+
+
+def _forward(model, images: Tensor, name: str) -> Tensor:
+    """(B, C) logits; call inside ``formulation(model, name)``."""
+    if _per_image(model, name):
+        return torch.cat([model.forward_features(images[i:i + 1]).logits
+                          for i in range(images.shape[0])])
+    return model.forward_features(images).logits
+
+
+def _loss(model, images: Tensor, samples: Sequence[DataSample],
+          name: str) -> Tensor:
+    """The scalar training loss (all the model's losses; per image then
+    averaged in the per-image formulation); call inside ``formulation``."""
+    if _per_image(model, name):
+        per_image = [
+            model.parse_losses(model.loss(images[i:i + 1],
+                                          samples[i:i + 1]))[0]
+            for i in range(images.shape[0])
+        ]
+        return torch.stack(per_image).mean()
+    return model.parse_losses(model.loss(images, samples))[0]
+
+
+def logits(model, images: Tensor, name: str) -> Tensor:
+    """(B, C) logits of formulation ``name`` (in the model's mode)."""
+    with formulation(model, name):
+        return _forward(model, images, name)
+
+
+def training_loss(model, images: Tensor, samples: Sequence[DataSample],
+                  name: str) -> Tensor:
+    """The scalar training loss of formulation ``name``."""
+    with formulation(model, name):
+        return _loss(model, images, samples, name)
+
+
+def max_logit_difference(model, images: Tensor) -> float:
+    """max |logits(mmpl) - logits(reference)| in evaluation mode."""
+    model.eval()
+    with torch.no_grad():
+        fast = logits(model, images, 'mmpl')
+        ref = logits(model, images, 'reference')
+    return float((fast - ref).abs().max())
+
+
+@dataclass
+class TextWork:
+    """The text encoder's work: passes (encode calls), the batched calls
+    of its blocks they made (one per length group / chunk, plus one per
+    shared-prefix pass), the class sequences, and every token that went
+    through the blocks (shared prefixes included once per image). With
+    gradient checkpointing, recomputations are not counted."""
+    passes: int = 0
+    block_calls: int = 0
+    sequences: int = 0
+    tokens: int = 0
+    prefix_tokens: int = 0  # of ``tokens``
+
+
+@contextlib.contextmanager
+def count_text_work(model) -> Iterator[TextWork]:
+    """Count the text encoder's work while the context is open."""
+    work = TextWork()
+
+    def observe(event: str, sequences: int, length: int) -> None:
+        if event == 'pass':
+            work.passes += 1
+            return
+        work.block_calls += 1
+        work.tokens += sequences * length
+        if event == 'sequences':
+            work.sequences += sequences
+        else:
+            work.prefix_tokens += sequences * length
+
+    model.clip.text_observers.append(observe)
+    try:
+        yield work
+    finally:
+        model.clip.text_observers.remove(observe)
+
+
+class MemoryProbe:
+    """Peak memory of the process (CPU: resident set size, which only a
+    fresh process measures per phase) or of the CUDA allocator."""
+
+    def __init__(self, device: torch.device):
+        self.cuda = device.type == 'cuda'
+        self.baseline = self.current()
+        if self.cuda:
+            torch.cuda.reset_peak_memory_stats(device)
+        self.device = device
+
+    def current(self) -> int:
+        if self.cuda:
+            return torch.cuda.memory_allocated()
+        with open('/proc/self/statm') as f:
+            return int(f.read().split()[1]) * resource.getpagesize()
+
+    def peak(self) -> int:
+        if self.cuda:
+            return torch.cuda.max_memory_allocated(self.device)
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+@dataclass
+class PhaseResult:
+    """One phase of one formulation."""
+    phase: str
+    formulation: str
+    images_per_s: float
+    step_seconds: List[float]
+    peak_bytes: int
+    working_bytes: int  # peak minus what was resident before the phase
+    text_sequences_per_step: float
+    text_tokens_per_step: float
+    text_passes_per_step: float
+    extra: Dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+
+
+def _autocast(device: torch.device, amp: bool):
+    if not amp:
+        return contextlib.nullcontext()
+    dtype = torch.float16 if device.type == 'cuda' else torch.bfloat16
+    return torch.autocast(device.type, dtype=dtype)
+
+
+def _train_step(model, images, samples, name: str, amp: bool):
+    """One SGD step (forward, backward, update) as a closure."""
+    device = model.clip.device
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.SGD(params, lr=1e-3) if params else None
+
+    def step():
+        with _autocast(device, amp):
+            loss = _loss(model, images, samples, name)
+        if optimizer is not None:
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+
+    return step
+
+
+def _eval_step(model, images, name: str, amp: bool):
+    """One evaluation batch as a closure."""
+    device = model.clip.device
+
+    def step():
+        with torch.no_grad(), _autocast(device, amp):
+            _forward(model, images, name)
+
+    return step
+
+
+def measure(model, phase: str, name: str, batch_size: int, steps: int,
+            warmup: int = 1, amp: bool = False) -> PhaseResult:
+    """Time ``steps`` training steps (``phase='train'``: forward, backward,
+    SGD step; median step time after ``warmup`` steps) or one evaluation
+    pass of ``steps`` batches (``'eval'``: after ``warmup`` batches, the text
+    cache is cleared as at the start of a real evaluation; images/s over
+    the whole pass) of formulation ``name``. For a per-phase CPU peak, call
+    it in a fresh process."""
+    if phase not in PHASES:
+        raise ValueError(f'phase {phase!r} is not one of {PHASES}')
+    if amp and name == 'reference':
+        raise ValueError('the reference formulation runs in fp32')
+    device = model.clip.device
+    images, samples = synthetic_batch(model, batch_size)
+    step = (_train_step(model, images, samples, name, amp)
+            if phase == 'train' else _eval_step(model, images, name, amp))
+    with formulation(model, name):
+        model.train(phase == 'train')
+        _sync(device)
+        probe = MemoryProbe(device)  # warm-up included: same peak
+        for _ in range(warmup):
+            step()
+        if phase == 'eval':
+            model.train()
+            model.eval()  # a fresh evaluation: text cache empty
+        _sync(device)
+        times = []
+        with count_text_work(model) as work:
+            for _ in range(steps):
+                start = time.perf_counter()
+                step()
+                _sync(device)
+                times.append(time.perf_counter() - start)
+        peak = probe.peak()
+    if phase == 'train':
+        images_per_s = batch_size / statistics.median(times)
+    else:  # the whole pass, text encoded once where the model caches it
+        images_per_s = batch_size * steps / sum(times)
+    return PhaseResult(
+        phase=phase, formulation=name, images_per_s=images_per_s,
+        step_seconds=times, peak_bytes=peak,
+        working_bytes=max(peak - probe.baseline, 0),
+        text_sequences_per_step=work.sequences / steps,
+        text_tokens_per_step=work.tokens / steps,
+        text_passes_per_step=work.passes / steps)
+
+
+def build_benchmark_model(config: str,
+                          arch: str = 'ViT-B-16',
+                          num_classes: int = 50,
+                          device: str = 'cpu',
+                          seed: int = 0,
+                          cfg_options: Optional[dict] = None):
+    """The config's model on ``arch`` with random weights (no download),
+    ``num_classes`` real class names, on ``device``. The same seed gives
+    the same weights in every process."""
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmpretrain.registry import MODELS
+
+    import mmpl  # noqa: F401  (registers the modules)
+    from .config_tools import replace_clip
+
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    replace_clip(cfg, dict(arch=arch, pretrained=None))
+    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
+    torch.manual_seed(seed)
+    model = MODELS.build(cfg.model)
+    model.set_classes(benchmark_classnames(num_classes))
+    return model.to(device)

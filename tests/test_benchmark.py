@@ -1,0 +1,172 @@
+"""The speed-ups are exact: every method family computes the same logits,
+losses and gradients as the per-image formulation of the original code
+(full 77-token sequences, a loop over images); the benchmark tool measures
+both and reports the ratios."""
+import json
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+import torch
+from helpers import ROOT, load_tool, randomize
+
+from mmpl.utils import benchmark as bm
+
+TINY = 'mmpl-tiny-vit'
+FAMILIES = {
+    'coop': 'configs/coop/coop_vitb16_b2n_eurosat.py',
+    'kgcoop': 'configs/coop/kgcoop_vitb16_b2n_eurosat.py',
+    'cocoop': 'configs/cocoop/cocoop_vitb16_b2n_eurosat.py',
+    'ctp_tft': 'configs/tomm/ctp_tft_vitb16_b2n_eurosat.py',
+    'ftp_tvp': 'configs/mpl/ftp_tvp_vitb16_b2n_eurosat.py',
+    'maple': 'configs/maple/maple_vitb16_b2n_eurosat.py',
+    'dgprompt': 'configs/dgprompt/dgprompt_vitb16_b2n_eurosat.py',
+    'promptsrc': 'configs/dgprompt/promptsrc_vitb16_b2n_eurosat.py',
+}
+tool = load_tool('tools/analysis_tools/benchmark.py')
+
+
+def _model(family, num_classes=7, **options):
+    torch.manual_seed(0)
+    model = bm.build_benchmark_model(osp.join(ROOT, FAMILIES[family]), TINY,
+                                     num_classes, cfg_options=options)
+    randomize(model, std=0.5)  # prompts that matter (some start at zero)
+    return model
+
+
+def _grads(model):
+    return {n: p.grad.clone() for n, p in model.named_parameters()
+            if p.grad is not None}
+
+
+@pytest.mark.parametrize('family', sorted(FAMILIES))
+def test_fast_path_equals_per_image_reference(family):
+    # Chunks of 5 sequences over class names of 4 different lengths: the
+    # length groups, the chunking and the batching all take part.
+    model = _model(family, **{'model.text_chunk_size': 5})
+    images, samples = bm.synthetic_batch(model, 3)
+    lengths = model._current_class_set().tokens.eot_index
+    assert len(set(lengths.tolist())) >= 3
+
+    assert bm.max_logit_difference(model, images) < 1e-5
+    with bm.count_text_work(model) as work:
+        bm.logits(model, images, 'mmpl')
+    # the [SOS] ctx prefix runs once per image unless prompts are per class
+    assert (work.prefix_tokens > 0) == (family != 'ctp_tft')
+
+    model.train()
+    grads, losses = {}, {}
+    for form in bm.FORMULATIONS:
+        model.zero_grad(set_to_none=True)
+        loss = bm.training_loss(model, images, samples, form)
+        loss.backward()
+        losses[form], grads[form] = loss.item(), _grads(model)
+    assert losses['mmpl'] == pytest.approx(losses['reference'], abs=1e-5)
+    assert grads['mmpl'].keys() == grads['reference'].keys()
+    assert grads['mmpl']  # something trains
+    for name, g in grads['mmpl'].items():
+        ref = grads['reference'][name]
+        # zero-in-theory gradients (a key bias) are float noise in both
+        torch.testing.assert_close(g, ref, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_reference_runs_77_tokens_and_loops_over_images_of_cocoop():
+    model = _model('cocoop', num_classes=6)
+    images, _ = bm.synthetic_batch(model, 2)
+    eot = model._current_class_set().tokens.eot_index
+    model.eval()
+    work = {}
+    for form in bm.FORMULATIONS:
+        with torch.no_grad(), bm.count_text_work(model) as w:
+            bm.logits(model, images, form)
+        work[form] = w
+    assert work['reference'].passes == 2  # one per image
+    assert work['reference'].block_calls == 2
+    assert work['reference'].tokens == 2 * 6 * model.clip.context_length
+    # mmpl: one pass over all B*C sequences: the shared [SOS] ctx prefix
+    # (P = 5) once per image, then each length group of classes cut after
+    # its own EOT
+    prefix = 1 + model.text_prompt.n_ctx
+    assert work['mmpl'].passes == 1
+    assert work['mmpl'].sequences == 12
+    assert work['mmpl'].tokens == 2 * prefix + 2 * int((eot + 1 - prefix).sum())
+    assert work['mmpl'].block_calls == 1 + len(set(eot.tolist()))
+
+
+def test_reference_encodes_text_once_per_batch_for_coop():
+    model = _model('coop', num_classes=4)
+    assert not bm.loops_over_images(model)
+    assert bm.loops_over_images(_model('ctp_tft', num_classes=4))
+    images, _ = bm.synthetic_batch(model, 3)
+    model.eval()
+    with torch.no_grad(), bm.count_text_work(model) as w:
+        bm.logits(model, images, 'reference')
+    assert (w.passes, w.sequences) == (1, 4)
+
+
+def test_formulation_restores_the_model():
+    model = _model('cocoop', **{'model.text_chunk_size': 3})
+    with bm.formulation(model, 'reference'):
+        assert not model.clip.cut_after_eot and model.text_chunk_size is None
+    assert model.clip.cut_after_eot and model.text_chunk_size == 3
+    assert model.cache_eval_text
+    with pytest.raises(ValueError, match='formulation'):
+        with bm.formulation(model, 'per-image'):
+            pass
+
+
+def test_measure_counts_text_once_per_evaluation_for_coop():
+    model = _model('coop', num_classes=5)
+    result = bm.measure(model, 'eval', 'mmpl', batch_size=2, steps=3)
+    assert result.text_passes_per_step == pytest.approx(1 / 3)
+    assert result.images_per_s > 0 and result.peak_bytes > 0
+    ref = bm.measure(model, 'eval', 'reference', batch_size=2, steps=3)
+    assert ref.text_passes_per_step == 1  # the original: once per batch
+
+
+def test_benchmark_tool_in_process(tmp_path, capsys):
+    out = tmp_path / 'bench.json'
+    assert tool.main([osp.join(ROOT, FAMILIES['ftp_tvp']), '--arch', TINY,
+                      '--batch-size', '2', '--num-classes', '6', '--steps',
+                      '2', '--reference', '--in-process', '--out',
+                      str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert 'FTP+TVP' in printed and 'images/s of the reference' in printed
+    report = json.loads(out.read_text())
+    assert report['max_logit_difference'] < 1e-4
+    assert {(r['phase'], r['formulation']) for r in report['results']} == {
+        ('train', 'mmpl'), ('eval', 'mmpl'), ('train', 'reference'),
+        ('eval', 'reference')}
+    for phase in ('train', 'eval'):
+        assert report['ratios'][phase]['text_token_fraction'] < 0.5
+    # never overwrites a file
+    assert tool.main([osp.join(ROOT, FAMILIES['coop']), '--arch', TINY,
+                      '--out', str(out)]) == 2
+    assert 'exists' in capsys.readouterr().err
+
+
+def test_benchmark_tool_fresh_process_per_phase(tmp_path):
+    """The CLI as users run it: one worker process per phase."""
+    out = tmp_path / 'bench.json'
+    proc = subprocess.run(
+        [sys.executable, osp.join(ROOT, 'tools/analysis_tools/benchmark.py'),
+         osp.join(ROOT, FAMILIES['cocoop']), '--arch', TINY, '--batch-size',
+         '2', '--num-classes', '5', '--steps', '1', '--phases', 'train',
+         '--reference', '--out', str(out)],
+        capture_output=True, text=True, cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert report['memory'] == 'per-phase process'
+    assert report['max_logit_difference'] < 1e-4
+    assert report['ratios']['train']['speedup'] > 0
+
+
+def test_benchmark_tool_bad_input_is_one_line(capsys):
+    assert tool.main(['configs/nope.py']) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "mmpl: error: config not found: 'configs/nope.py'"
+    if not torch.cuda.is_available():
+        assert tool.main([osp.join(ROOT, FAMILIES['coop']), '--device',
+                          'cuda']) == 2
+        assert 'no CUDA GPU' in capsys.readouterr().err
