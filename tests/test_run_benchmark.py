@@ -19,11 +19,18 @@ COOP_DG = osp.join(ROOT, 'configs/coop/coop_vitb16_dg_imagenet.py')
 
 
 def _commands(capsys, *argv):
-    """The commands a dry run prints (comments dropped)."""
+    """The commands a dry run prints (comments dropped), each as
+    (environment, argv)."""
     assert bench.main(list(argv) + ['--dry-run']) == 0
     out = capsys.readouterr().out
-    return [shlex.split(line) for line in out.splitlines()
-            if line and not line.startswith('#')], out
+    commands = []
+    for line in out.splitlines():
+        if line and not line.startswith('#'):
+            words = shlex.split(line)
+            n = next(i for i, w in enumerate(words) if '=' not in w)
+            commands.append((dict(w.split('=', 1) for w in words[:n]),
+                             words[n:]))
+    return commands, out
 
 
 def _options(cmd):
@@ -37,6 +44,7 @@ def test_dry_run_fewshot_datasets_shots_seeds(capsys, tmp_path):
                         '--shots', '1', '4', '--seeds', '1', '2',
                         '--work-dir', str(tmp_path), '--data-root', '/d',
                         '--cfg-options', 'model.clip.pretrained=/w/b16.pt')
+    cmds = [argv for _, argv in cmds]
     train = [c for c in cmds if c[2].endswith('tools/train.py')]
     assert len(train) == 2 * 2 * 2 and cmds[-1][1].endswith('report.py')
     by_dir = {c[c.index('--work-dir') + 1]: c for c in train}
@@ -58,22 +66,28 @@ def test_dry_run_fewshot_datasets_shots_seeds(capsys, tmp_path):
 def test_dry_run_xd_dg_share_one_training(capsys, tmp_path):
     cmds, _ = _commands(capsys, COOP_XD, COOP_DG, '--seeds', '3',
                         '--work-dir', str(tmp_path), '--launcher', 'slurm',
-                        '--partition', 'p1', '--gpus', '2')
-    assert [c[0] for c in cmds[:3]] == ['srun'] * 3
-    scripts = [osp.basename(c[c.index('-u') + 1]) for c in cmds[:3]]
-    assert scripts == ['train.py', 'test.py', 'test.py']
+                        '--partition', 'p1', '--gpus', '2',
+                        '--srun-args=--quotatype=auto')
+    env, train = cmds[0]
+    assert env['GPUS'] == env['GPUS_PER_NODE'] == '2'
+    assert env['SRUN_ARGS'] == '--quotatype=auto'
+    scripts = [osp.basename(argv[1]) for _, argv in cmds[:3]]
+    assert scripts == ['slurm_train.sh', 'slurm_test.sh', 'slurm_test.sh']
     train_dir = str(tmp_path / 'coop_vitb16_xd_imagenet' / 'seed3')
+    # slurm_train.sh PARTITION JOB CONFIG WORK_DIR [train.py args]
+    assert train[2] == 'p1' and train[4].endswith('coop_vitb16_xd_imagenet.py')
+    assert train[5] == train_dir and '--work-dir' not in train
+    assert train[train.index('--seed') + 1] == '3'
     ckpt = osp.join(train_dir, 'epoch_200.pth')  # CoOp, 16 shots
-    xd_test, dg_test = cmds[1], cmds[2]
-    assert xd_test[xd_test.index('-u') + 3] == ckpt
-    assert dg_test[dg_test.index('-u') + 2].endswith(
-        'coop_vitb16_dg_imagenet.py')
-    assert dg_test[dg_test.index('-u') + 3] == ckpt
+    (_, xd_test), (_, dg_test) = cmds[1], cmds[2]
+    # slurm_test.sh PARTITION JOB CONFIG CHECKPOINT [test.py args]
+    assert xd_test[4].endswith('coop_vitb16_xd_imagenet.py')
+    assert xd_test[5] == ckpt
+    assert dg_test[4].endswith('coop_vitb16_dg_imagenet.py')
+    assert dg_test[5] == ckpt
     assert dg_test[dg_test.index('--work-dir') + 1] == str(
         tmp_path / 'coop_vitb16_dg_imagenet' / 'seed3')
     assert _options(dg_test)['randomness.seed'] == '3'
-    assert '-p' in cmds[0] and 'p1' in cmds[0] and '--ntasks=2' in cmds[0]
-    assert cmds[0][-2:] == ['--launcher', 'slurm']
 
 
 def test_dry_run_pytorch_skips_done_and_resumes(capsys, tmp_path):
@@ -88,9 +102,10 @@ def test_dry_run_pytorch_skips_done_and_resumes(capsys, tmp_path):
                           'pytorch', '--gpus', '4')
     assert 'seed 1' in out and 'skipped' in out
     assert len(cmds) == 2  # seed 2 and the report
-    assert cmds[0][:2] == ['bash', cmds[0][1]] and \
-        cmds[0][1].endswith('tools/dist_train.sh') and cmds[0][3] == '4'
-    assert '--resume' in cmds[0]
+    env, train = cmds[0]
+    # dist_train.sh CONFIG GPUS [train.py args]
+    assert train[0] == 'bash' and train[1].endswith('tools/dist_train.sh')
+    assert train[3] == '4' and '--resume' in train and 'PYTHON' in env
 
 
 @pytest.mark.parametrize('argv,message', [
@@ -114,22 +129,22 @@ def _hand_stats(values):
 
 
 def test_smoke_benchmark_two_datasets_two_seeds(tmp_path, capsys):
-    """Four real runs (tiny CLIP, miniature EuroSAT and DTD, 2 shots); the
+    """Four real runs (tiny CLIP, miniature EuroSAT and DTD, 1 shot); the
     report's table equals the mean / std computed by hand from the four
     results.json files; a second call runs nothing."""
     work = str(tmp_path / 'bench')
-    argv = [COOP_FS, '--datasets', 'eurosat', 'dtd', '--shots', '2',
+    argv = [COOP_FS, '--datasets', 'eurosat', 'dtd', '--shots', '1',
             '--seeds', '1', '2', '--work-dir', work, '--smoke']
     assert bench.main(argv) == 0
     acc = {}
     for dataset in ('eurosat', 'dtd'):
         for seed in (1, 2):
-            path = osp.join(work, f'coop_vitb16_fewshot2_{dataset}',
+            path = osp.join(work, f'coop_vitb16_fewshot1_{dataset}',
                             f'seed{seed}', 'results.json')
             with open(path) as f:
                 record = json.load(f)
             assert (record['protocol'], record['num_shots'], record['seed'],
-                    record['method']) == ('fewshot', 2, seed, 'CoOp')
+                    record['method']) == ('fewshot', 1, seed, 'CoOp')
             acc[dataset, seed] = record['metrics'][
                 f'{dataset}/accuracy/top1']
     with open(osp.join(work, 'report', 'fewshot_table.csv')) as f:
@@ -138,39 +153,42 @@ def test_smoke_benchmark_two_datasets_two_seeds(tmp_path, capsys):
     for dataset in ('eurosat', 'dtd'):
         mean, std = _hand_stats([acc[dataset, 1], acc[dataset, 2]])
         means[dataset] = mean
-        assert float(rows[dataset]['shots2']) == pytest.approx(mean, abs=1e-4)
-        assert float(rows[dataset]['shots2_std']) == pytest.approx(std,
+        assert float(rows[dataset]['shots1']) == pytest.approx(mean, abs=1e-4)
+        assert float(rows[dataset]['shots1_std']) == pytest.approx(std,
                                                                    abs=1e-4)
         assert rows[dataset]['seeds'] == '1 2'
-    assert float(rows['average']['shots2']) == pytest.approx(
+    assert float(rows['average']['shots1']) == pytest.approx(
         (means['eurosat'] + means['dtd']) / 2, abs=1e-4)
     md = open(osp.join(work, 'report', 'fewshot_table.md')).read()
     assert f'| CoOp | average | {(means["eurosat"] + means["dtd"]) / 2:.2f}' \
         in md
     # finished runs are skipped, their files untouched
-    stamp = os.stat(osp.join(work, 'coop_vitb16_fewshot2_dtd', 'seed1',
+    stamp = os.stat(osp.join(work, 'coop_vitb16_fewshot1_dtd', 'seed1',
                              'results.json')).st_mtime_ns
     capsys.readouterr()
     assert bench.main(argv) == 0
     assert capsys.readouterr().out.count('skipped') == 4
-    assert os.stat(osp.join(work, 'coop_vitb16_fewshot2_dtd', 'seed1',
+    assert os.stat(osp.join(work, 'coop_vitb16_fewshot1_dtd', 'seed1',
                             'results.json')).st_mtime_ns == stamp
 
 
 def test_smoke_xd_dg_one_training_two_tests(tmp_path):
     """xd + dg of one seed: one ImageNet training, tools/test.py on the 10
     targets and on the 4 variants (each with the source); the report has
-    both tables, each averaging its targets only."""
+    both tables, each averaging its targets only. (1 training shot per class,
+    through --cfg-options.)"""
     work = str(tmp_path / 'bench')
     assert bench.main([COOP_XD, COOP_DG, '--seeds', '1', '--work-dir', work,
-                       '--smoke']) == 0
+                       '--smoke', '--cfg-options',
+                       'train_dataloader.dataset.num_shots=1']) == 0
     xd_dir = osp.join(work, 'coop_vitb16_xd_imagenet', 'seed1')
     dg_dir = osp.join(work, 'coop_vitb16_dg_imagenet', 'seed1')
     assert osp.isfile(osp.join(xd_dir, 'epoch_1.pth'))
     assert not any(f.endswith('.pth') for f in os.listdir(dg_dir))
     with open(osp.join(dg_dir, 'test_results.json')) as f:
         dg = json.load(f)
-    assert dg['protocol'] == 'dg' and set(dg['metrics']) == {
+    assert (dg['protocol'], dg['num_shots']) == ('dg', 1)
+    assert set(dg['metrics']) == {
         f'{d}/accuracy/top1' for d in ('imagenet', 'imagenetv2',
                                        'imagenet_sketch', 'imagenet_a',
                                        'imagenet_r')}

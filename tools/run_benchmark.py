@@ -33,7 +33,7 @@ import shlex
 import subprocess
 import sys
 import uuid
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from mmengine.config import DictAction
 
@@ -70,12 +70,15 @@ def parse_args(argv=None):
         '--launcher', default='none', choices=LAUNCHERS,
         help='none: sequentially in this process; subprocess: one '
         'tools/train.py process per run; pytorch: tools/dist_train.sh with '
-        '--gpus; slurm: srun with --partition and --gpus')
+        '--gpus (CPU processes with gloo where there is no GPU); slurm: '
+        'tools/slurm_train.sh with --partition and --gpus')
     parser.add_argument('--gpus', type=int, default=1,
                         help='GPUs per run (pytorch, slurm)')
     parser.add_argument('--partition', help='slurm partition')
     parser.add_argument('--srun-args', default='',
-                        help='extra srun arguments, e.g. "--quotatype=auto"')
+                        help='extra srun arguments (SRUN_ARGS of '
+                        'tools/slurm_run.sh), e.g. '
+                        '--srun-args="--quotatype=auto"')
     parser.add_argument('--dry-run', action='store_true',
                         help='print the commands, run nothing')
     parser.add_argument(
@@ -116,13 +119,14 @@ def _value(key: str, value: Any) -> str:
     return text
 
 
-def tool_args(run) -> List[str]:
+def tool_args(run, work_dir: bool = True) -> List[str]:
     """The tools/train.py or tools/test.py arguments of ``run`` (after the
-    script name)."""
+    script name); ``work_dir=False`` leaves ``--work-dir`` out."""
     args = [run.config]
     if run.kind == 'test':
         args.append(checkpoint_of(run))
-    args += ['--work-dir', run.work_dir]
+    if work_dir:
+        args += ['--work-dir', run.work_dir]
     if run.kind == 'train':
         args += ['--seed', str(run.seed)]
         if osp.isfile(osp.join(run.work_dir, 'last_checkpoint')):
@@ -149,26 +153,34 @@ def _script(name: str) -> str:
     return path if rel.startswith('..') else rel
 
 
-def command(run, args) -> List[str]:
-    """The shell command of ``run`` for the chosen launcher."""
-    tool = 'train' if run.kind == 'train' else 'test'
-    rest = tool_args(run)
+def command(run, args) -> Tuple[Dict[str, str], List[str]]:
+    """The launcher's command of ``run``: the environment variables it
+    needs and the argv (tools/dist_*.sh, tools/slurm_*.sh, or python)."""
+    if args.launcher == 'none' or args.launcher == 'subprocess':
+        return {}, [sys.executable, '-u', _script(f'{run.kind}.py')] + \
+            tool_args(run)
+    env = {'PYTHON': sys.executable}
     if args.launcher == 'pytorch':
-        if tool == 'train':
-            return ['bash', _script('dist_train.sh'), rest[0],
-                    str(args.gpus)] + rest[1:]
-        return ['bash', _script('dist_test.sh'), rest[0], rest[1],
-                str(args.gpus)] + rest[2:]
-    python = [sys.executable, '-u', _script(f'{tool}.py')] + rest
-    if args.launcher != 'slurm':
-        return python
-    per_node = min(args.gpus, 8)
-    name = f'{tool}_{osp.basename(osp.dirname(run.work_dir))}_s{run.seed}'
-    return (['srun', '-p', args.partition or '<partition>',
-             f'--job-name={name}', f'--gres=gpu:{per_node}',
-             f'--ntasks={args.gpus}', f'--ntasks-per-node={per_node}',
-             '--cpus-per-task=5', '--kill-on-bad-exit=1'] +
-            shlex.split(args.srun_args) + python + ['--launcher', 'slurm'])
+        rest = tool_args(run)
+        n = 1 if run.kind == 'train' else 2  # CONFIG [CHECKPOINT] GPUS ...
+        return env, ['bash', _script(f'dist_{run.kind}.sh')] + rest[:n] + \
+            [str(args.gpus)] + rest[n:]
+    env.update(GPUS=str(args.gpus), GPUS_PER_NODE=str(min(args.gpus, 8)))
+    if args.srun_args:
+        env['SRUN_ARGS'] = args.srun_args
+    job = f'{run.kind}_{osp.basename(osp.dirname(run.work_dir))}_s{run.seed}'
+    head = ['bash', _script(f'slurm_{run.kind}.sh'),
+            args.partition or '<partition>', job]
+    if run.kind == 'train':  # PARTITION JOB CONFIG WORK_DIR [train.py args]
+        rest = tool_args(run, work_dir=False)
+        return env, head + rest[:1] + [run.work_dir] + rest[1:]
+    return env, head + tool_args(run)  # PARTITION JOB CONFIG CHECKPOINT ...
+
+
+def shell_line(env: Dict[str, str], argv: List[str]) -> str:
+    """``VAR=value ... argv`` as one shell line."""
+    return ' '.join([f'{k}={shlex.quote(v)}' for k, v in env.items()] +
+                    [shlex.join(argv)])
 
 
 def execute(run, args) -> int:
@@ -182,10 +194,11 @@ def execute(run, args) -> int:
         unique = f'experiment_name={run.kind}_{uuid.uuid4().hex[:12]}'
         with plain_config_text() if args.smoke else contextlib.nullcontext():
             return tool.main(tool_args(run) + ['--cfg-options', unique]) or 0
-    env = dict(os.environ)
+    extra, argv = command(run, args)
+    env = dict(os.environ, **extra)
     env['PYTHONPATH'] = os.pathsep.join(
         [ROOT] + ([env['PYTHONPATH']] if env.get('PYTHONPATH') else []))
-    return subprocess.run(command(run, args), env=env).returncode
+    return subprocess.run(argv, env=env).returncode
 
 
 def run_plan(runs, args) -> Optional[str]:
@@ -200,7 +213,7 @@ def run_plan(runs, args) -> Optional[str]:
             print(f'# {what}: done ({run.done_file} exists), skipped')
             continue
         if args.dry_run:
-            print(f'# {what}\n{shlex.join(command(run, args))}')
+            print(f'# {what}\n{shell_line(*command(run, args))}')
             continue
         if run.kind == 'test' and not osp.isfile(checkpoint_of(run)):
             return (f'{what}: the trained model {checkpoint_of(run)} does '
@@ -229,16 +242,9 @@ def report(args) -> int:
     return 0
 
 
-def _raised_here(exc: BaseException) -> bool:
-    """Errors this script raises itself for bad command-line input."""
-    import traceback
-    frames = traceback.extract_tb(exc.__traceback__)
-    return bool(frames) and osp.samefile(frames[-1].filename, __file__)
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from mmpl.utils import is_user_error, user_error_message
+    from mmpl.utils import is_user_error, raised_in, user_error_message
     from mmpl.utils.benchmark_plan import BenchmarkPlanner
     try:
         _check_args(args)
@@ -253,7 +259,7 @@ def main(argv=None) -> int:
             return 1
         return 0 if args.no_report else report(args)
     except Exception as exc:  # one line for bad input, traceback for bugs
-        if not (is_user_error(exc) or _raised_here(exc)):
+        if not (is_user_error(exc) or raised_in(exc, __file__)):
             raise
         print(f'mmpl: error: {user_error_message(exc)}', file=sys.stderr)
         return 2
