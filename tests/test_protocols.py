@@ -45,6 +45,25 @@ def test_every_family_has_every_protocol():
                 f'{method}_vitb16_dg_imagenet.py'} <= names
 
 
+def test_fewshot_leaves_read_their_dataset_and_name_the_split_after_it():
+    """Every 16-shot leaf (make test smokes one per family): all classes,
+    16 shots of the dataset's reader, evaluated on its test set as split
+    <slug> (metric <slug>/accuracy/top1)."""
+    for family in FAMILIES:
+        for slug in BENCHMARK_DATASETS:
+            cfg = load(leaf(family, 'fewshot16', slug))
+            reader = READERS[slug].__name__
+            assert cfg.protocol == 'fewshot'
+            train = cfg.train_dataloader.dataset
+            assert (train.type, train.num_shots) == ('FewShotDataset', 16)
+            assert (train.dataset.type, train.dataset.split) == (reader,
+                                                                 'train')
+            for loader in (cfg.val_dataloader, cfg.test_dataloader):
+                assert list(loader) == [slug]
+                assert (loader[slug].dataset.type,
+                        loader[slug].dataset.split) == (reader, 'test')
+
+
 @pytest.mark.parametrize('family', FAMILIES)
 def test_shot_leaves_equal_cfg_options_of_the_16_shot_leaf(family):
     """fewshot<K>_eurosat.py == fewshot16_eurosat.py with the options that
