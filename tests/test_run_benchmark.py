@@ -129,15 +129,15 @@ def _hand_stats(values):
 
 
 def test_smoke_benchmark_two_datasets_two_seeds(tmp_path, capsys):
-    """Four real runs (tiny CLIP, miniature EuroSAT and DTD, 1 shot); the
+    """Four real runs (tiny CLIP, miniature DTD and Caltech101, 1 shot); the
     report's table equals the mean / std computed by hand from the four
     results.json files; a second call runs nothing."""
     work = str(tmp_path / 'bench')
-    argv = [COOP_FS, '--datasets', 'eurosat', 'dtd', '--shots', '1',
+    argv = [COOP_FS, '--datasets', 'dtd', 'caltech101', '--shots', '1',
             '--seeds', '1', '2', '--work-dir', work, '--smoke']
     assert bench.main(argv) == 0
     acc = {}
-    for dataset in ('eurosat', 'dtd'):
+    for dataset in ('dtd', 'caltech101'):
         for seed in (1, 2):
             path = osp.join(work, f'coop_vitb16_fewshot1_{dataset}',
                             f'seed{seed}', 'results.json')
@@ -150,7 +150,7 @@ def test_smoke_benchmark_two_datasets_two_seeds(tmp_path, capsys):
     with open(osp.join(work, 'report', 'fewshot_table.csv')) as f:
         rows = {r['dataset']: r for r in csv.DictReader(f)}
     means = {}
-    for dataset in ('eurosat', 'dtd'):
+    for dataset in ('dtd', 'caltech101'):
         mean, std = _hand_stats([acc[dataset, 1], acc[dataset, 2]])
         means[dataset] = mean
         assert float(rows[dataset]['shots1']) == pytest.approx(mean, abs=1e-4)
@@ -158,9 +158,9 @@ def test_smoke_benchmark_two_datasets_two_seeds(tmp_path, capsys):
                                                                    abs=1e-4)
         assert rows[dataset]['seeds'] == '1 2'
     assert float(rows['average']['shots1']) == pytest.approx(
-        (means['eurosat'] + means['dtd']) / 2, abs=1e-4)
+        (means['dtd'] + means['caltech101']) / 2, abs=1e-4)
     md = open(osp.join(work, 'report', 'fewshot_table.md')).read()
-    assert f'| CoOp | average | {(means["eurosat"] + means["dtd"]) / 2:.2f}' \
+    assert f'| CoOp | average | {(means["dtd"] + means["caltech101"]) / 2:.2f}' \
         in md
     # finished runs are skipped, their files untouched
     stamp = os.stat(osp.join(work, 'coop_vitb16_fewshot1_dtd', 'seed1',
