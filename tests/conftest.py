@@ -42,3 +42,23 @@ def frozen(tiny_clip, images):
     with torch.no_grad():
         f0, z0 = tiny_clip.encode_image(images, return_tokens=True)
     return FrozenImageFeatures(f0.float(), z0.float())
+
+
+def pytest_addoption(parser):
+    parser.addoption('--run-slow', action='store_true',
+                     help='also run the tests marked slow (e.g. the smoke '
+                     'run of every few-shot config)')
+
+
+def pytest_configure(config):
+    config.addinivalue_line('markers',
+                            'slow: long; skipped unless --run-slow')
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption('--run-slow'):
+        return
+    skip = pytest.mark.skip(reason='slow: run with --run-slow')
+    for item in items:
+        if 'slow' in item.keywords:
+            item.add_marker(skip)

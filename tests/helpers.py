@@ -1,6 +1,5 @@
 """Helpers shared by several test modules (imported as ``helpers``; pytest
 puts this folder on ``sys.path``)."""
-import importlib.util
 import os.path as osp
 
 import torch
@@ -11,12 +10,9 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 def load_tool(rel_path: str):
     """Import a script under tools/ (not a package) as a module."""
-    name = 'tool_' + rel_path.replace('/', '_')[:-3]
-    spec = importlib.util.spec_from_file_location(name,
-                                                  osp.join(ROOT, rel_path))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from mmpl.utils.scripts import load_script
+    return load_script(osp.join(ROOT, rel_path),
+                       'tool_' + rel_path.replace('/', '_')[:-3])
 
 
 def record_blocks(blocks):

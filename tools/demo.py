@@ -72,18 +72,21 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     from mmpl.datasets.shapes import write_downstream_dataset
-    from mmpl.evaluation.report import to_markdown, write_b2n_report
+    from mmpl.evaluation.report import (build_tables, find_results,
+                                        to_markdown, write_report)
 
     start = time.time()
     data_root = write_downstream_dataset(osp.join(args.work_dir, 'data',
                                                   'shapes'))
-    rows = run_methods(METHODS, data_root, osp.join(args.work_dir, 'runs'))
-    paths = write_b2n_report(
-        rows, args.work_dir,
+    runs = osp.join(args.work_dir, 'runs')
+    run_methods(METHODS, data_root, runs)
+    table = build_tables(find_results([runs]), ['b2n'])['b2n']
+    paths = write_report(
+        table, args.work_dir,
         title='embedded benchmark: tiny CLIP, generated shapes, 16 shots')
     print('\nmmpl demo: base-to-new on the embedded benchmark (mmpl-shapes-vit,'
           f' generated colour x shape images), {time.time() - start:.0f} s')
-    print(to_markdown([r for r in rows if r.dataset == 'average']))
+    print(to_markdown(table.averages()))
     print('\n'.join(f'wrote {p}' for p in paths.values()))
     return 0
 

@@ -1,13 +1,3 @@
-# CoCoOp (Zhou et al., CVPR 2022) on SUN397 base-to-new, ViT-B/16.
-# 4 context vectors initialised from "a photo of a", meta-net D->D/16->Dt;
-# lr 2e-3, 10 epochs, batch 1 as published (mmpl's batched text encoder
-# also trains larger batches: --cfg-options train_dataloader.batch_size=8).
-_base_ = [
-    '../_base_/models/clip_vitb16.py', '../_base_/datasets/sun397_b2n.py',
-    '../_base_/schedules/sgd_warmup_cosine.py',
-    '../_base_/default_runtime.py'
-]
-model = dict(text_prompt=dict(type='CoCoOp', n_ctx=4,
-                              ctx_init='a photo of a'))
+# CoCoOp on SUN397 base-to-new, ViT-B/16 (method settings in _base_/).
+_base_ = ['./_base_/cocoop_vitb16.py', '../_base_/datasets/sun397_b2n.py']
 train_dataloader = dict(batch_size=1)
-train_cfg = dict(max_epochs=10)

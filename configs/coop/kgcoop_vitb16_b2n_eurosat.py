@@ -10,3 +10,4 @@ model = dict(
     ])
 train_dataloader = dict(batch_size=128)
 train_cfg = dict(max_epochs=100)
+method_name = 'KgCoOp'  # the report's label (the modules alone say CoOp)

@@ -1,5 +1,5 @@
 # DGPrompt on UCF101 base-to-new, ViT-B/16 (method settings in _base_/).
 _base_ = [
-    './_base_/dgprompt_vitb16_b2n.py', '../_base_/datasets/ucf101_b2n.py'
+    './_base_/dgprompt_vitb16.py', '../_base_/datasets/ucf101_b2n.py'
 ]
 train_dataloader = dict(batch_size=4)

@@ -11,3 +11,4 @@ model = dict(
     text_prompt=dict(n_ctx=4, n_visual=4, guidance='none', alpha=0.0))
 optim_wrapper = dict(optimizer=dict(lr=2.5e-3))
 train_cfg = dict(max_epochs=20)
+method_name = 'PromptSRC'  # the report's label (the module is DGPrompt)

@@ -3,7 +3,7 @@
 # image conditioning); TVP builds the visual prompts from its text features.
 # See configs/mpl/README.md.
 _base_ = [
-    './_base_/ftp_tvp_vitb16_b2n.py', '../_base_/datasets/dtd_b2n.py'
+    './_base_/ftp_tvp_vitb16.py', '../_base_/datasets/dtd_b2n.py'
 ]
 model = dict(text_prompt=dict(_delete_=True, type='CoOp', n_ctx=4,
                               ctx_init='a photo of a'))

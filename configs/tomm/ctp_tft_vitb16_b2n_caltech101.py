@@ -2,6 +2,6 @@
 # base-to-new, ViT-B/16; see configs/tomm/README.md.
 # Batch 4 x 50 base classes = 200 prompted sequences per step.
 _base_ = [
-    './_base_/ctp_tft_vitb16_b2n.py', '../_base_/datasets/caltech101_b2n.py'
+    './_base_/ctp_tft_vitb16.py', '../_base_/datasets/caltech101_b2n.py'
 ]
 train_dataloader = dict(batch_size=4)

@@ -3,7 +3,7 @@
 # Batch 4 x 500 base classes = 2000 prompted sequences per step: the
 # text blocks are recomputed in backward to fit a 24 GB GPU.
 _base_ = [
-    './_base_/ctp_tft_vitb16_b2n.py', '../_base_/datasets/imagenet_b2n.py'
+    './_base_/ctp_tft_vitb16.py', '../_base_/datasets/imagenet_b2n.py'
 ]
 train_dataloader = dict(batch_size=4)
 model = dict(clip=dict(grad_checkpointing=True))

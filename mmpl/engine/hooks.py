@@ -8,6 +8,7 @@ from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmpretrain.registry import HOOKS
 
+from ..utils.config_tools import fewshot_num_shots
 from .checkpoint import (from_plain_data, rng_state, set_rng_state,
                          to_plain_data)
 from .distributed import any_process
@@ -64,8 +65,11 @@ class PlainCheckpointHook(Hook):
 
 
 def run_identity(runner, dataset=None) -> dict:
-    """What a run is: method (its prompt modules), dataset (the evaluated
-    dataset's ``metainfo['dataset']``), seed, config."""
+    """What a run is: method (its prompt modules, or the config's
+    ``method_name``), dataset (the evaluated dataset's
+    ``metainfo['dataset']``), seed, config, architecture, protocol (the
+    config's ``protocol``: b2n, fewshot, xd or dg) and the number of
+    training shots per class."""
     model = unwrap_model(runner.model)
     cfg = runner.cfg
     method = (cfg.get('method_name') or getattr(model, 'method_name', None)
@@ -74,15 +78,17 @@ def run_identity(runner, dataset=None) -> dict:
     filename = getattr(cfg, 'filename', None) or ''
     return dict(method=method, dataset=meta.get('dataset'), seed=runner.seed,
                 config=os.path.basename(filename),
-                arch=getattr(getattr(model, 'clip', None), 'arch', None))
+                arch=getattr(getattr(model, 'clip', None), 'arch', None),
+                protocol=cfg.get('protocol'),
+                num_shots=fewshot_num_shots(cfg))
 
 
 @HOOKS.register_module()
 class RunResultsHook(Hook):
     """Write the final evaluation of a run to ``<work_dir>/results.json``
     (val, after training) and ``test_results.json`` (tools/test.py): the
-    metrics plus the run's method, dataset, seed and config, which
-    ``tools/analysis_tools/b2n_report.py`` aggregates over seeds."""
+    metrics plus the run's identity (:func:`run_identity`), which
+    ``tools/analysis_tools/report.py`` aggregates over seeds."""
 
     priority = 'LOW'
 

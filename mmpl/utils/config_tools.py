@@ -4,29 +4,41 @@ Dataset configs nest (``BaseNewDataset(FewShotDataset(CoOpEuroSAT))``) and
 appear in several dataloaders, so a plain ``--cfg-options data_root=...``
 cannot reach them all; these helpers walk every dataloader.
 """
-from typing import Callable, Iterator, Optional
+import os.path as osp
+from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
 DATALOADER_KEYS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
 
-def _walk(node) -> Iterator[dict]:
+def _walk(node, path: Tuple = ()) -> Iterator[Tuple[Tuple, dict]]:
+    """``(path, node)`` for every typed dict under ``node``, outermost
+    first; ``path`` is the tuple of keys / list indices leading to it."""
     if isinstance(node, dict):
         if 'type' in node:
-            yield node
-        for value in node.values():
-            yield from _walk(value)
+            yield path, node
+        for key, value in node.items():
+            yield from _walk(value, path + (key, ))
     elif isinstance(node, (list, tuple)):
-        for value in node:
-            yield from _walk(value)
+        for i, value in enumerate(node):
+            yield from _walk(value, path + (i, ))
+
+
+def iter_dataset_paths(cfg) -> Iterator[Tuple[str, dict]]:
+    """``(dotted key, node)`` of every typed dict under the dataloaders, the
+    key as ``--cfg-options`` takes it (e.g.
+    ``val_dataloader.eurosat.dataset``)."""
+    for key in DATALOADER_KEYS:
+        loader = cfg.get(key)
+        if loader is not None:
+            for path, node in _walk(loader):
+                yield '.'.join(map(str, (key, ) + path)), node
 
 
 def iter_dataset_cfgs(cfg) -> Iterator[dict]:
     """Every typed dict under the dataloaders (datasets, wrappers, samplers,
     transforms), outermost first."""
-    for key in DATALOADER_KEYS:
-        loader = cfg.get(key)
-        if loader is not None:
-            yield from _walk(loader)
+    for _, node in iter_dataset_paths(cfg):
+        yield node
 
 
 def set_data_root(cfg, data_root: str) -> int:
@@ -58,32 +70,53 @@ def set_runtime_seed(cfg, seed: int) -> None:
     set_fewshot_seed(cfg, seed)
 
 
-def iter_loader_cfgs(cfg) -> Iterator[dict]:
-    """Every dataloader config: the train one and each named eval split."""
+def iter_named_loaders(cfg) -> Iterator[Tuple[str, dict]]:
+    """``(dotted key, dataloader config)``: the train one and each named
+    evaluation split (``val_dataloader.base``, ...)."""
     for key in DATALOADER_KEYS:
         loader = cfg.get(key)
         if loader is None:
             continue
         if 'dataset' in loader:
-            yield loader
+            yield key, loader
         else:
-            yield from loader.values()
+            for name, split in loader.items():
+                yield f'{key}.{name}', split
+
+
+def iter_loader_cfgs(cfg) -> Iterator[dict]:
+    """Every dataloader config: the train one and each named eval split."""
+    for _, loader in iter_named_loaders(cfg):
+        yield loader
+
+
+def loader_options(cfg, batch_size: Optional[int] = None,
+                   max_batch_size: Optional[int] = None,
+                   num_workers: Optional[int] = None) -> Dict[str, Any]:
+    """``--cfg-options`` setting the batch size (fixed or capped) and the
+    workers of every dataloader."""
+    options: Dict[str, Any] = {}
+    for key, loader in iter_named_loaders(cfg):
+        if batch_size is not None:
+            options[f'{key}.batch_size'] = batch_size
+        if max_batch_size is not None:
+            options[f'{key}.batch_size'] = min(
+                options.get(f'{key}.batch_size', loader.get('batch_size', 1)),
+                max_batch_size)
+        if num_workers is not None:
+            options[f'{key}.num_workers'] = num_workers
+            if num_workers == 0:
+                options[f'{key}.persistent_workers'] = False
+    return options
 
 
 def set_loader_options(cfg, batch_size: Optional[int] = None,
                        max_batch_size: Optional[int] = None,
                        num_workers: Optional[int] = None) -> None:
-    """Batch size (fixed or capped) and workers of every dataloader."""
-    for loader in iter_loader_cfgs(cfg):
-        if batch_size is not None:
-            loader['batch_size'] = batch_size
-        if max_batch_size is not None:
-            loader['batch_size'] = min(loader.get('batch_size', 1),
-                                       max_batch_size)
-        if num_workers is not None:
-            loader['num_workers'] = num_workers
-            if num_workers == 0:
-                loader['persistent_workers'] = False
+    """Batch size (fixed or capped) and workers of every dataloader, in
+    place (see :func:`loader_options`)."""
+    cfg.merge_from_dict(loader_options(cfg, batch_size, max_batch_size,
+                                       num_workers))
 
 
 def replace_clip(cfg, clip: dict) -> None:
@@ -110,3 +143,47 @@ def set_image_size(cfg, size: int, default: int = 224) -> None:
         for key in ('scale', 'crop_size'):
             if node.get(key) == default:
                 node[key] = size
+
+
+def fewshot_num_shots(cfg) -> Optional[int]:
+    """K of the training set's ``FewShotDataset`` (None when the config
+    trains on full data or has no training set)."""
+    loader = cfg.get('train_dataloader')
+    for _, node in _walk(loader) if loader is not None else ():
+        if node.get('type') == 'FewShotDataset':
+            return node.get('num_shots')
+    return None
+
+
+def data_root_options(cfg, root: str) -> Dict[str, str]:
+    """``--cfg-options`` that move every dataset of ``cfg`` under ``root``:
+    a reader's ``data_root`` ``data/eurosat`` becomes ``<root>/eurosat``
+    (the dataset folder names of the benchmark layout)."""
+    return {f'{key}.data_root': osp.join(
+        root, osp.basename(osp.normpath(node['data_root'])))
+        for key, node in iter_dataset_paths(cfg) if 'data_root' in node}
+
+
+def num_shots_options(cfg, num_shots: int) -> Dict[str, Any]:
+    """``--cfg-options`` selecting ``num_shots`` training images per class:
+    every ``FewShotDataset.num_shots``, and ``train_cfg.max_epochs`` when
+    the config has a schedule by shots (``fewshot_epochs = {K: epochs}``,
+    e.g. CoOp's 50 / 100 / 200 epochs)."""
+    options: Dict[str, Any] = {
+        f'{key}.num_shots': num_shots
+        for key, node in iter_dataset_paths(cfg)
+        if node.get('type') == 'FewShotDataset'
+    }
+    name = osp.basename(getattr(cfg, 'filename', None) or 'the config')
+    if not options:
+        raise ValueError(f'{name} has no FewShotDataset: it does not select '
+                         'shots')
+    epochs = cfg.get('fewshot_epochs') or {}
+    if epochs:
+        if num_shots not in epochs:
+            raise ValueError(
+                f'{name}: no schedule '
+                f'for {num_shots} shots in fewshot_epochs {dict(epochs)}; '
+                'add it or pass train_cfg.max_epochs')
+        options['train_cfg.max_epochs'] = epochs[num_shots]
+    return options

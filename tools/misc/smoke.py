@@ -17,7 +17,7 @@ import uuid
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-TINY_CLIP = dict(arch='mmpl-tiny-vit', pretrained=None)
+from mmpl.utils.offline import make_offline  # noqa: F401 (tests use it)
 
 
 class _SmokeConfig(Config):
@@ -27,35 +27,6 @@ class _SmokeConfig(Config):
     @property
     def pretty_text(self) -> str:
         return '# smoke run\n' + repr(self._cfg_dict.to_dict())
-
-
-def make_offline(cfg, data_dir: str, batch_size: int = 4) -> Config:
-    """Rewrite ``cfg`` for an offline smoke run: tiny CLIP, miniature data
-    in each reader's layout, small batches, no workers, one epoch."""
-    from mmpl.datasets.miniature import MINIATURE_WRITERS, write_miniature
-    from mmpl.utils import (replace_clip, replace_readers,
-                            set_loader_options)
-
-    roots = {}
-
-    def miniature_reader(node: dict) -> dict:
-        kind = node['type']
-        if kind not in MINIATURE_WRITERS:
-            raise ValueError(f'smoke: no miniature layout for dataset type '
-                             f'{kind!r} (known: {sorted(MINIATURE_WRITERS)})')
-        if kind not in roots:
-            roots[kind] = write_miniature(kind, data_dir)
-        # serialize_data=False skips a gc.collect() per dataset
-        return dict(node, data_root=roots[kind], serialize_data=False)
-
-    replace_clip(cfg, TINY_CLIP)
-    replace_readers(cfg, miniature_reader)
-    set_loader_options(cfg, max_batch_size=batch_size, num_workers=0)
-    if cfg.get('train_cfg') and cfg.train_cfg.get('by_epoch', True):
-        cfg.train_cfg.max_epochs = 1
-    cfg.default_hooks.logger.interval = 1
-    cfg.default_hooks.checkpoint.interval = 1
-    return cfg
 
 
 def run_smoke(config: str, work_dir: str, cfg_options=None) -> dict:

@@ -6,6 +6,7 @@
 # `reader` (see eurosat_b2n.py).
 _base_ = ['./pipelines.py']
 
+protocol = 'b2n'  # recorded in results.json (the report's table)
 reader = dict(type=None, data_root=None)
 
 train_dataloader = dict(

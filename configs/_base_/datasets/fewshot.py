@@ -5,9 +5,11 @@
 # metric is `<slug>/accuracy/top1` (see eurosat_fewshot.py):
 #   val_dataloader = dict(<slug>=dict(_base_.test_loader,
 #       dataset=dict(_base_.test_loader.dataset, **reader)))
-# Other shot counts: --cfg-options train_dataloader.dataset.num_shots=K.
+# Other shot counts: --cfg-options train_dataloader.dataset.num_shots=K
+# (and the method's epochs for K, docs/protocols.md).
 _base_ = ['./pipelines.py']
 
+protocol = 'fewshot'  # recorded in results.json (the report's table)
 reader = dict(type=None, data_root=None)
 
 train_dataloader = dict(

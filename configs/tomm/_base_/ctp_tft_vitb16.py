@@ -1,6 +1,7 @@
 # Task-oriented mutual learning (Long et al., ICCV 2023), reconstruction:
 # CTP (class-aware text prompt) + TFT (text-guided feature tuning) on
-# CLIP ViT-B/16, base-to-new. Leaves add the dataset base and the batch size.
+# CLIP ViT-B/16, every protocol. Leaves add the dataset base (which sets the
+# protocol) and the batch size.
 # Defaults of DESIGN.md: 4 context vectors from "a photo of a", CoCoOp's
 # meta-net D->D/16->Dt, 8-head cross-attention over the frozen image tokens,
 # TFT gamma initialised at 0.1. The alignment loss's image-to-text term is the

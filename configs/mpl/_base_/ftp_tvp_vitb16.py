@@ -1,7 +1,7 @@
 # Mutual prompt learning (IJCV 2024), reconstruction: FTP (fine-grained text
 # prompt) + TVP (text-reorganized visual prompt) on CLIP ViT-B/16,
-# base-to-new. Leaves add the dataset base and the batch size; the ablations
-# drop one module (see configs/mpl/README.md).
+# every protocol. Leaves add the dataset base (which sets the protocol) and
+# the batch size; the ablations drop one module (see configs/mpl/README.md).
 # Defaults of DESIGN.md: FTP = 4 context vectors from "a photo of a", one
 # bottleneck head D->D/16->Dt per context token on the frozen global feature;
 # TVP = top-k (k = min(5, C)) classes by affinity softmax(cos(f0, g)/0.01)

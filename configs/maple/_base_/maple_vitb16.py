@@ -1,8 +1,8 @@
-# MaPLe (Khattak et al., CVPR 2023), ViT-B/16, base-to-new (PROTOCOL.md):
+# MaPLe (Khattak et al., CVPR 2023), ViT-B/16, every protocol (PROTOCOL.md):
 # 2 context tokens ('a photo'), prompt depth 9, per-layer Linear(Dt, Dv)
 # coupling of the text prompts into visual prompts; SGD lr 3.5e-3, 5 epochs,
-# batch 4. Leaves add a dataset base and the batch size (the dataset base
-# owns train_dataloader).
+# batch 4. Leaves add a dataset base (which sets the protocol) and the batch
+# size (the dataset base owns train_dataloader).
 _base_ = [
     '../../_base_/models/clip_vitb16.py',
     '../../_base_/schedules/sgd_warmup_cosine.py',

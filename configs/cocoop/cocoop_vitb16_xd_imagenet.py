@@ -1,0 +1,5 @@
+# CoCoOp (Zhou et al., CVPR 2022), cross-dataset transfer, ViT-B/16: trains on
+# ImageNet (all 1000 classes, 16 shots); tools/test.py with this config
+# evaluates ImageNet and the 10 target datasets in one run (docs/protocols.md).
+_base_ = ['./_base_/cocoop_vitb16.py', '../_base_/datasets/imagenet_xd.py']
+train_dataloader = dict(batch_size=1)

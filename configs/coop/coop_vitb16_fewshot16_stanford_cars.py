@@ -1,0 +1,6 @@
+# CoOp (Zhou et al., IJCV 2022) few-shot on StanfordCars (all 196 classes, 16
+# shots), ViT-B/16. Other shot counts: docs/protocols.md.
+_base_ = [
+    './_base_/coop_vitb16_fewshot.py',
+    '../_base_/datasets/stanford_cars_fewshot.py',
+]

@@ -1,0 +1,6 @@
+# DGPrompt few-shot on Food101 (all 101 classes, 16 shots), ViT-B/16. Other
+# shot counts: docs/protocols.md.
+_base_ = [
+    './_base_/dgprompt_vitb16.py', '../_base_/datasets/food101_fewshot.py'
+]
+train_dataloader = dict(batch_size=4)

@@ -1,0 +1,6 @@
+# DGPrompt few-shot on ImageNet (all 1000 classes, 16 shots), ViT-B/16. Other
+# shot counts: docs/protocols.md.
+_base_ = [
+    './_base_/dgprompt_vitb16.py', '../_base_/datasets/imagenet_fewshot.py'
+]
+train_dataloader = dict(batch_size=4)

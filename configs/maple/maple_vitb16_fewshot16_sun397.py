@@ -1,0 +1,4 @@
+# MaPLe few-shot on SUN397 (all 397 classes, 16 shots), ViT-B/16. Other shot
+# counts: docs/protocols.md.
+_base_ = ['./_base_/maple_vitb16.py', '../_base_/datasets/sun397_fewshot.py']
+train_dataloader = dict(batch_size=4)

@@ -1,0 +1,4 @@
+# MaPLe few-shot on EuroSAT, 2 shots per class (the same schedule for every
+# shot count, PROTOCOL.md).
+_base_ = ['./maple_vitb16_fewshot16_eurosat.py']
+train_dataloader = dict(dataset=dict(num_shots=2))

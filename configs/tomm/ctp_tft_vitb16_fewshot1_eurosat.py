@@ -1,0 +1,4 @@
+# CTP + TFT few-shot on EuroSAT, 1 shot per class (the same schedule for every
+# shot count, PROTOCOL.md).
+_base_ = ['./ctp_tft_vitb16_fewshot16_eurosat.py']
+train_dataloader = dict(dataset=dict(num_shots=1))

@@ -1,0 +1,74 @@
+"""Run any config offline: a tiny random CLIP and miniature data.
+
+The rewrite is a set of ``--cfg-options`` (dotted keys), so that the same
+change applies in-process (``cfg.merge_from_dict``) and on a
+``tools/train.py`` / ``tools/test.py`` command line
+(``tools/misc/smoke.py``, ``tools/run_benchmark.py --smoke``).
+"""
+import contextlib
+import os.path as osp
+from typing import Any, Dict, Optional
+
+from mmengine.config import Config
+
+from .config_tools import iter_dataset_paths, loader_options
+
+TINY_CLIP = dict(arch='mmpl-tiny-vit', pretrained=None)
+
+
+def offline_options(cfg, data_dir: str, batch_size: int = 4,
+                    roots: Optional[Dict[str, str]] = None
+                    ) -> Dict[str, Any]:
+    """``--cfg-options`` that run ``cfg`` offline in seconds.
+
+    Writes a miniature of every dataset reader of ``cfg`` (in the reader's
+    own on-disk layout) under ``data_dir`` and returns the options pointing
+    the readers at them, swapping in the tiny random CLIP, capping batch
+    sizes at ``batch_size``, turning dataloader workers off and training
+    one epoch. ``roots`` (dataset type -> data root): miniatures already
+    written, reused and added to across calls.
+    """
+    from ..datasets.miniature import MINIATURE_WRITERS, write_miniature
+    options: Dict[str, Any] = {f'model.clip.{k}': v
+                               for k, v in TINY_CLIP.items()}
+    roots = {} if roots is None else roots
+    for key, node in list(iter_dataset_paths(cfg)):
+        if 'data_root' not in node:
+            continue
+        kind = node['type']
+        if kind not in MINIATURE_WRITERS:
+            raise ValueError(f'no miniature layout for dataset type {kind!r}'
+                             f' (known: {sorted(MINIATURE_WRITERS)})')
+        if kind not in roots:
+            roots[kind] = write_miniature(kind, data_dir)
+        options[f'{key}.data_root'] = roots[kind]
+        # serialize_data=False skips a gc.collect() per dataset
+        options[f'{key}.serialize_data'] = False
+    options.update(loader_options(cfg, max_batch_size=batch_size,
+                                  num_workers=0))
+    if cfg.get('train_cfg') and cfg.train_cfg.get('by_epoch', True):
+        options['train_cfg.max_epochs'] = 1
+    options['default_hooks.logger.interval'] = 1
+    options['default_hooks.checkpoint.interval'] = 1
+    return options
+
+
+def make_offline(cfg, data_dir: str, batch_size: int = 4):
+    """Apply :func:`offline_options` to ``cfg`` in place; returns it."""
+    cfg.merge_from_dict(offline_options(cfg, osp.abspath(data_dir),
+                                        batch_size))
+    return cfg
+
+
+@contextlib.contextmanager
+def plain_config_text():
+    """Within the block, configs print as ``repr`` instead of going through
+    yapf: the runner logs and dumps its config several times, which costs
+    seconds per run and says nothing in an offline check."""
+    original = Config.pretty_text
+    Config.pretty_text = property(
+        lambda self: '# offline check\n' + repr(self._cfg_dict.to_dict()))
+    try:
+        yield
+    finally:
+        Config.pretty_text = original
