@@ -279,7 +279,9 @@ def test_retention_reads_per_class_image_features():
 
 def test_retention_zero_at_init_when_prompts_reproduce_clip(tiny_images):
     """CoOp initialised from the anchor template reproduces frozen CLIP:
-    every retention term is exactly zero, end to end."""
+    every retention term is zero, end to end (up to float rounding: the
+    prompts' text pass runs the shared [SOS] ctx prefix once, the anchors'
+    pass whole sequences; both are exact in real arithmetic)."""
     clf = build('mmpl-tiny-vit',
                 dict(type='CoOp', n_ctx=4, ctx_init='a photo of a'),
                 extra_losses=[dict(type='TextRetentionLoss'),
@@ -292,7 +294,7 @@ def test_retention_zero_at_init_when_prompts_reproduce_clip(tiny_images):
     losses = clf.loss(tiny_images, samples([0, 1]))
     for name in ('loss_text_retention', 'loss_cos', 'loss_image_retention',
                  'loss_logit_retention'):
-        assert losses[name].item() == 0.0, name
+        assert abs(losses[name].item()) < 1e-5, name
 
 
 def test_anchors_encoded_once_per_class_set(tiny_images):
