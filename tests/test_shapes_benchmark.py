@@ -83,14 +83,9 @@ def test_shipped_tiny_clip_is_pretrained_but_shift_limits_zero_shot():
     assert 25 < base < 80 and 25 < new < 80, (base, new)
 
 
-FAMILIES = {
-    'CoOp': 'configs/coop/coop_vitb16_b2n_eurosat.py',
-    'CoCoOp': 'configs/cocoop/cocoop_vitb16_b2n_eurosat.py',
-    'CTP+TFT': 'configs/tomm/ctp_tft_vitb16_b2n_eurosat.py',
-    'MaPLe': 'configs/maple/maple_vitb16_b2n_eurosat.py',
-    'DGPrompt': 'configs/dgprompt/dgprompt_vitb16_b2n_eurosat.py',
-    'FTP+TVP': 'configs/mpl/ftp_tvp_vitb16_b2n_eurosat.py',
-}
+# every trained method of the demo, with its real config
+FAMILIES = {label: config for label, config in demo.METHODS.items()
+            if label != demo.ZERO_SHOT}
 
 
 @pytest.fixture(scope='module')
