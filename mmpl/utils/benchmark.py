@@ -24,8 +24,8 @@ import contextlib
 import resource
 import statistics
 import time
-from dataclasses import asdict, dataclass, field
-from typing import Dict, Iterator, List, Optional, Sequence
+from dataclasses import asdict, dataclass
+from typing import Iterator, List, Optional, Sequence
 
 import open_clip
 import torch
@@ -207,7 +207,6 @@ class PhaseResult:
     text_sequences_per_step: float
     text_tokens_per_step: float
     text_passes_per_step: float
-    extra: Dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
