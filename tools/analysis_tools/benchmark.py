@@ -183,6 +183,12 @@ def run(args) -> dict:
     return report
 
 
+def _fmt(value, spec: str = '.2f') -> str:
+    """A ratio, or n/a where its denominator was 0 (e.g. no working memory
+    measurable in one process with --in-process)."""
+    return 'n/a' if value is None else format(value, spec)
+
+
 def format_table(report: dict) -> str:
     """The report as a fixed-width table."""
     precision = 'AMP' if report['amp'] else 'fp32'
@@ -204,10 +210,10 @@ def format_table(report: dict) -> str:
             f"{r['text_tokens_per_step']:>14.0f}")
     for phase, r in report['ratios'].items():
         lines.append(
-            f"{phase}: {r['speedup']:.1f}x the images/s of the reference; "
-            f"memory {r['peak_memory_fraction']:.2f} of its peak, "
-            f"{r['working_memory_fraction']:.2f} of its working memory; "
-            f"{r['text_token_fraction']:.2f} of its text tokens")
+            f"{phase}: {_fmt(r['speedup'], '.1f')}x the images/s of the "
+            f"reference; memory {_fmt(r['peak_memory_fraction'])} of its "
+            f"peak, {_fmt(r['working_memory_fraction'])} of its working "
+            f"memory; {_fmt(r['text_token_fraction'])} of its text tokens")
     if 'max_logit_difference' in report:
         lines.append('max |logits(mmpl) - logits(reference)|: '
                      f"{report['max_logit_difference']:.2e}")
