@@ -163,14 +163,52 @@ def test_coop_csc_on_other_class_count(tiny_clip):
         csc(build_class_tokens(tiny_clip, CLASSES[:3], 2))
 
 
-@pytest.mark.parametrize('ctx_init,n_ctx', [('a photo of a', 3),
-                                            ('a photo of a', 5),
-                                            ('a photo of a big', 4)])
-def test_ctx_init_wrong_token_count(tiny_clip, ctx_init, n_ctx):
-    with pytest.raises(ValueError, match='ctx_init'):
+@pytest.mark.parametrize('ctx_init,n_ctx', [('a photo of a', 5),
+                                            ('a photo', 4)])
+def test_ctx_init_shorter_than_n_ctx(tiny_clip, ctx_init, n_ctx):
+    with pytest.raises(ValueError, match='ctx_init.*fewer than n_ctx'):
         CoOp(tiny_clip, n_ctx=n_ctx, ctx_init=ctx_init)
-    with pytest.raises(ValueError, match='ctx_init'):
+    with pytest.raises(ValueError, match='ctx_init.*fewer than n_ctx'):
         CoCoOp(tiny_clip, n_ctx=n_ctx, ctx_init=ctx_init)
+
+
+@pytest.mark.parametrize('n_ctx', [2, 3, 4])
+def test_ctx_init_words_beyond_n_ctx_stay_frozen(tiny_clip, n_ctx):
+    """The authors' layout (MaPLe: M=2, 'a photo of a'): the class prompt is
+    the phrase and the name; the first M tokens are the context, the rest
+    of the phrase stays as frozen tokens. The token ids equal the
+    tokenization of 'a photo of a <name>.' (CoOp/CoCoOp: M=4, all learnable)."""
+    coop = CoOp(tiny_clip, n_ctx=n_ctx, ctx_init='a photo of a')
+    ct = build_class_tokens(tiny_clip, CLASSES, n_ctx, coop.context_phrase)
+    full = tiny_clip.tokenize(
+        [f'a photo of a {c.replace("_", " ")}.' for c in CLASSES])
+    assert torch.equal(ct.token_ids, full[:, :ct.token_ids.shape[1]])
+    assert ct.n_frozen_context == 4 - n_ctx
+    prompts = coop(ct).embeddings[0]  # (C, L, Dt)
+    words = tiny_clip.embed_tokens(full)[:, :ct.token_ids.shape[1]]
+    assert torch.equal(prompts[:, 1:1 + n_ctx],
+                       coop.ctx.unsqueeze(0).expand(len(CLASSES), -1, -1))
+    assert torch.equal(prompts[:, 1 + n_ctx:], words[:, 1 + n_ctx:])
+    assert torch.equal(coop.ctx.data, words[0, 1:1 + n_ctx])
+    # the frozen words are the same for every class: part of the shared prefix
+    assert coop(ct).shared_prefix == 5
+
+
+def test_ctx_init_underscores_are_spaces(tiny_clip):
+    a = CoOp(tiny_clip, n_ctx=2, ctx_init='a_photo_of_a')
+    b = CoOp(tiny_clip, n_ctx=2, ctx_init='a photo of a')
+    assert torch.equal(a.ctx, b.ctx)
+    ta = build_class_tokens(tiny_clip, CLASSES, 2, a.context_phrase)
+    tb = build_class_tokens(tiny_clip, CLASSES, 2, b.context_phrase)
+    assert torch.equal(ta.token_ids, tb.token_ids)
+
+
+def test_frozen_phrase_words_need_class_token_at_the_end(tiny_clip):
+    with pytest.raises(ValueError, match="class_token_position='end'"):
+        CoOp(tiny_clip, n_ctx=2, ctx_init='a photo of a',
+             class_token_position='middle')
+    CoOp(tiny_clip, n_ctx=4, ctx_init='a photo of a',
+         class_token_position='middle')
 
 
 def test_context_init_embedding_right_count(tiny_clip):

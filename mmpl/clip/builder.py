@@ -4,22 +4,28 @@ One place decides how weights are found and which activation they need:
 
 * ``pretrained=None``: random initialisation (benchmarks, smoke runs, tests).
 * ``pretrained='/path/file'``: a local file; never touches the network.
-  ``.safetensors``, a state dict (``torch.load(weights_only=True)``), or
-  OpenAI's original TorchScript ``.pt`` archive.
+  OpenAI's TorchScript ``.pt`` archive, an OpenAI-format or open_clip state
+  dict, an open_clip training checkpoint, or ``.safetensors``
+  (:mod:`.weight_files` identifies them and names what is wrong with a broken
+  one).
 * ``pretrained='openai'`` (or any open_clip tag): open_clip's download cache.
 * ``pretrained='mmpl:shapes-vit'``: weights shipped inside mmpl (the tiny
   CLIP of the embedded benchmark, see ``mmpl/clip/weights/README.md``).
 
 OpenAI weights were trained with QuickGELU. open_clip >= 2.29 builds
 ``nn.GELU`` for ``ViT-B-16`` + ``openai`` and only warns, which silently costs
-accuracy; here the OpenAI tag and TorchScript archives force QuickGELU, and a
-local state-dict file must say which activation it was trained with
-(``quick_gelu=True|False``) unless the architecture name already does.
+accuracy; here the OpenAI tag, TorchScript archives and OpenAI-format (fp16)
+state dicts force QuickGELU, an open_clip training checkpoint uses its
+architecture's activation, a safetensors/state-dict file next to an
+``open_clip_config.json`` uses that config's; any other local state-dict file
+must say which activation it was trained with (``quick_gelu=True|False``)
+unless the architecture name already does.
 """
+import contextlib
 import difflib
+import logging
 import os
 import os.path as osp
-import zipfile
 from typing import Optional
 
 import open_clip
@@ -27,6 +33,8 @@ import torch
 from torch import nn
 
 from .errors import CLIPBuildError
+from .weight_files import (WeightFile, check_fits, is_torchscript_archive,
+                           read_weight_file)
 
 _MODEL_CONFIG_DIR = osp.join(osp.dirname(__file__), 'model_configs')
 _WEIGHTS_DIR = osp.join(osp.dirname(__file__), 'weights')
@@ -48,6 +56,8 @@ def resolve_packaged_weights(pretrained: Optional[str]) -> Optional[str]:
         raise CLIPBuildError(f'no packaged weights {pretrained!r}; shipped: '
                              f'{[PACKAGED_PREFIX + n for n in shipped]}')
     return path
+
+
 _REGISTERED_CONFIG_DIR = False
 
 
@@ -79,30 +89,28 @@ def _looks_like_path(pretrained: str) -> bool:
             or pretrained.endswith(('.pt', '.pth', '.bin', '.safetensors')))
 
 
-def _is_torchscript_archive(path: str) -> bool:
-    """OpenAI's original ``ViT-B-16.pt`` is a TorchScript zip archive."""
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as zf:
-        return any(n.endswith('constants.pkl') or '/code/' in n
-                   for n in zf.namelist())
+_is_torchscript_archive = is_torchscript_archive  # old name
 
 
 def _resolve_quick_gelu(arch: str, pretrained: Optional[str],
-                        quick_gelu: Optional[bool], is_torchscript: bool,
-                        is_local: bool) -> bool:
+                        quick_gelu: Optional[bool], weights_need_it: bool,
+                        is_local: bool,
+                        file_says: Optional[bool] = None) -> bool:
     """The activation the weights were trained with, or a clear error.
 
-    QuickGELU is required by OpenAI weights (TorchScript archives) and by
-    every open_clip tag whose pretrained config says so (``openai``, some
+    QuickGELU is required by OpenAI weights (``weights_need_it``: a
+    TorchScript archive or an OpenAI-format state dict) and by every
+    open_clip tag whose pretrained config says so (``openai``, some
     LAION-400M, MetaCLIP, DFN tags ...); an architecture whose own config
-    says ``quick_gelu`` (``*-quickgelu``) cannot be switched to GELU.
+    says ``quick_gelu`` (``*-quickgelu``) cannot be switched to GELU;
+    ``file_says`` is what a local file tells otherwise (see
+    :func:`~mmpl.clip.weight_files.read_weight_file`).
     """
     arch_cfg = open_clip.get_model_config(arch) or {}
     arch_has_quickgelu = bool(arch_cfg.get('quick_gelu', False))
     tag_cfg = {} if (is_local or pretrained is None) else (
         open_clip.get_pretrained_cfg(arch, pretrained) or {})
-    weights_need_quickgelu = is_torchscript or bool(
+    weights_need_quickgelu = weights_need_it or bool(
         tag_cfg.get('quick_gelu', False))
     if weights_need_quickgelu:
         if quick_gelu is False:
@@ -116,6 +124,8 @@ def _resolve_quick_gelu(arch: str, pretrained: Optional[str],
             'change it (use the architecture name without -quickgelu).')
     if quick_gelu is not None:
         return quick_gelu
+    if file_says is not None:
+        return file_says or arch_has_quickgelu
     if is_local and not arch_has_quickgelu:
         raise CLIPBuildError(
             f'Local CLIP weights {pretrained!r} with arch {arch!r}: set '
@@ -125,15 +135,63 @@ def _resolve_quick_gelu(arch: str, pretrained: Optional[str],
     return False
 
 
-def _load_local_weights(model: nn.Module, path: str,
-                        is_torchscript: bool) -> None:
-    if is_torchscript:
-        state_dict = torch.jit.load(path, map_location='cpu').state_dict()
-        for key in ('input_resolution', 'context_length', 'vocab_size'):
-            state_dict.pop(key, None)
-        model.load_state_dict(state_dict)
-    else:
-        open_clip.load_checkpoint(model, path, weights_only=True)
+def _load_local_weights(model: nn.Module, weights: WeightFile) -> None:
+    """Load a read weight file the way ``open_clip.load_checkpoint`` does
+    (third-party conversions, resized positional embeddings), strictly."""
+    from open_clip.convert import convert_state_dict
+    from open_clip.model import (convert_to_custom_text_state_dict,
+                                 resize_pos_embed, resize_text_pos_embed)
+    state_dict = convert_state_dict(model, dict(weights.state_dict))
+    if 'positional_embedding' in state_dict and not hasattr(
+            model, 'positional_embedding'):
+        state_dict = convert_to_custom_text_state_dict(state_dict)
+    if 'logit_scale' in state_dict and \
+            model.logit_scale.ndim != state_dict['logit_scale'].ndim:
+        state_dict['logit_scale'] = state_dict['logit_scale'].reshape(
+            model.logit_scale.shape)
+    if getattr(model, 'logit_bias', None) is not None and \
+            'logit_bias' not in state_dict:
+        state_dict['logit_bias'] = torch.zeros_like(model.logit_bias)
+    resize_pos_embed(state_dict, model)
+    resize_text_pos_embed(state_dict, model)
+    missing, unexpected = model.load_state_dict(state_dict, strict=False)
+    buffers = dict(model.named_buffers())  # e.g. a traced model's attn_mask
+    unexpected = [k for k in unexpected if k not in buffers]
+    if missing:
+        raise CLIPBuildError(
+            f'CLIP weights {weights.path!r} lack {len(missing)} tensors of '
+            f'arch {model.__class__.__name__} (e.g. {missing[:3]}): the file '
+            'is incomplete or of another architecture; set model.clip.arch '
+            'to the architecture of the weights or copy the file again')
+    if unexpected:
+        raise CLIPBuildError(
+            f'CLIP weights {weights.path!r} hold tensors this architecture '
+            f'does not have (e.g. {unexpected[:3]}): set model.clip.arch to '
+            'the architecture of the weights')
+
+
+class _DropRandomInitNotice(logging.Filter):
+    """open_clip logs 'No pretrained weights loaded ... initialized
+    randomly' when it is given no tag, also when mmpl loads a file right
+    after: that line would be false."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return 'initialized randomly' not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _without_random_init_notice():
+    root = logging.getLogger()
+    notice = _DropRandomInitNotice()
+    root.addFilter(notice)
+    for handler in root.handlers:
+        handler.addFilter(notice)
+    try:
+        yield
+    finally:
+        root.removeFilter(notice)
+        for handler in root.handlers:
+            handler.removeFilter(notice)
 
 
 def weight_source(arch: str, tag: str) -> str:
@@ -174,9 +232,21 @@ def build_open_clip(arch: str,
             f'{arch} weight file there (e.g. OpenAI\'s ViT-B-16.pt or '
             'open_clip_pytorch_model.bin from a machine with network), or '
             'set model.clip.pretrained to its path.')
-    is_torchscript = is_local and _is_torchscript_archive(pretrained)
-    force_quick_gelu = _resolve_quick_gelu(arch, pretrained, quick_gelu,
-                                           is_torchscript, is_local)
+    weights = None
+    if is_local:
+        arch_cfg = open_clip.get_model_config(arch) or {}
+        weights = read_weight_file(pretrained,
+                                   bool(arch_cfg.get('quick_gelu', False)))
+    force_quick_gelu = _resolve_quick_gelu(
+        arch, pretrained, quick_gelu,
+        weights is not None and weights.kind in ('torchscript',
+                                                 'openai_state_dict'),
+        is_local, weights.quick_gelu if weights is not None else None)
+    if weights is not None and quick_gelu is None and weights.reason:
+        from mmengine.logging import print_log
+        print_log(f'mmpl: CLIP weights {pretrained}: {weights.reason}; '
+                  f'activation {"QuickGELU" if force_quick_gelu else "GELU"}'
+                  , logger='current')
 
     if pretrained is not None and not is_local:
         tags = open_clip.list_pretrained_tags_by_model(arch)
@@ -185,21 +255,25 @@ def build_open_clip(arch: str,
                 f'Unknown pretrained tag {pretrained!r} for {arch!r}; valid '
                 f'tags: {tags or "none (use a local file)"}.')
 
-    if is_local or pretrained is None:
+    if is_local:
+        with _without_random_init_notice():
+            model = open_clip.create_model(
+                arch, pretrained=None, force_quick_gelu=force_quick_gelu)
+        check_fits(model, weights, arch)
+        _load_local_weights(model, weights)
+    elif pretrained is None:
         model = open_clip.create_model(
             arch, pretrained=None, force_quick_gelu=force_quick_gelu)
-        if is_local:
-            _load_local_weights(model, pretrained, is_torchscript)
     else:
         try:
             model = open_clip.create_model(
                 arch, pretrained=pretrained,
                 force_quick_gelu=force_quick_gelu, cache_dir=cache_dir)
-        except Exception:  # network or cache failure
+        except (OSError, RuntimeError) as exc:  # network or cache failure
             raise CLIPBuildError(
                 f'Cannot load {arch}/{pretrained} weights offline: '
                 f'{weight_source(arch, pretrained)} Put the file on this '
-                'machine and set model.clip.pretrained to its path.') from None
+                'machine and set model.clip.pretrained to its path.') from exc
     model.requires_grad_(False)
     model.eval()
     return model

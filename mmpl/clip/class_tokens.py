@@ -1,13 +1,19 @@
-"""Token layout of class prompts: ``[SOS] X_1 .. X_M <class name> . [EOT]``.
+"""Token layout of class prompts: ``[SOS] X_1 .. X_M <frozen words> <class
+name> . [EOT]``.
 
-The ``M`` placeholder tokens after SOS are where a prompt module writes its
-context vectors; everything else is the frozen embedding of the class name.
+The ``M`` tokens after SOS are where a prompt module writes its context
+vectors; everything else is the frozen embedding of the prompt text. With an
+initialisation phrase (``ctx_init``) the prompt text is the phrase followed by
+the class name, as in the authors' code (CoOp, CoCoOp, KgCoOp, MaPLe): the
+phrase's first ``M`` tokens are the learnable slots and its remaining tokens
+stay frozen (MaPLe, M=2, 'a photo of a' -> ``[SOS] c1 c2 of a <name> .
+[EOT]``). Without a phrase the slots are placeholders (``X``).
 Sequences are cut after the last EOT of the class set (exact under the
 causal mask), so prompt modules never build 77-token tensors (unless
 ``clip.cut_after_eot`` is off: the benchmark's reference formulation).
 """
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Optional, Sequence
 
 from torch import Tensor
 
@@ -27,12 +33,16 @@ class ClassTokens:
         eot_index: (C,) position of each class's EOT token.
         name_lengths: (C,) number of tokens of each class name.
         n_ctx: number of context slots right after SOS.
+        n_frozen_context: tokens of the initialisation phrase after the
+            ``n_ctx`` slots, kept frozen before the class name (0 when the
+            phrase has exactly ``n_ctx`` tokens or there is none).
     """
     token_ids: Tensor
     embeddings: Tensor
     eot_index: Tensor
     name_lengths: Tensor
     n_ctx: int
+    n_frozen_context: int = 0
 
     @property
     def num_classes(self) -> int:
@@ -45,22 +55,52 @@ class ClassTokens:
 
     @property
     def suffix(self) -> Tensor:
-        """(C, L-1-M, Dt) class name, '.', EOT (and padding)."""
+        """(C, L-1-M, Dt) frozen phrase words, class name, '.', EOT (and
+        padding)."""
         return self.embeddings[:, 1 + self.n_ctx:]
 
 
-def build_class_tokens(clip, classnames: Sequence[str],
-                       n_ctx: int) -> ClassTokens:
-    """Tokenize ``"X X .. X <name>."`` for every class (one batched call).
+def readable_phrase(phrase: Optional[str]) -> Optional[str]:
+    """An initialisation phrase as it is tokenized: underscores become spaces
+    (``--cfg-options`` cannot carry spaces: ``ctx_init=a_photo_of_a``),
+    surrounding blanks dropped; None or empty -> None."""
+    if phrase is None:
+        return None
+    phrase = ' '.join(phrase.replace('_', ' ').split())
+    return phrase or None
+
+
+def phrase_token_count(clip, phrase: str) -> int:
+    """Number of BPE tokens of ``phrase`` (without SOS/EOT)."""
+    return int(clip.eot_index(clip.tokenize([phrase]))[0]) - 1
+
+
+def build_class_tokens(clip, classnames: Sequence[str], n_ctx: int,
+                       context_phrase: Optional[str] = None) -> ClassTokens:
+    """Tokenize the class prompts (one batched call): ``"<phrase> <name>."``
+    with an initialisation phrase, else ``"X X .. X <name>."``.
 
     Args:
         clip: a :class:`~mmpl.clip.FrozenCLIP`.
         classnames: C class names (underscores become spaces).
-        n_ctx: number of context slots after SOS.
+        n_ctx: number of context slots after SOS (the phrase's first
+            ``n_ctx`` tokens).
+        context_phrase: the prompt module's initialisation phrase
+            (``ctx_init``); its tokens after the first ``n_ctx`` stay in the
+            prompt as frozen words. It needs at least ``n_ctx`` tokens.
     """
     names = [readable_classname(n) for n in classnames]
-    placeholder = ' '.join(['X'] * n_ctx)
-    texts = [f'{placeholder} {n}.'.strip() for n in names]
+    phrase = readable_phrase(context_phrase)
+    n_frozen = 0
+    if phrase is not None:
+        n_frozen = phrase_token_count(clip, phrase) - n_ctx
+        if n_frozen < 0:
+            raise ValueError(f'ctx_init {phrase!r} has {n_frozen + n_ctx} '
+                             f'tokens, fewer than n_ctx={n_ctx}; use a longer '
+                             'phrase or ctx_init=None')
+    else:
+        phrase = ' '.join(['X'] * n_ctx)
+    texts = [f'{phrase} {n}.'.strip() for n in names]
     token_ids = clip.tokenize(texts)  # (C, 77)
     eot_index = clip.eot_index(token_ids)
     if int(eot_index.max()) >= token_ids.shape[1] - 1:
@@ -77,7 +117,8 @@ def build_class_tokens(clip, classnames: Sequence[str],
         embeddings=clip.embed_tokens(token_ids),
         eot_index=eot_index,
         name_lengths=name_lengths.to(token_ids.device),
-        n_ctx=n_ctx)
+        n_ctx=n_ctx,
+        n_frozen_context=n_frozen)
 
 
 def class_prompt_texts(template: str, classnames: Sequence[str]) -> list:
@@ -85,15 +126,22 @@ def class_prompt_texts(template: str, classnames: Sequence[str]) -> list:
     return [template.format(readable_classname(n)) for n in classnames]
 
 
-def context_init_embedding(clip, text: str, n_ctx: int) -> Tensor:
-    """(M, Dt) embedding of an initialisation phrase such as 'a photo of a'.
+def context_init_embedding(clip, phrase: str, n_ctx: int) -> Tensor:
+    """(M, Dt) embedding of the first ``n_ctx`` tokens of an initialisation
+    phrase such as 'a photo of a' (the authors' rule: CoOp and CoCoOp use all
+    its tokens, MaPLe with M=2 'a photo'; the rest of the phrase stays in the
+    prompt as frozen words, see :func:`build_class_tokens`).
 
-    Raises ValueError when the phrase does not have exactly ``n_ctx`` tokens.
+    Raises ValueError when the phrase has fewer than ``n_ctx`` tokens.
     """
-    ids = clip.tokenize([text])
+    phrase = readable_phrase(phrase)
+    if phrase is None:
+        raise ValueError('ctx_init is empty; give a phrase or ctx_init=None')
+    ids = clip.tokenize([phrase])
     n_tokens = int(clip.eot_index(ids)[0]) - 1
-    if n_tokens != n_ctx:
-        raise ValueError(f'ctx_init {text!r} has {n_tokens} tokens but '
-                         f'n_ctx={n_ctx}; make them equal or set ctx_init=None')
+    if n_tokens < n_ctx:
+        raise ValueError(f'ctx_init {phrase!r} has {n_tokens} tokens, fewer '
+                         f'than n_ctx={n_ctx}; use a longer phrase or '
+                         'ctx_init=None')
     return clip.embed_tokens(ids)[0, 1:1 + n_ctx].clone()
 

@@ -256,7 +256,8 @@ class PromptCLIPClassifier(BaseClassifier):
         class_set = self._class_sets.get(key)
         if class_set is None:
             tokens = build_class_tokens(self.clip, self._classnames,
-                                        self.text_prompt.n_ctx)
+                                        self.text_prompt.n_ctx,
+                                        self.text_prompt.context_phrase)
             class_set = _ClassSet(
                 tokens,
                 class_prompt_texts(self.anchor_template, self._classnames))

@@ -83,11 +83,17 @@ class BaseTextPrompt(BaseModule):
         needs_image_tokens: forward also needs the frozen tokens ``Z0``.
         needs_anchors: forward needs the class anchors ``t0``.
         n_ctx: number of context slots after SOS in the class prompts.
+        context_phrase: the initialisation phrase (``ctx_init``) or None; the
+            class prompts are ``[SOS] <phrase> <name> . [EOT]`` with the
+            phrase's first ``n_ctx`` tokens replaced by the context (its
+            other tokens stay frozen), see
+            :func:`~mmpl.clip.build_class_tokens`.
     """
     image_conditioned: bool = False
     needs_image_tokens: bool = False
     needs_anchors: bool = False
     n_ctx: int = 0
+    context_phrase: Optional[str] = None
 
     def forward(self,
                 class_tokens: ClassTokens,

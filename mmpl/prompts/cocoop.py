@@ -46,6 +46,7 @@ class CoCoOp(BaseTextPrompt):
         super().__init__(init_cfg=init_cfg)
         self.n_ctx = n_ctx
         self.ctx = init_context(clip, n_ctx, ctx_init)
+        self.context_phrase = ctx_init
         self.meta_net = bottleneck_mlp(clip.embed_dim, clip.text_width,
                                        reduction).to(clip.device)
 
@@ -65,4 +66,5 @@ class CoCoOp(BaseTextPrompt):
                                  class_tokens.suffix)  # (B, C, L, Dt)
         return TextPrompts(embeddings=prompts,
                            eot_index=class_tokens.eot_index,
-                           shared_prefix=shared_prefix_length(ctx))
+                           shared_prefix=shared_prefix_length(
+                               ctx, class_tokens.n_frozen_context))

@@ -1,4 +1,12 @@
-"""Learnable context vectors, initialised as CoOp does."""
+"""Learnable context vectors, initialised as the authors' code does.
+
+One rule for every method that takes ``ctx_init``: the context is the
+embedding of the phrase's first ``M`` tokens, and the phrase's remaining tokens
+stay in the prompt as frozen words before the class name (the layout is built
+by :func:`mmpl.clip.build_class_tokens` from the module's ``context_phrase``).
+CoOp/CoCoOp/KgCoOp use phrases of exactly ``M`` tokens ('a photo of a', M=4);
+MaPLe, IVLP and PromptSRC-style prompts with M=2 keep 'of a' frozen.
+"""
 from typing import Optional
 
 import torch
@@ -17,8 +25,10 @@ def check_n_ctx(n_ctx: int, context_length: int = 77) -> None:
 def init_context(clip, n_ctx: int, ctx_init: Optional[str],
                  num_vectors: Optional[int] = None) -> nn.Parameter:
     """Context parameter (M, Dt), or (num_vectors, M, Dt) for class-specific
-    contexts: the embedding of ``ctx_init`` (e.g. 'a photo of a') when given,
-    else N(0, 0.02) (CoOp)."""
+    contexts: the embedding of the first ``n_ctx`` tokens of ``ctx_init``
+    (e.g. 'a photo of a'; underscores count as spaces) when given, else
+    N(0, 0.02) (CoOp). The module keeps ``ctx_init`` as its
+    ``context_phrase`` so that the rest of the phrase stays in the prompt."""
     check_n_ctx(n_ctx, clip.context_length)
     if ctx_init:
         ctx = context_init_embedding(clip, ctx_init, n_ctx).float()
@@ -31,12 +41,13 @@ def init_context(clip, n_ctx: int, ctx_init: Optional[str],
     return nn.Parameter(ctx.to(clip.device))
 
 
-def shared_prefix_length(ctx: Tensor) -> int:
-    """Length of the prefix ``[SOS] ctx_1 .. ctx_M`` that
-    :func:`insert_context` makes the same for every class: 1 + M unless the
-    context is per class ((C, M, Dt) or (B, C>1, M, Dt)), then 0."""
+def shared_prefix_length(ctx: Tensor, n_frozen_context: int = 0) -> int:
+    """Length of the prefix ``[SOS] ctx_1 .. ctx_M <frozen phrase words>``
+    that :func:`insert_context` makes the same for every class: 1 + M + the
+    frozen words (``ClassTokens.n_frozen_context``) unless the context is per
+    class ((C, M, Dt) or (B, C>1, M, Dt)), then 0."""
     per_class = ctx.dim() == 3 or (ctx.dim() == 4 and ctx.shape[1] > 1)
-    return 0 if per_class else 1 + ctx.shape[-2]
+    return 0 if per_class else 1 + ctx.shape[-2] + n_frozen_context
 
 
 def insert_context(ctx: Tensor, prefix: Tensor, suffix: Tensor) -> Tensor:
@@ -46,7 +57,8 @@ def insert_context(ctx: Tensor, prefix: Tensor, suffix: Tensor) -> Tensor:
         ctx: (M, Dt) shared, (C, M, Dt) per class, (B, 1, M, Dt) per image or
             (B, C, M, Dt) per image and class.
         prefix: (C, 1, Dt) SOS embeddings.
-        suffix: (C, S, Dt) class-name, '.', EOT embeddings.
+        suffix: (C, S, Dt) frozen phrase words, class name, '.', EOT
+            embeddings.
 
     Returns:
         (1, C, L, Dt) or (B, C, L, Dt) prompt embeddings.

@@ -12,6 +12,7 @@ from mmpretrain.registry import MODELS
 from torch import Tensor
 
 from ..clip import ClassTokens
+from ..clip.class_tokens import phrase_token_count, readable_phrase
 from .base import BaseTextPrompt, FrozenImageFeatures, TextPrompts
 from .context import init_context, insert_context, shared_prefix_length
 
@@ -61,8 +62,10 @@ class CoOp(BaseTextPrompt):
     Args:
         clip: the frozen CLIP (read for widths and the init embedding).
         n_ctx: number of context vectors M (CoOp: 16; 4 with init).
-        ctx_init: initialisation phrase with exactly ``n_ctx`` tokens (e.g.
-            'a photo of a'), or None for N(0, 0.02).
+        ctx_init: initialisation phrase (e.g. 'a photo of a', the authors'
+            choice with n_ctx=4), or None for N(0, 0.02). Its first
+            ``n_ctx`` tokens initialise the context; further tokens stay in
+            the prompt as frozen words (class token at the end only).
         class_specific: one context per class (CSC); needs ``num_classes``
             and cannot be evaluated on another class set.
         num_classes: number of training classes (CSC only).
@@ -89,6 +92,14 @@ class CoOp(BaseTextPrompt):
         self.class_token_position = class_token_position
         self.ctx = init_context(clip, n_ctx, ctx_init,
                                 num_classes if class_specific else None)
+        self.context_phrase = ctx_init
+        if (ctx_init and class_token_position != 'end' and phrase_token_count(
+                clip, readable_phrase(ctx_init)) > n_ctx):
+            raise ValueError(
+                f'ctx_init {ctx_init!r} is longer than n_ctx={n_ctx}: its '
+                'extra words stay frozen after the context, a layout that '
+                "needs class_token_position='end'; use a phrase of n_ctx "
+                'tokens')
 
     def forward(self,
                 class_tokens: ClassTokens,
@@ -105,7 +116,8 @@ class CoOp(BaseTextPrompt):
         if self.class_token_position == 'end':
             prompts = insert_context(ctx, class_tokens.prefix,
                                      class_tokens.suffix)
-            shared_prefix = shared_prefix_length(ctx)
+            shared_prefix = shared_prefix_length(
+                ctx, class_tokens.n_frozen_context)
         else:
             prompts = self._reorder(ctx, class_tokens).unsqueeze(0)
         return TextPrompts(embeddings=prompts,

@@ -187,6 +187,7 @@ class CTP(BaseTextPrompt):
         # The global feature is always computed; tokens only when asked for.
         self.needs_image_tokens = attend_over != 'global'
         self.ctx = init_context(clip, n_ctx, ctx_init)
+        self.context_phrase = ctx_init
         self.meta_net = bottleneck_mlp(clip.embed_dim, clip.text_width,
                                        reduction).to(clip.device)
         self.attention = QueryTokenAttention(
@@ -219,4 +220,5 @@ class CTP(BaseTextPrompt):
                                  class_tokens.suffix)  # (B, C, L, Dt)
         return TextPrompts(embeddings=prompts,
                            eot_index=class_tokens.eot_index,
-                           shared_prefix=shared_prefix_length(ctx))
+                           shared_prefix=shared_prefix_length(
+                               ctx, class_tokens.n_frozen_context))

@@ -4,8 +4,6 @@ Depth ``J`` counts the layers that carry prompts: layer 0 (the input, shallow
 prompts) and layers ``1 .. J-1`` (deep prompts, which replace the previous
 layer's prompt slots, see :mod:`mmpl.clip.adapter`).
 """
-from typing import Optional
-
 import torch
 from mmengine.logging import print_log
 from torch import nn
@@ -52,25 +50,6 @@ def resolve_depth(clip, depth: int, need_vision: bool,
     print_log(message + f'; using depth {layers}', logger='current',
               level=30)
     return layers
-
-
-def phrase_context(clip, n_ctx: int, ctx_init: Optional[str]) -> nn.Parameter:
-    """(M, Dt) context from the first ``n_ctx`` token embeddings of
-    ``ctx_init`` (MaPLe: 'a photo of a' with M=2 -> 'a photo'), or N(0, 0.02)
-    when ``ctx_init`` is None."""
-    if not isinstance(n_ctx, int) or isinstance(n_ctx, bool) or n_ctx < 1:
-        raise ValueError(f'n_ctx must be an integer >= 1, got {n_ctx!r}')
-    if not ctx_init:
-        return nn.Parameter(
-            torch.empty(n_ctx, clip.text_width,
-                        device=clip.device).normal_(std=0.02))
-    ids = clip.tokenize([ctx_init.replace('_', ' ')])
-    n_tokens = int(clip.eot_index(ids)[0]) - 1
-    if n_tokens < n_ctx:
-        raise ValueError(f'ctx_init {ctx_init!r} has {n_tokens} tokens, fewer '
-                         f'than n_ctx={n_ctx}; use a longer phrase or None')
-    return nn.Parameter(
-        clip.embed_tokens(ids)[0, 1:1 + n_ctx].clone().float())
 
 
 def layer_prompts(num_layers: int, n_tokens: int, width: int, device,

@@ -30,8 +30,8 @@ from torch import Tensor, nn
 from ..clip import ClassTokens
 from .base import BaseTextPrompt, FrozenImageFeatures, TextPrompts
 from .cocoop import bottleneck_mlp
-from .context import insert_context, shared_prefix_length
-from .deep import layer_prompts, phrase_context, resolve_depth
+from .context import init_context, insert_context, shared_prefix_length
+from .deep import layer_prompts, resolve_depth
 
 GUIDANCE_TYPES = ('linear', 'cross_attention', 'none')
 
@@ -92,7 +92,8 @@ class DGPrompt(BaseTextPrompt):
             guidance needs n_visual == n_ctx.
         depth: prompted layers J in both towers [9].
         ctx_init: phrase whose first M token embeddings initialise the
-            layer-0 text prompts ['a photo of a']; None for N(0, 0.02).
+            layer-0 text prompts; its other tokens stay in the prompt,
+            frozen, as in MaPLe ['a photo of a']; None for N(0, 0.02).
         guidance: 'linear' [default], 'cross_attention' or 'none'
             (independent deep prompts).
         guidance_heads: heads of the cross-attention guidance [8].
@@ -131,7 +132,8 @@ class DGPrompt(BaseTextPrompt):
         self.alpha = float(alpha)
         self.image_conditioned = image_conditioned
         dt, dv, device = clip.text_width, clip.vision_width, clip.device
-        self.ctx = phrase_context(clip, n_ctx, ctx_init)  # Tbase_0 (M, Dt)
+        self.ctx = init_context(clip, n_ctx, ctx_init)  # Tbase_0 (M, Dt)
+        self.context_phrase = ctx_init
         self.deep_text = layer_prompts(self.depth - 1, n_ctx, dt, device)
         self.visual = layer_prompts(self.depth, n_visual, dv, device)
         if guidance == 'none':
@@ -192,7 +194,8 @@ class DGPrompt(BaseTextPrompt):
                                  class_tokens.suffix)  # (1|B, C, L, Dt)
         return TextPrompts(embeddings=prompts,
                            eot_index=class_tokens.eot_index,
-                           shared_prefix=shared_prefix_length(ctx),
+                           shared_prefix=shared_prefix_length(
+                               ctx, class_tokens.n_frozen_context),
                            deep_prompts=texts[1:],
                            visual_prompts=visuals[0],
                            deep_visual_prompts=visuals[1:])

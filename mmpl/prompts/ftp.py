@@ -155,6 +155,7 @@ class FTP(BaseTextPrompt):
                                    and attend_over != 'global')
         self.needs_anchors = class_gating
         self.ctx = init_context(clip, n_ctx, ctx_init)
+        self.context_phrase = ctx_init
         n_semantics = 1 if tie_heads else n_ctx
         dim, width = clip.embed_dim, clip.text_width
         if decomposition == 'heads':
@@ -218,4 +219,5 @@ class FTP(BaseTextPrompt):
         return TextPrompts(embeddings=prompts,
                            eot_index=class_tokens.eot_index,
                            losses=losses or None,
-                           shared_prefix=shared_prefix_length(ctx))
+                           shared_prefix=shared_prefix_length(
+                               ctx, class_tokens.n_frozen_context))

@@ -2,7 +2,9 @@
 
 Khattak et al., "MaPLe: Multi-modal Prompt Learning" (CVPR 2023), as in the
 authors' code: M=2 context tokens initialised from 'a photo of a' (its first
-two tokens, 'a photo'), deep text prompts N(0, 0.02) for layers 1 .. J-1
+two tokens, 'a photo'), the rest of the phrase kept in the prompt as frozen
+tokens (``[SOS] c1 c2 of a <name> . [EOT]``, the layout rule of
+:mod:`mmpl.prompts.context`), deep text prompts N(0, 0.02) for layers 1 .. J-1
 (J=9), and the visual prompts of every layer l < J are the image of that
 layer's text prompts under a per-layer coupling Linear(Dt, Dv). Layer 0's
 visual prompts are appended after the patch tokens; deeper ones replace them.
@@ -16,8 +18,8 @@ from torch import Tensor, nn
 
 from ..clip import ClassTokens
 from .base import BaseTextPrompt, FrozenImageFeatures, TextPrompts
-from .context import insert_context, shared_prefix_length
-from .deep import layer_prompts, phrase_context, resolve_depth
+from .context import init_context, insert_context, shared_prefix_length
+from .deep import layer_prompts, resolve_depth
 
 
 @MODELS.register_module()
@@ -29,7 +31,8 @@ class MaPLe(BaseTextPrompt):
         n_ctx: prompt tokens per layer M [2].
         depth: number of prompted layers J [9] (layer 0 + J-1 deep layers).
         ctx_init: phrase whose first M token embeddings initialise the
-            shallow context ['a photo of a']; None for N(0, 0.02).
+            shallow context; its other tokens stay in the prompt, frozen
+            ['a photo of a']; None for N(0, 0.02) and ``[SOS] c1 c2 <name>``.
         depth_overflow: J larger than the model's layer count: 'clip' it to
             the layer count (with a warning) or raise an 'error'.
     """
@@ -44,7 +47,8 @@ class MaPLe(BaseTextPrompt):
         super().__init__(init_cfg=init_cfg)
         self.n_ctx = n_ctx
         self.depth = resolve_depth(clip, depth, True, depth_overflow, 'MaPLe')
-        self.ctx = phrase_context(clip, n_ctx, ctx_init)  # (M, Dt)
+        self.ctx = init_context(clip, n_ctx, ctx_init)  # (M, Dt)
+        self.context_phrase = ctx_init
         self.deep_text = layer_prompts(self.depth - 1, n_ctx, clip.text_width,
                                        clip.device)
         coupling = nn.Linear(clip.text_width, clip.vision_width)
@@ -64,7 +68,8 @@ class MaPLe(BaseTextPrompt):
         return TextPrompts(
             embeddings=prompts,
             eot_index=class_tokens.eot_index,
-            shared_prefix=shared_prefix_length(self.ctx),
+            shared_prefix=shared_prefix_length(
+                self.ctx, class_tokens.n_frozen_context),
             deep_prompts=deep_text,
             visual_prompts=self.proj(self.ctx),  # (M, Dv)
             deep_visual_prompts=[
