@@ -263,24 +263,61 @@ def fit_to_model(mapped: Dict[str, Tensor], model, layout: str,
     """Check ``mapped`` against the model's trainable parameters (same keys,
     same shapes) and cast to their dtypes; one line on the first mismatch."""
     params = {k: p for k, p in model.named_parameters() if p.requires_grad}
+    method = getattr(model, 'method_name', '?')
+    extra = sorted(set(mapped) - set(params))
+    if extra:
+        raise OfficialCheckpointError(
+            f'{source} ({layout}) holds {extra[:3]}'
+            f'{" ..." if len(extra) > 3 else ""}, which the model ({method}) '
+            'does not have. Use the config of the method that trained it '
+            '(the prompt module, depth, n_ctx)')
+    missing = sorted(set(params) - set(mapped))
+    if missing:
+        raise OfficialCheckpointError(
+            f'{source} ({layout}) lacks {missing[:3]}'
+            f'{" ..." if len(missing) > 3 else ""} of the model ({method}). '
+            'Use the config of the method that trained it (depth, '
+            'guidance=none for IVLP/PromptSRC)')
     for key, value in mapped.items():
-        if key not in params:
-            raise OfficialCheckpointError(
-                f'{source} ({layout}) holds {key} {tuple(value.shape)}, which '
-                f'the model ({getattr(model, "method_name", "?")}) does not '
-                f'have. Use the config of the method that trained it '
-                f'(e.g. depth / n_ctx / the prompt module)')
         if value.shape != params[key].shape:
             raise OfficialCheckpointError(
                 f'{source} ({layout}): {key} has shape {tuple(value.shape)}, '
                 f'the model {tuple(params[key].shape)}. Match the config to '
                 'the official run (n_ctx, depth, class count for CSC, the '
                 'CLIP architecture)')
-    missing = sorted(set(params) - set(mapped))
-    if missing:
-        raise OfficialCheckpointError(
-            f'{source} ({layout}) lacks {missing[:4]}'
-            f'{" ..." if len(missing) > 4 else ""} of the model '
-            f'({getattr(model, "method_name", "?")}). Use the config of the '
-            'method that trained it (depth, guidance=none for IVLP/PromptSRC)')
     return {k: v.to(params[k].dtype) for k, v in mapped.items()}
+
+
+def convert_official_checkpoint(source: str, model_cfg: dict,
+                                layout: str = None) -> dict:
+    """An official checkpoint -> an mmpl checkpoint for the model of
+    ``model_cfg`` (a ``PromptCLIPClassifier`` config).
+
+    The model is built with random CLIP weights only to read the prompt
+    parameters' names and shapes; the checkpoint's meta names the config's
+    CLIP weights. Official checkpoints carry no class names: the
+    evaluation's dataset sets them (as the official code does).
+
+    Returns:
+        ``{'state_dict': {mmpl name: tensor}, 'meta': {'mmpl': rebuild meta,
+        'converted_from': {...}}}``, loadable with ``weights_only=True`` by
+        ``tools/test.py`` and ``load_from``.
+    """
+    from mmpretrain.registry import MODELS
+    ckpt = load_official_checkpoint(source)
+    layout, mapped, dropped = official_to_mmpl(ckpt['state_dict'], layout)
+    cfg = dict(model_cfg)
+    clip = dict(cfg.get('clip', {}))
+    pretrained = clip.get('pretrained')
+    clip['pretrained'] = None  # shapes only; no weight file needed here
+    clip.pop('quick_gelu', None)
+    cfg['clip'] = clip
+    model = MODELS.build(cfg)
+    state_dict = fit_to_model(mapped, model, layout,
+                              f'official checkpoint {source!r}')
+    meta = model.checkpoint_meta()
+    meta['pretrained'] = pretrained
+    return dict(state_dict=state_dict,
+                meta=dict(mmpl=meta, converted_from=dict(
+                    file=checkpoint_file(source), layout=layout,
+                    epoch=ckpt.get('epoch'), dropped=len(dropped))))

@@ -1,0 +1,71 @@
+"""Convert a checkpoint of the authors' code into an mmpl checkpoint.
+
+    python tools/model_converters/official_to_mmpl.py \
+        output/base2new/train_base/imagenet/shots_16/MaPLe/seed1 \
+        configs/maple/maple_vitb16_b2n_imagenet.py maple_imagenet_seed1.pth
+
+SOURCE is a Dassl ``model.pth.tar-<epoch>`` file or its output folder (the one
+holding ``prompt_learner/`` or ``MultiModalPromptLearner/``). Layouts: the
+official CoOp, CoCoOp, KgCoOp, MaPLe and IVLP/PromptSRC prompt learners
+(detected from the tensor names; ``--layout`` to force one). CONFIG is the mmpl
+config of the same method and settings (n_ctx, depth, ...). The result is
+evaluated as any mmpl checkpoint:
+
+    python tools/test.py CONFIG maple_imagenet_seed1.pth
+"""
+import argparse
+import os.path as osp
+import sys
+
+from mmengine.config import Config, DictAction
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('source', help='official checkpoint file or folder')
+    parser.add_argument('config', help='mmpl config of the same method')
+    parser.add_argument('out', help='the mmpl checkpoint to write (.pth)')
+    parser.add_argument('--layout', choices=['coop', 'cocoop', 'kgcoop',
+                                             'maple', 'ivlp'],
+                        help='official layout [detected]')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    import torch
+
+    import mmpl  # noqa: F401  (registers mmpl's modules)
+    from mmpl.models.official_checkpoints import convert_official_checkpoint
+    from mmpretrain.utils import register_all_modules
+    register_all_modules(init_default_scope=True)
+    try:
+        if osp.exists(args.out):
+            raise ValueError(f'{args.out} exists; mmpl never overwrites a '
+                             'file: give another output path')
+        if not osp.isfile(args.config):
+            raise ValueError(f'config not found: {args.config!r}')
+        cfg = Config.fromfile(args.config)
+        if args.cfg_options:
+            cfg.merge_from_dict(args.cfg_options)
+        checkpoint = convert_official_checkpoint(
+            args.source, cfg.model.to_dict(), args.layout)
+        folder = osp.dirname(osp.abspath(args.out))
+        if not osp.isdir(folder):
+            raise ValueError(f'output folder {folder} does not exist')
+        with open(args.out, 'xb') as f:
+            torch.save(checkpoint, f)
+    except ValueError as exc:  # OfficialCheckpointError, CLIPBuildError
+        print(f'mmpl: error: {str(exc).splitlines()[0]}', file=sys.stderr)
+        return 2
+    info = checkpoint['meta']['converted_from']
+    print(f'{info["layout"]} checkpoint (epoch {info["epoch"]}) -> '
+          f'{args.out}: {len(checkpoint["state_dict"])} tensors, '
+          f'{info["dropped"]} official tensors dropped (class-name buffers, '
+          'frozen CLIP, unused)')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
