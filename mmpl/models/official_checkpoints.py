@@ -183,6 +183,10 @@ def detect_layout(state_dict: Dict[str, Tensor]) -> str:
         'IVLP/PromptSRC prompt learners)')
 
 
+# MaPLe and IVLP save the whole CustomCLIP: the class-name buffers and the
+# frozen CLIP go
+_WHOLE_MODEL_DROPS = [(r'prompt_learner\.token_(prefix|suffix)', None),
+                      (r'(image_encoder|text_encoder)\..*|logit_scale', None)]
 _RULES = {
     # layout: [(official regex, mmpl name template)]; None = drop
     'coop': [(r'ctx', 'text_prompt.ctx'),
@@ -203,16 +207,14 @@ _RULES = {
                r'text_prompt.deep_text.\1'),
               (r'prompt_learner\.compound_prompt_projections\.(\d+)\.'
                r'(weight|bias)', r'text_prompt.deep_proj.\1.\2'),
-              (r'prompt_learner\.token_(prefix|suffix)', None),
-              (r'(image_encoder|text_encoder)\..*|logit_scale', None)],
+              ] + _WHOLE_MODEL_DROPS,
     'ivlp': [(r'prompt_learner\.ctx', 'text_prompt.ctx'),
              (r'image_encoder\.VPT', 'text_prompt.visual.0'),
              (r'image_encoder\.transformer\.resblocks\.(\d+)\.VPT_shallow',
               lambda m: f'text_prompt.visual.{int(m.group(1))}'),
              (r'text_encoder\.transformer\.resblocks\.(\d+)\.VPT_shallow',
               lambda m: f'text_prompt.deep_text.{int(m.group(1)) - 1}'),
-             (r'prompt_learner\.token_(prefix|suffix)', None),
-             (r'(image_encoder|text_encoder)\..*|logit_scale', None)],
+             ] + _WHOLE_MODEL_DROPS,
 }
 
 
