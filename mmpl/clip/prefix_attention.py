@@ -85,3 +85,37 @@ def block_after_prefix(block: nn.Module, x: Tensor, prefix_k: Tensor,
     out = attn.out_proj(out.transpose(1, 2).reshape(n, length, width))
     x = x + block.ls_1(out)
     return x + block.ls_2(block.mlp(block.ln_2(x)))
+
+
+def block_batch_first(block: nn.Module, x: Tensor,
+                      attn_mask: Tensor = None) -> Tensor:
+    """The block on batch-first hidden states, its projections applied to
+    contiguous (N*L, D) rows.
+
+    ``nn.MultiheadAttention`` outside its inference fast path (i.e. in
+    training) transposes a batch-first input to (L, N, D) and applies the
+    packed input projection to that strided tensor, which torch runs as a
+    batched matmul with the weight expanded L times (forward and backward).
+    This computes the same block with one matmul per projection and the
+    fused attention kernel; exact up to float rounding (tests compare).
+
+    Args:
+        x: (N, L, D) block input.
+        attn_mask: optional (L, L) additive float or bool mask (text tower).
+
+    Returns:
+        (N, L, D) block output.
+    """
+    attn = block.attn
+    n, length, width = x.shape
+    q, k, v = F.linear(block.ln_1(x), attn.in_proj_weight,
+                       attn.in_proj_bias).chunk(3, dim=-1)
+    heads = attn.num_heads
+    if attn_mask is not None and attn_mask.dtype != torch.bool:
+        attn_mask = attn_mask.to(q.dtype)
+    out = F.scaled_dot_product_attention(
+        _heads(q, heads), _heads(k, heads), _heads(v, heads),
+        attn_mask=attn_mask)
+    out = attn.out_proj(out.transpose(1, 2).reshape(n, length, width))
+    x = x + block.ls_1(out)
+    return x + block.ls_2(block.mlp(block.ln_2(x)))
