@@ -50,13 +50,23 @@ def build(arch, text_prompt, extra_losses=(), classnames=CLASSES, **kwargs):
     dict(type='DGPrompt', depth=3, guidance='cross_attention'),
 ])
 def test_deep_prompts_at_their_positions_up_to_depth(deep_arch, prompt,
-                                                     tiny_images):
+                                                     tiny_images,
+                                                     monkeypatch):
     clf = build(deep_arch, prompt)
     clf.eval()
     # All sequences whole, in one call through the blocks' forward, to
     # inspect positions (the fast paths, length groups and a shared prefix,
     # are tested equal to this in test_clip_adapter and test_benchmark).
-    clf.clip.cut_after_eot = False
+    text = clf.clip.text
+
+    def whole(prompt_embeds, eot_index, shared_prefix=0, deep_prompts=None,
+              chunk_size=None):
+        groups, classes = prompt_embeds.shape[:2]
+        return text.encode_batch(prompt_embeds.flatten(0, 1),
+                                 eot_index.repeat(groups),
+                                 deep_prompts).view(groups, classes, -1)
+
+    monkeypatch.setattr(text, 'encode_class_prompts', whole)
     model, m = clf.clip.model, 2
     text_in, text_out, h1 = record_blocks(model.transformer.resblocks)
     vis_in, vis_out, h2 = record_blocks(model.visual.transformer.resblocks)

@@ -242,8 +242,7 @@ class PromptCLIPClassifier(BaseClassifier):
         return self.template or self._dataset_template or DEFAULT_TEMPLATE
 
     def _class_key(self) -> tuple:
-        return (self._classnames, self.anchor_template, self.clip.device,
-                self.clip.cut_after_eot)
+        return (self._classnames, self.anchor_template, self.clip.device)
 
     def _current_class_set(self) -> _ClassSet:
         if self._classnames is None:
