@@ -11,7 +11,7 @@ import mmpl
 from mmpl.losses import (ImageRetentionLoss, LogitRetentionLoss,
                          TextRetentionLoss)
 from mmpl.models import PromptCLIPClassifier, cosine_logits
-from mmpl.models.classifier import PromptCLIPOutputs
+from mmpl.structures import PromptCLIPOutputs
 from mmpl.prompts import DGPrompt, FrozenImageFeatures, MaPLe
 from helpers import record_blocks, samples, train_losses
 

@@ -11,7 +11,7 @@ from mmpretrain.registry import MODELS
 
 from mmpl.clip import build_class_tokens
 from mmpl.losses import AlignmentLoss
-from mmpl.models.classifier import PromptCLIPOutputs
+from mmpl.structures import PromptCLIPOutputs
 from mmpl.prompts import CTP, TFT, CoCoOp, FrozenImageFeatures
 from mmpl.prompts.ctp import QueryTokenAttention
 from helpers import (assert_only_prompts_get_gradients, randomize, samples,

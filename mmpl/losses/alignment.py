@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 from torch import Tensor, nn
 
-from ..models.classifier import PromptCLIPOutputs
+from ..structures import PromptCLIPOutputs
 
 POSITIVES = ('same_label', 'diagonal')
 

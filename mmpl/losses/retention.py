@@ -2,7 +2,7 @@
 
 Each loss is a separate registered module usable with any method in mmpl
 (``extra_losses`` of :class:`~mmpl.models.PromptCLIPClassifier`); it reads
-:class:`~mmpl.models.classifier.PromptCLIPOutputs` and declares what it needs
+:class:`~mmpl.structures.PromptCLIPOutputs` and declares what it needs
 (``needs_anchors``: the (C, D) frozen hand-crafted text features ``t0``,
 cached by the classifier once per class set; ``needs_frozen_image``: the
 prompt-free image features ``f0``). Every term is exactly zero when the
@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 from torch import Tensor, nn
 
-from ..models.classifier import PromptCLIPOutputs, cosine_logits
+from ..structures import PromptCLIPOutputs, cosine_logits
 
 TEXT_DISTANCES = ('l1', 'cosine')
 KL_REDUCTIONS = ('numel', 'batchmean')

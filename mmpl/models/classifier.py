@@ -21,7 +21,6 @@ tree (see :mod:`mmpl.clip.adapter`), so checkpoints carry only the prompts
 plus the meta needed to rebuild (architecture, weights, class names).
 """
 from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -31,39 +30,13 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from torch import Tensor, nn
 
-from ..datasets.templates import DEFAULT_TEMPLATE
-from ..clip import (ClassTokens, FrozenCLIP, build_class_tokens,
-                    class_prompt_texts)
-from ..prompts.base import (BaseFeatureTuner, BaseTextPrompt,
-                            BaseVisualPrompt, FrozenImageFeatures,
-                            TextPrompts)
+from ..clip import (CLIP_MEAN, CLIP_STD, DEFAULT_TEMPLATE, ClassTokens,
+                    FrozenCLIP, build_class_tokens, class_prompt_texts)
+from ..prompts.base import BaseFeatureTuner, BaseTextPrompt, BaseVisualPrompt
+# PromptCLIPOutputs / cosine_logits are re-exported (public import paths).
+from ..structures import (FrozenImageFeatures,  # noqa: F401
+                          PromptCLIPOutputs, TextPrompts, cosine_logits)
 from ..version import __version__
-
-CLIP_MEAN = [0.48145466 * 255, 0.4578275 * 255, 0.40821073 * 255]
-CLIP_STD = [0.26862954 * 255, 0.26130258 * 255, 0.27577711 * 255]
-
-
-@dataclass
-class PromptCLIPOutputs:
-    """Everything one forward computed; extra losses read from it.
-
-    Attributes:
-        logits: (B, C) scaled cosine logits.
-        image_features: (B, D) or per-class (B, C, D), not normalised.
-        text_features: (1|B, C, D), not normalised.
-        logit_scale: scalar exp(logit_scale).
-        frozen_image: the frozen image pass, when one ran.
-        anchors: (C, D) frozen hand-crafted text features, when requested.
-        prompt_losses: the text prompt module's own regularisers
-            (``TextPrompts.losses``), added to the training losses.
-    """
-    logits: Tensor
-    image_features: Tensor
-    text_features: Tensor
-    logit_scale: Tensor
-    frozen_image: Optional[FrozenImageFeatures] = None
-    anchors: Optional[Tensor] = None
-    prompt_losses: Optional[Dict[str, Tensor]] = None
 
 
 class _ClassSet:
@@ -73,27 +46,6 @@ class _ClassSet:
         self.tokens = tokens
         self.anchor_texts = anchor_texts
         self.anchors: Optional[Tensor] = None  # (C, D)
-
-
-def cosine_logits(image_features: Tensor, text_features: Tensor,
-                  scale: Tensor) -> Tensor:
-    """Scaled cosine similarity.
-
-    Args:
-        image_features: (B, D) or per-class (B, C, D).
-        text_features: (1|B, C, D).
-        scale: scalar.
-
-    Returns:
-        (B, C) logits.
-    """
-    f = F.normalize(image_features, dim=-1)
-    g = F.normalize(text_features, dim=-1)
-    if f.dim() == 3:
-        return scale * (f * g).sum(-1)
-    if g.shape[0] == 1:
-        return scale * f @ g[0].t()
-    return scale * torch.einsum('bd,bcd->bc', f, g)
 
 
 @MODELS.register_module()

@@ -5,65 +5,15 @@ image-conditioned, the frozen image features) into prompt embeddings for the
 text encoder. The classifier owns the CLIP and the class set; prompt modules
 own only their learnable parameters.
 """
-from dataclasses import dataclass
-from typing import Dict, List, Optional
+from typing import Optional
 
 from mmengine.model import BaseModule
 from torch import Tensor
 
 from ..clip import ClassTokens
-
-
-@dataclass
-class FrozenImageFeatures:
-    """Output of the frozen (prompt-free, no-grad) image pass.
-
-    Attributes:
-        global_feature: (B, D) pooled, projected image feature ``f0``.
-        tokens: (B, 1+N, D) projected class+patch tokens ``Z0`` (or None
-            when no module asked for them).
-    """
-    global_feature: Tensor
-    tokens: Optional[Tensor] = None
-
-
-@dataclass
-class TextPrompts:
-    """What a text prompt module hands to the text encoder.
-
-    Attributes:
-        embeddings: (1, C, L, Dt) shared by all images, or (B, C, L, Dt)
-            image-conditioned.
-        eot_index: (C,) EOT position of each class prompt.
-        deep_prompts: per text layer 1 .. J-1, (M, Dt) shared prompts.
-        visual_prompts: (Mv, Dv) | (B, Mv, Dv) visual prompts produced on the
-            text side (MaPLe-style coupling), or None.
-        deep_visual_prompts: per image layer 1 .. J-1, or None.
-        features: (1|B, C, D) text features given directly (a module with
-            nothing to encode, e.g. zero-shot CLIP); ``embeddings`` and
-            ``eot_index`` are then None.
-        losses: the module's own weighted regularisers (name -> scalar),
-            added to the training losses by the classifier, or None.
-        shared_prefix: P > 0 when positions 0 .. P-1 of ``embeddings`` are
-            the same for every class of an image (and deep prompts stay
-            inside them); the text encoder then runs them once per image.
-            Only set it where this holds by construction
-            (:func:`~mmpl.prompts.context.shared_prefix_length`).
-    """
-    embeddings: Optional[Tensor]
-    eot_index: Optional[Tensor]
-    deep_prompts: Optional[List[Tensor]] = None
-    visual_prompts: Optional[Tensor] = None
-    deep_visual_prompts: Optional[List[Tensor]] = None
-    features: Optional[Tensor] = None
-    losses: Optional[Dict[str, Tensor]] = None
-    shared_prefix: int = 0
-
-    @property
-    def image_conditioned(self) -> bool:
-        source = self.features if self.features is not None else \
-            self.embeddings
-        return source.shape[0] > 1
+# The stage data live in mmpl.structures; re-exported here (public paths).
+from ..structures import (FrozenImageFeatures, Needs,  # noqa: F401
+                          TextPrompts, VisualPrompts)
 
 
 class BaseTextPrompt(BaseModule):
@@ -94,18 +44,6 @@ class BaseTextPrompt(BaseModule):
                 image: Optional[FrozenImageFeatures] = None,
                 anchors: Optional[Tensor] = None) -> TextPrompts:
         raise NotImplementedError
-
-
-@dataclass
-class VisualPrompts:
-    """Visual prompt tokens for the image encoder.
-
-    Attributes:
-        prompts: (Mv, Dv) shared or (B, Mv, Dv) per image.
-        deep_prompts: per image layer 1 .. J-1, or None.
-    """
-    prompts: Tensor
-    deep_prompts: Optional[List[Tensor]] = None
 
 
 class BaseVisualPrompt(BaseModule):
