@@ -74,6 +74,37 @@ def test_registered_and_built(coop_model):
     assert coop_model.classnames == tuple(CLASSES5)
 
 
+# ------------------------------------------------------------------- needs
+def test_needs_are_merged_once_at_build():
+    """The modules' declarations decide what the pipeline computes: the
+    frozen pass (and its tokens) and the anchors; losses add theirs in
+    training only (anchors stay requested in evaluation)."""
+    from mmpl.structures import Needs
+    assert build().needs == Needs()
+    assert build(COCOOP).needs == Needs(frozen_image=True)
+    # a tuner's tokens come from the frozen pass when it is the image pass
+    assert build(feature_tuner=dict(type='TFT')).needs == Needs(
+        frozen_image=True, image_tokens=True)
+    # ... and from the prompted pass when there are visual prompts
+    with_vp = build(COCOOP, visual_prompt=dict(type='TVP'),
+                    feature_tuner=dict(type='TFT'))
+    assert with_vp.needs == Needs(frozen_image=True)
+    retained = build(extra_losses=[dict(type='LogitRetentionLoss')])
+    retained.train()
+    assert retained.needs == Needs(frozen_image=True, anchors=True)
+    retained.eval()
+    assert retained.needs == Needs(anchors=True)
+
+
+def test_a_text_prompt_with_visual_prompts_refuses_a_visual_prompt():
+    """Raised when the classifier is built, not in the first forward."""
+    for text_prompt in (dict(type='MaPLe', depth=2),
+                        dict(type='DGPrompt', depth=2)):
+        with pytest.raises(ValueError, match='already produces visual '
+                           'prompts; drop visual_prompt=TVP'):
+            build(text_prompt, visual_prompt=dict(type='TVP'))
+
+
 @torch.no_grad()
 def test_tensor_mode_equals_zero_shot_clip_at_init(coop_model, images):
     """CoOp initialised with 'a photo of a' is zero-shot CLIP."""

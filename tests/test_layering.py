@@ -80,3 +80,38 @@ def test_moved_names_keep_their_public_paths():
         clip.CLIP_STD
     assert datasets.DEFAULT_TEMPLATE == clip.DEFAULT_TEMPLATE == \
         'a photo of a {}.'
+
+
+SHARED_PROMPT_MODULES = {'base', 'layers', 'context', 'deep'}
+
+
+def test_method_files_import_no_other_method_file():
+    """Shared layers live in prompts/layers.py, not in a method's file."""
+    folder = osp.join(PACKAGE, 'prompts')
+    bad = []
+    for name in sorted(os.listdir(folder)):
+        if not name.endswith('.py') or name == '__init__.py':
+            continue
+        tree = ast.parse(open(osp.join(folder, name)).read())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                if node.module not in SHARED_PROMPT_MODULES:
+                    bad.append(f'{name} imports .{node.module}')
+    assert not bad, bad
+
+
+def test_option_checks_have_one_wording():
+    from mmpl.utils.checks import check_choice, check_int
+    check_choice('x', 'a', ('a', 'b'))
+    with pytest.raises(ValueError, match=r"^x must be one of \('a', 'b'\), "
+                       r"got 'c'$"):
+        check_choice('x', 'c', ('a', 'b'))
+    with pytest.raises(ValueError, match=r"^TVP: x must be one of"):
+        check_choice('x', 'c', ['a'], owner='TVP')
+    check_int('n', 2, minimum=2)
+    for bad in (0, True, 1.0, '1', None):
+        with pytest.raises(ValueError, match='^n must be an integer >= 1, '):
+            check_int('n', bad)
+    with pytest.raises(ValueError, match='^FewShotDataset: num_shots must '
+                       'be an integer >= 1, got 0$'):
+        check_int('num_shots', 0, owner='FewShotDataset')

@@ -32,9 +32,10 @@ from torch import Tensor, nn
 
 from ..clip import (CLIP_MEAN, CLIP_STD, DEFAULT_TEMPLATE, ClassTokens,
                     FrozenCLIP, build_class_tokens, class_prompt_texts)
-from ..prompts.base import BaseFeatureTuner, BaseTextPrompt, BaseVisualPrompt
+from ..prompts.base import (BaseFeatureTuner, BaseTextPrompt,
+                            BaseVisualPrompt, needs_of)
 # PromptCLIPOutputs / cosine_logits are re-exported (public import paths).
-from ..structures import (FrozenImageFeatures,  # noqa: F401
+from ..structures import (FrozenImageFeatures, Needs,  # noqa: F401
                           PromptCLIPOutputs, TextPrompts, cosine_logits)
 from ..version import __version__
 
@@ -106,6 +107,7 @@ class PromptCLIPClassifier(BaseClassifier):
         self.text_chunk_size = text_chunk_size
         self.cache_eval_text = True
         self._check_combination()
+        self._merge_needs()
 
         self._classnames: Optional[Tuple[str, ...]] = None
         self._dataset_template: Optional[str] = None
@@ -134,7 +136,7 @@ class PromptCLIPClassifier(BaseClassifier):
         needs_tokens = [
             type(m).__name__
             for m in (self.text_prompt, self.visual_prompt, self.feature_tuner)
-            if m is not None and getattr(m, 'needs_image_tokens', False)
+            if m is not None and needs_of(m).image_tokens
         ]
         if needs_tokens and not self.clip.is_vit:
             raise ValueError(
@@ -143,6 +145,50 @@ class PromptCLIPClassifier(BaseClassifier):
         if self.visual_prompt is not None and not self.clip.is_vit:
             raise ValueError(f'{type(self.visual_prompt).__name__} needs a '
                              f'ViT image tower; {self.clip.arch} has none.')
+        if (self.visual_prompt is not None
+                and self.text_prompt.produces_visual_prompts):
+            raise ValueError(
+                f'{type(self.text_prompt).__name__} already produces '
+                f'visual prompts; drop visual_prompt='
+                f'{type(self.visual_prompt).__name__}')
+
+    def _merge_needs(self) -> None:
+        """What the pipeline computes, from the modules' ``needs`` (once)."""
+        # tokens of the frozen pass need the frozen pass
+        text, visual = (
+            n | Needs(frozen_image=n.image_tokens) for n in (
+                needs_of(self.text_prompt),
+                needs_of(self.visual_prompt) if self.visual_prompt is not None
+                else Needs()))
+        #: image-conditioned text prompts ((B, C, L, Dt); never cached)
+        self._per_image_text = text.frozen_image
+        tuner = (needs_of(self.feature_tuner) if self.feature_tuner
+                 is not None else Needs())
+        #: whether the image pass carries visual prompts
+        self._prompted_image = (self.visual_prompt is not None or
+                                self.text_prompt.produces_visual_prompts)
+        #: the tuner reads the tokens of the image pass
+        self._tuner_tokens = tuner.image_tokens
+        # Without visual prompts the frozen pass is the image pass, so a
+        # tuner's tokens come from it.
+        frozen_for_tuner = Needs(frozen_image=True, image_tokens=True) if (
+            tuner.image_tokens and not self._prompted_image) else Needs()
+        #: stages 1-2 of the prompt modules (always)
+        self._needs = text | visual | frozen_for_tuner
+        #: what the extra losses add (they run in training only)
+        self._loss_needs = Needs()
+        for module in self.extra_losses:
+            self._loss_needs = self._loss_needs | needs_of(module)
+
+    @property
+    def needs(self) -> Needs:
+        """What the next forward computes before the prompt modules run:
+        the frozen image pass (with tokens), the class anchors."""
+        if self.training:
+            return self._needs | self._loss_needs
+        # anchors of the losses stay requested in evaluation (as before:
+        # cached once per class set)
+        return self._needs | Needs(anchors=self._loss_needs.anchors)
 
     @property
     def method_name(self) -> str:
@@ -150,25 +196,6 @@ class PromptCLIPClassifier(BaseClassifier):
         return '+'.join(type(m).__name__ for m in (
             self.text_prompt, self.visual_prompt, self.feature_tuner)
                         if m is not None)
-
-    @property
-    def needs_anchors(self) -> bool:
-        return any(getattr(m, 'needs_anchors', False)
-                   for m in self._modules_in_pipeline())
-
-    @property
-    def needs_frozen_image(self) -> bool:
-        return (self.text_prompt.image_conditioned
-                or self.text_prompt.needs_image_tokens
-                or (self.visual_prompt is not None
-                    and self.visual_prompt.needs_frozen_image)
-                or (self.training  # losses only run in training
-                    and any(getattr(m, 'needs_frozen_image', False)
-                            for m in self.extra_losses)))
-
-    def _modules_in_pipeline(self) -> List[nn.Module]:
-        mods = [self.text_prompt, self.visual_prompt, self.feature_tuner]
-        return [m for m in mods if m is not None] + list(self.extra_losses)
 
     # ------------------------------------------------------------- class sets
     @property
@@ -260,7 +287,7 @@ class PromptCLIPClassifier(BaseClassifier):
         cached for the whole evaluation (per class set)."""
         cacheable = (self.cache_eval_text and not self.training
                      and not torch.is_grad_enabled()
-                     and not self.text_prompt.image_conditioned)
+                     and not self._per_image_text)
         key = self._class_key()
         if cacheable and key in self._eval_text_cache:
             return self._eval_text_cache[key]
@@ -275,26 +302,22 @@ class PromptCLIPClassifier(BaseClassifier):
     def forward_features(self, images: Tensor) -> PromptCLIPOutputs:
         """Run the staged pipeline on normalised images (B, 3, H, W)."""
         class_set = self._current_class_set()
-        tuner_tokens = (self.feature_tuner is not None
-                        and self.feature_tuner.needs_image_tokens)
-        wants_tokens = (self.text_prompt.needs_image_tokens or tuner_tokens
-                        or (self.visual_prompt is not None
-                            and self.visual_prompt.needs_image_tokens))
+        needs = self.needs
         frozen = None
-        if self.needs_frozen_image or tuner_tokens:
-            frozen = self.frozen_image_pass(images, with_tokens=wants_tokens)
-        anchors = self.class_anchors() if self.needs_anchors else None
+        if needs.frozen_image:
+            frozen = self.frozen_image_pass(images,
+                                            with_tokens=needs.image_tokens)
+        anchors = self.class_anchors() if needs.anchors else None
 
         g, prompts = self._text_features(class_set, frozen, anchors)
 
         visual_prompts = prompts.visual_prompts
         deep_visual = prompts.deep_visual_prompts
         if self.visual_prompt is not None:
-            if visual_prompts is not None:
-                raise ValueError(
-                    f'{type(self.text_prompt).__name__} already produces '
-                    f'visual prompts; drop visual_prompt='
-                    f'{type(self.visual_prompt).__name__}')
+            if visual_prompts is not None:  # a module that did not declare
+                raise RuntimeError(
+                    f'{type(self.text_prompt).__name__} returned visual '
+                    'prompts without declaring produces_visual_prompts')
             vp = self.visual_prompt(g, frozen, anchors)
             visual_prompts, deep_visual = vp.prompts, vp.deep_prompts
 
@@ -304,8 +327,9 @@ class PromptCLIPClassifier(BaseClassifier):
             f, tokens = frozen.global_feature, frozen.tokens
         else:
             out = self.clip.encode_image(images, visual_prompts, deep_visual,
-                                         return_tokens=tuner_tokens)
-            f, tokens = (out[0], out[1]) if tuner_tokens else (out, None)
+                                         return_tokens=self._tuner_tokens)
+            f, tokens = (out[0], out[1]) if self._tuner_tokens else (out,
+                                                                     None)
             f = f.float()
 
         if self.feature_tuner is not None:

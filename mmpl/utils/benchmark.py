@@ -62,8 +62,9 @@ def synthetic_batch(model, batch_size: int, seed: int = 0):
 def loops_over_images(model) -> bool:
     """Whether the original implementation of this method runs the text
     encoder image by image (image-conditioned text prompts)."""
-    prompt = model.text_prompt
-    return bool(prompt.image_conditioned or prompt.needs_image_tokens)
+    from ..prompts.base import needs_of
+    needs = needs_of(model.text_prompt)
+    return needs.frozen_image or needs.image_tokens
 
 
 @contextlib.contextmanager
