@@ -106,6 +106,16 @@ def test_a_text_prompt_with_visual_prompts_refuses_a_visual_prompt():
 
 
 @torch.no_grad()
+def test_extract_feat_returns_image_features(coop_model, images):
+    """mmpretrain's contract: features, (B, D); mode='tensor' has logits."""
+    feats = coop_model.extract_feat(images)
+    assert feats.shape == (3, coop_model.clip.embed_dim)
+    torch.testing.assert_close(feats, coop_model.clip.encode_image(images),
+                               atol=1e-5, rtol=0)
+    assert coop_model(images, mode='tensor').shape == (3, len(CLASSES5))
+
+
+@torch.no_grad()
 def test_tensor_mode_equals_zero_shot_clip_at_init(coop_model, images):
     """CoOp initialised with 'a photo of a' is zero-shot CLIP."""
     logits = coop_model(images, mode='tensor')

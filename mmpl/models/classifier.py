@@ -343,7 +343,11 @@ class PromptCLIPClassifier(BaseClassifier):
                                  prompt_losses=prompts.losses)
 
     def extract_feat(self, inputs: Tensor) -> Tensor:
-        return self.forward_features(inputs).logits
+        """The image features of normalised images (B, 3, H, W), as
+        mmpretrain's ``BaseClassifier.extract_feat`` promises: (B, D), not
+        normalised (per-class (B, C, D) after a per-class feature tuner);
+        ``forward(mode='tensor')`` returns the logits."""
+        return self.forward_features(inputs).image_features
 
     def forward(self,
                 inputs: Tensor,
