@@ -5,12 +5,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 from mmpretrain.registry import MODELS
-from mmpretrain.structures import DataSample
 
 from mmpl.clip import build_class_tokens
 from mmpl.models import PromptCLIPClassifier
 from mmpl.prompts import FrozenImageFeatures
 from mmpl.utils.benchmark import count_text_work
+from helpers import build_classifier, samples
 
 CLASSES5 = ['Forest', 'Sea_or_Lake', 'Annual Crop Land', 'River', 'Highway']
 CLASSES3 = ['dog', 'cat', 'red fox']
@@ -19,15 +19,8 @@ COOP = dict(type='CoOp', n_ctx=4, ctx_init='a photo of a')
 COCOOP = dict(type='CoCoOp', n_ctx=4, ctx_init='a photo of a')
 
 
-def build(text_prompt=COOP, classnames=CLASSES5, seed=0, **kwargs):
-    torch.manual_seed(seed)
-    return MODELS.build(dict(type='PromptCLIPClassifier', clip=TINY,
-                             text_prompt=text_prompt, classnames=classnames,
-                             **kwargs))
-
-
-def samples(labels):
-    return [DataSample().set_gt_label(int(y)) for y in labels]
+def build(text_prompt=COOP, classnames=CLASSES5, **kwargs):
+    return build_classifier(text_prompt, classnames, **kwargs)
 
 
 @pytest.fixture(scope='module')

@@ -10,10 +10,10 @@ import torch.nn.functional as F
 import mmpl
 from mmpl.losses import (ImageRetentionLoss, LogitRetentionLoss,
                          TextRetentionLoss)
-from mmpl.models import PromptCLIPClassifier, cosine_logits
+from mmpl.models import cosine_logits
 from mmpl.structures import PromptCLIPOutputs
 from mmpl.prompts import DGPrompt, FrozenImageFeatures, MaPLe
-from helpers import record_blocks, samples, train_losses
+from helpers import build_classifier, record_blocks, samples, train_losses
 
 DEEP_ARCH = 'mmpl-tiny-vit-4layers'
 CLASSES = ['cat', 'dog', 'sea lion', 'red panda', 'airliner']
@@ -35,11 +35,8 @@ def deep_arch(tmp_path_factory):
 
 
 def build(arch, text_prompt, extra_losses=(), classnames=CLASSES, **kwargs):
-    torch.manual_seed(0)
-    return PromptCLIPClassifier(clip=dict(arch=arch),
-                                text_prompt=text_prompt,
-                                extra_losses=list(extra_losses),
-                                classnames=classnames, **kwargs)
+    return build_classifier(text_prompt, classnames, arch=arch,
+                            extra_losses=list(extra_losses), **kwargs)
 
 
 

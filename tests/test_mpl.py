@@ -11,8 +11,8 @@ from mmpl.clip import build_class_tokens
 from mmpl.prompts import FTP, TVP, CoCoOp, FrozenImageFeatures
 from mmpl.structures import Needs
 from mmpl.prompts.ftp import diversity_loss
-from helpers import (assert_only_prompts_get_gradients, randomize, samples,
-                     train_losses)
+from helpers import (assert_only_prompts_get_gradients, build_classifier,
+                     randomize, samples, train_losses)
 
 CLASSES = ['Forest', 'Sea_or_Lake', 'Annual Crop Land', 'River', 'Highway',
            'red fox', 'tulip']
@@ -24,12 +24,9 @@ TVP_CFG = dict(type='TVP', top_k=3)
 
 
 def build(text_prompt=FTP_CFG, visual_prompt=TVP_CFG, classnames=CLASSES,
-          seed=0, **kwargs):
-    torch.manual_seed(seed)
-    return MODELS.build(dict(type='PromptCLIPClassifier', clip=TINY,
-                             text_prompt=text_prompt,
-                             visual_prompt=visual_prompt,
-                             classnames=classnames, **kwargs))
+          **kwargs):
+    return build_classifier(text_prompt, classnames,
+                            visual_prompt=visual_prompt, **kwargs)
 
 
 def test_registered():

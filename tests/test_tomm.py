@@ -14,8 +14,8 @@ from mmpl.losses import AlignmentLoss
 from mmpl.structures import Needs, PromptCLIPOutputs
 from mmpl.prompts import CTP, TFT, CoCoOp, FrozenImageFeatures
 from mmpl.prompts.ctp import QueryTokenAttention
-from helpers import (assert_only_prompts_get_gradients, randomize, samples,
-                     train_losses)
+from helpers import (assert_only_prompts_get_gradients, build_classifier,
+                     randomize, samples, train_losses)
 
 CLASSES5 = ['Forest', 'Sea_or_Lake', 'Annual Crop Land', 'River', 'Highway']
 CLASSES3 = ['dog', 'cat', 'red fox']
@@ -27,12 +27,9 @@ TFT_CFG = dict(type='TFT', num_heads=8, class_chunk_size=2)
 
 
 def build(text_prompt=CTP_CFG, feature_tuner=TFT_CFG, classnames=CLASSES5,
-          seed=0, **kwargs):
-    torch.manual_seed(seed)
-    return MODELS.build(dict(type='PromptCLIPClassifier', clip=TINY,
-                             text_prompt=text_prompt,
-                             feature_tuner=feature_tuner,
-                             classnames=classnames, **kwargs))
+          **kwargs):
+    return build_classifier(text_prompt, classnames,
+                            feature_tuner=feature_tuner, **kwargs)
 
 
 def anchors_for(clip, classnames):

@@ -142,24 +142,10 @@ class FrozenCLIP(nn.Module):
                     eot_index: Tensor,
                     deep_prompts: Optional[Sequence[PromptTokens]] = None,
                     chunk_size: Optional[int] = None) -> Tensor:
-        """Encode prompt embeddings with the frozen text transformer.
-
-        Sequences are grouped by EOT position and each group is cut after
-        its own EOT (exact under the causal mask), so a batch of class names
-        of different lengths costs the sum of their lengths, not N times the
-        longest one.
-
-        Args:
-            prompt_embeds: (N, L, Dt) token embeddings with shallow prompts
-                already in place (no positional embedding).
-            eot_index: (N,) position of each sequence's EOT token.
-            deep_prompts: prompts for layers 1 .. J-1, each (M, Dt) or
-                (N, M, Dt); they replace positions 1 .. M before that block.
-            chunk_size: encode at most this many sequences at once.
-
-        Returns:
-            (N, D) text features (not normalised).
-        """
+        """(N, L, Dt) prompt embeddings (shallow prompts in place), (N,)
+        EOT positions, deep prompts per layer 1 .. J-1 ((M, Dt) or
+        (N, M, Dt)) -> (N, D) text features, grouped by EOT position and
+        cut after it; see :meth:`~mmpl.clip.towers.TextTower.encode`."""
         return self.text.encode(prompt_embeds, eot_index, deep_prompts,
                                 chunk_size)
 
@@ -170,25 +156,10 @@ class FrozenCLIP(nn.Module):
             shared_prefix: int = 0,
             deep_prompts: Optional[Sequence[PromptTokens]] = None,
             chunk_size: Optional[int] = None) -> Tensor:
-        """Encode the class prompts of G images (or G = 1 for all images).
-
-        When the first ``shared_prefix`` = P positions are the same for every
-        class of an image (``[SOS] ctx``), they run once per image and each
-        class sequence only runs its positions P .. EOT, attending to the
-        prefix (:mod:`~mmpl.clip.prefix_attention`; exact under the causal
-        mask). Otherwise all G*C sequences go through :meth:`encode_text`.
-
-        Args:
-            prompt_embeds: (G, C, L, Dt) prompt embeddings; with
-                ``shared_prefix`` the prefix is read from class 0.
-            eot_index: (C,) EOT position of each class prompt.
-            shared_prefix: P, or 0 when the classes share no prefix.
-            deep_prompts: per layer 1 .. J-1, (M, Dt) or (G, M, Dt).
-            chunk_size: encode at most this many class sequences at once.
-
-        Returns:
-            (G, C, D) text features (not normalised).
-        """
+        """(G, C, L, Dt) class prompts of G images (G = 1: shared), (C,)
+        EOT positions -> (G, C, D) text features; a ``shared_prefix`` of P
+        positions runs once per image. See
+        :meth:`~mmpl.clip.towers.TextTower.encode_class_prompts`."""
         return self.text.encode_class_prompts(prompt_embeds, eot_index,
                                               shared_prefix, deep_prompts,
                                               chunk_size)

@@ -64,6 +64,24 @@ def expand_prompts(prompts: PromptTokens, n: int) -> Tensor:
     return prompts
 
 
+def _deep_prompt_hook(deep_prompts: Optional[Sequence[PromptTokens]],
+                      replace: Callable[[Tensor, Tensor], Tensor]
+                      ) -> Optional[BeforeBlock]:
+    """``before_block`` that puts ``deep_prompts[i - 1]`` (expanded to
+    (N, M, D)) into the input of block ``i`` = 1 .. J-1 with
+    ``replace(x, prompts)``; None without deep prompts."""
+    deep = list(deep_prompts or [])
+    if not deep:
+        return None
+
+    def before_block(i: int, x: Tensor) -> Tensor:
+        if not 0 < i <= len(deep):
+            return x
+        return replace(x, expand_prompts(deep[i - 1], x.shape[0]).to(x.dtype))
+
+    return before_block
+
+
 def text_deep_prompts(
         deep_prompts: Optional[Sequence[PromptTokens]]
 ) -> Optional[BeforeBlock]:
@@ -73,17 +91,11 @@ def text_deep_prompts(
         deep_prompts: per layer 1 .. J-1, (M, Dt) or (N, M, Dt); they
             replace positions 1 .. M of the (N, L, Dt) input of that block.
     """
-    deep = list(deep_prompts or [])
-    if not deep:
-        return None
 
-    def before_block(i: int, x: Tensor) -> Tensor:
-        if not 0 < i <= len(deep):
-            return x
-        p = expand_prompts(deep[i - 1], x.shape[0]).to(x.dtype)
+    def replace(x: Tensor, p: Tensor) -> Tensor:
         return torch.cat([x[:, :1], p, x[:, 1 + p.shape[1]:]], dim=1)
 
-    return before_block
+    return _deep_prompt_hook(deep_prompts, replace)
 
 
 def visual_deep_prompts(
@@ -97,20 +109,14 @@ def visual_deep_prompts(
             (B, 1+N+Mv, Dv) input of that block.
         num_prompts: Mv, the layer-0 prompt count (deep prompts keep it).
     """
-    deep = list(deep_prompts or [])
-    if not deep:
-        return None
 
-    def before_block(i: int, x: Tensor) -> Tensor:
-        if not 0 < i <= len(deep):
-            return x
-        p = expand_prompts(deep[i - 1], x.shape[0]).to(x.dtype)
+    def replace(x: Tensor, p: Tensor) -> Tensor:
         if p.shape[1] != num_prompts:
             raise ValueError('deep visual prompts must keep the layer-0 '
                              f'count {num_prompts}')
         return torch.cat([x[:, :x.shape[1] - num_prompts], p], dim=1)
 
-    return before_block
+    return _deep_prompt_hook(deep_prompts, replace)
 
 
 class _BlockLoop:
