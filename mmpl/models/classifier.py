@@ -14,6 +14,11 @@ One forward runs the stages of DESIGN.md in order:
 7. feature tuner (optional) -> (B, D) or per-class (B, C, D)
 8. logits = exp(logit_scale) * cos(f, g); losses = CE + extra losses
 
+What runs in stages 1-2 follows the modules' merged ``needs``
+(:class:`~mmpl.structures.Needs`), decided when the model is built.
+Features leave the CLIP in its dtype; the classifier works in fp32 from the
+frozen features and the text features on.
+
 Class names come from the dataset (``metainfo['classes']``) through
 :meth:`set_classes`, called by mmpl's loops and ``ClassNamesHook``.
 Only prompt parameters are trainable; the CLIP is held outside the module
@@ -38,6 +43,19 @@ from ..prompts.base import (BaseFeatureTuner, BaseTextPrompt,
 from ..structures import (FrozenImageFeatures, Needs,  # noqa: F401
                           PromptCLIPOutputs, TextPrompts, cosine_logits)
 from ..version import __version__
+
+
+#: class sets (and their cached text features) kept: train, base, new, + one
+_CACHE_SIZE = 4
+
+
+def _remember(cache: dict, key, value):
+    """``cache[key] = value``, dropping the oldest entries beyond
+    ``_CACHE_SIZE``; returns ``value``."""
+    cache[key] = value
+    while len(cache) > _CACHE_SIZE:
+        cache.pop(next(iter(cache)))
+    return value
 
 
 class _ClassSet:
@@ -235,12 +253,9 @@ class PromptCLIPClassifier(BaseClassifier):
         if class_set is None:
             tokens = build_class_tokens(self.clip, self._classnames,
                                         self.text_prompt.n_ctx)
-            class_set = _ClassSet(
+            class_set = _remember(self._class_sets, key, _ClassSet(
                 tokens,
-                class_prompt_texts(self.anchor_template, self._classnames))
-            self._class_sets[key] = class_set
-            while len(self._class_sets) > 4:  # train, base, new, + one
-                self._class_sets.popitem(last=False)
+                class_prompt_texts(self.anchor_template, self._classnames)))
         return class_set
 
     def class_anchors(self) -> Tensor:
@@ -255,9 +270,13 @@ class PromptCLIPClassifier(BaseClassifier):
         return class_set.anchors
 
     # ---------------------------------------------------------------- forward
-    def train(self, mode: bool = True):
-        # Cached text features are only valid while the prompts are frozen.
+    def clear_text_cache(self) -> None:
+        """Forget the evaluation's cached text features (they are only valid
+        while the prompts do not change)."""
         self._eval_text_cache.clear()
+
+    def train(self, mode: bool = True):
+        self.clear_text_cache()
         return super().train(mode)
 
     def frozen_image_pass(self, images: Tensor,
@@ -294,9 +313,7 @@ class PromptCLIPClassifier(BaseClassifier):
         prompts = self.text_prompt(class_set.tokens, frozen, anchors)
         g = self.encode_prompts(prompts)
         if cacheable:
-            while len(self._eval_text_cache) >= 4:
-                self._eval_text_cache.pop(next(iter(self._eval_text_cache)))
-            self._eval_text_cache[key] = (g, prompts)
+            _remember(self._eval_text_cache, key, (g, prompts))
         return g, prompts
 
     def forward_features(self, images: Tensor) -> PromptCLIPOutputs:

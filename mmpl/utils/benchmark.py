@@ -131,13 +131,13 @@ def formulation(model, name: str) -> Iterator[None]:
             stack.enter_context(_patched(clip.text, 'encode', encode))
             stack.enter_context(_patched(clip.text, 'encode_class_prompts',
                                          encode_class_prompts))
-        model._eval_text_cache.clear()
+        model.clear_text_cache()
         try:
             yield
         finally:
             (clip.grad_checkpointing, model.text_chunk_size,
              model.cache_eval_text) = saved
-            model._eval_text_cache.clear()
+            model.clear_text_cache()
 
 
 def is_reference(model) -> bool:
