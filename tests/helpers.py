@@ -27,6 +27,16 @@ def record_blocks(blocks):
     return inputs, outputs, handles
 
 
+def build_classifier(text_prompt: dict, classnames, arch='mmpl-tiny-vit',
+                     seed: int = 0, **kwargs):
+    """A ``PromptCLIPClassifier`` on a random tiny CLIP (the same CLIP for
+    the same ``seed``); ``kwargs`` are the classifier's other arguments."""
+    from mmpl.models import PromptCLIPClassifier
+    torch.manual_seed(seed)
+    return PromptCLIPClassifier(clip=dict(arch=arch), text_prompt=text_prompt,
+                                classnames=classnames, **kwargs)
+
+
 def samples(labels):
     """DataSamples carrying ``labels``."""
     return [DataSample().set_gt_label(int(y)) for y in labels]

@@ -49,6 +49,9 @@ def _assert_equals_reference(model, shares_prefix: bool):
     with bm.count_text_work(model) as work:
         bm.logits(model, images, 'mmpl')
     assert (work.prefix_tokens > 0) == shares_prefix
+    with bm.count_text_work(model) as work:
+        bm.logits(model, images, 'reference')
+    assert work.prefix_tokens == 0  # the reference shares nothing
 
     model.train()
     grads, losses = {}, {}
@@ -118,8 +121,8 @@ def test_reference_encodes_text_once_per_batch_for_coop():
 def test_formulation_restores_the_model():
     model = _model('cocoop', **{'model.text_chunk_size': 3})
     with bm.formulation(model, 'reference'):
-        assert not model.clip.cut_after_eot and model.text_chunk_size is None
-    assert model.clip.cut_after_eot and model.text_chunk_size == 3
+        assert bm.is_reference(model) and model.text_chunk_size is None
+    assert not bm.is_reference(model) and model.text_chunk_size == 3
     assert model.cache_eval_text
     with pytest.raises(ValueError, match='formulation'):
         with bm.formulation(model, 'per-image'):

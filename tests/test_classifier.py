@@ -5,12 +5,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 from mmpretrain.registry import MODELS
-from mmpretrain.structures import DataSample
 
 from mmpl.clip import build_class_tokens
 from mmpl.models import PromptCLIPClassifier
 from mmpl.prompts import FrozenImageFeatures
 from mmpl.utils.benchmark import count_text_work
+from helpers import build_classifier, samples
 
 CLASSES5 = ['Forest', 'Sea_or_Lake', 'Annual Crop Land', 'River', 'Highway']
 CLASSES3 = ['dog', 'cat', 'red fox']
@@ -19,15 +19,8 @@ COOP = dict(type='CoOp', n_ctx=4, ctx_init='a photo of a')
 COCOOP = dict(type='CoCoOp', n_ctx=4, ctx_init='a photo of a')
 
 
-def build(text_prompt=COOP, classnames=CLASSES5, seed=0, **kwargs):
-    torch.manual_seed(seed)
-    return MODELS.build(dict(type='PromptCLIPClassifier', clip=TINY,
-                             text_prompt=text_prompt, classnames=classnames,
-                             **kwargs))
-
-
-def samples(labels):
-    return [DataSample().set_gt_label(int(y)) for y in labels]
+def build(text_prompt=COOP, classnames=CLASSES5, **kwargs):
+    return build_classifier(text_prompt, classnames, **kwargs)
 
 
 @pytest.fixture(scope='module')
@@ -72,6 +65,47 @@ def test_registered_and_built(coop_model):
     assert isinstance(coop_model, PromptCLIPClassifier)
     assert MODELS.get('PromptCLIPClassifier') is PromptCLIPClassifier
     assert coop_model.classnames == tuple(CLASSES5)
+
+
+# ------------------------------------------------------------------- needs
+def test_needs_are_merged_once_at_build():
+    """The modules' declarations decide what the pipeline computes: the
+    frozen pass (and its tokens) and the anchors; losses add theirs in
+    training only (anchors stay requested in evaluation)."""
+    from mmpl.structures import Needs
+    assert build().needs == Needs()
+    assert build(COCOOP).needs == Needs(frozen_image=True)
+    # a tuner's tokens come from the frozen pass when it is the image pass
+    assert build(feature_tuner=dict(type='TFT')).needs == Needs(
+        frozen_image=True, image_tokens=True)
+    # ... and from the prompted pass when there are visual prompts
+    with_vp = build(COCOOP, visual_prompt=dict(type='TVP'),
+                    feature_tuner=dict(type='TFT'))
+    assert with_vp.needs == Needs(frozen_image=True)
+    retained = build(extra_losses=[dict(type='LogitRetentionLoss')])
+    retained.train()
+    assert retained.needs == Needs(frozen_image=True, anchors=True)
+    retained.eval()
+    assert retained.needs == Needs(anchors=True)
+
+
+def test_a_text_prompt_with_visual_prompts_refuses_a_visual_prompt():
+    """Raised when the classifier is built, not in the first forward."""
+    for text_prompt in (dict(type='MaPLe', depth=2),
+                        dict(type='DGPrompt', depth=2)):
+        with pytest.raises(ValueError, match='already produces visual '
+                           'prompts; drop visual_prompt=TVP'):
+            build(text_prompt, visual_prompt=dict(type='TVP'))
+
+
+@torch.no_grad()
+def test_extract_feat_returns_image_features(coop_model, images):
+    """mmpretrain's contract: features, (B, D); mode='tensor' has logits."""
+    feats = coop_model.extract_feat(images)
+    assert feats.shape == (3, coop_model.clip.embed_dim)
+    torch.testing.assert_close(feats, coop_model.clip.encode_image(images),
+                               atol=1e-5, rtol=0)
+    assert coop_model(images, mode='tensor').shape == (3, len(CLASSES5))
 
 
 @torch.no_grad()

@@ -4,6 +4,7 @@ weights, QuickGELU, one-line errors).
 
 Fast and offline: random weights, the tiny architecture everywhere except one
 ViT-B-16 parity test (real widths)."""
+import contextlib
 import json
 
 import open_clip
@@ -40,7 +41,7 @@ def _tiny_cfg(layers=2, quick_gelu=False):
 
 
 @pytest.fixture(scope='module')
-def test_archs(tmp_path_factory):
+def extra_archs(tmp_path_factory):
     """Register two extra tiny architectures with open_clip."""
     d = tmp_path_factory.mktemp('archs')
     with open(d / f'{DEEP_ARCH}.json', 'w') as f:
@@ -52,7 +53,7 @@ def test_archs(tmp_path_factory):
 
 
 @pytest.fixture(scope='module')
-def deep_clip(test_archs):
+def deep_clip(extra_archs):
     torch.manual_seed(2)
     return FrozenCLIP(arch=DEEP_ARCH)
 
@@ -65,6 +66,22 @@ def vitb16():
 
 def _rand(*shape, seed=0):
     return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+
+
+@contextlib.contextmanager
+def _recording(obj, name, calls):
+    """Record the first argument of every ``obj.name(...)`` call."""
+    method = getattr(obj, name)
+
+    def recorded(x, *args, **kwargs):
+        calls.append(x)
+        return method(x, *args, **kwargs)
+
+    setattr(obj, name, recorded)
+    try:
+        yield calls
+    finally:
+        delattr(obj, name)
 
 
 def _reference_text(clip, x, eot_index, deep=None):
@@ -241,14 +258,11 @@ def test_shared_prefix_equals_full_sequences(deep_clip, deep_kind,
     elif deep_kind == 'per_group':
         deep = [_rand(groups, 3, clip.text_width, seed=42),
                 _rand(groups, 2, clip.text_width, seed=43)]
-    work = []
-    clip.text_observers.append(lambda *event: work.append(event))
-    try:
+    prefixes = []
+    with _recording(clip.text, 'prefix_keys_values', prefixes):
         shared = clip.encode_class_prompts(prompts, eot, prefix, deep,
                                            chunk_size)
-    finally:
-        clip.text_observers.clear()
-    assert ('prefix', groups, prefix) in work  # the prefix path ran
+    assert [p.shape[:2] for p in prefixes] == [(groups, prefix)]  # it ran
     grad_shared, = torch.autograd.grad(shared.square().sum(), ctx)
     flat_deep = None if deep is None else [
         p if p.dim() == 2 else p.repeat_interleave(len(PREFIX_NAMES), 0)
@@ -269,23 +283,18 @@ def test_shared_prefix_equals_full_sequences(deep_clip, deep_kind,
 def test_shared_prefix_falls_back_when_it_cannot_apply(deep_clip):
     clip, prefix = deep_clip, 4
     _, prompts, eot = _class_prompts(clip, 1, prefix, 44)
-    expected = clip.encode_class_prompts(prompts, eot, 0)
-    work = []
-    clip.text_observers.append(lambda *event: work.append(event[0]))
-    try:
-        # deep prompts reaching past the prefix; the reference formulation
+    prefixes = []
+    with _recording(clip.text, 'prefix_keys_values', prefixes):
+        # deep prompts reaching past the prefix
         long_deep = [_rand(prefix, clip.text_width, seed=45)]
         torch.testing.assert_close(
             clip.encode_class_prompts(prompts, eot, prefix, long_deep),
             clip.encode_class_prompts(prompts, eot, 0, long_deep))
-        clip.cut_after_eot = False
-        torch.testing.assert_close(
-            clip.encode_class_prompts(prompts, eot, prefix), expected,
-            atol=ATOL, rtol=0)
-    finally:
-        clip.cut_after_eot = True
-        clip.text_observers.clear()
-    assert 'prefix' not in work
+        # an EOT inside the prefix
+        short = eot.clone()
+        short[0] = prefix - 1
+        assert not clip.text.can_share_prefix(short, prefix, [])
+    assert prefixes == []
 
 
 # -------------------------------------------------------- deep text prompts
@@ -359,7 +368,7 @@ def test_deep_text_prompt_errors(tiny_clip):
         tiny_clip.encode_text(emb, eot, [_rand(3, 2, 64)])
 
 
-def test_grad_checkpointing_matches(test_archs):
+def test_grad_checkpointing_matches(extra_archs):
     torch.manual_seed(4)
     a = FrozenCLIP(arch=DEEP_ARCH)
     b = FrozenCLIP(arch=DEEP_ARCH, grad_checkpointing=True)
@@ -376,6 +385,44 @@ def test_grad_checkpointing_matches(test_archs):
         clip.encode_text(emb, eot).sum().backward()
         grads.append(ctx.grad.clone())
     torch.testing.assert_close(grads[0], grads[1], atol=1e-5, rtol=1e-4)
+
+
+# ------------------------------------------------------------- step-wise towers
+@torch.no_grad()
+def test_towers_advanced_block_by_block_equal_the_full_run(deep_clip,
+                                                           tiny_images):
+    """The two towers stepped one block at a time, interleaved (what
+    DGPrompt's mutual guidance needs), with deep prompts in both, give the
+    encoders' results."""
+    from mmpl.clip.towers import text_deep_prompts, visual_deep_prompts
+    clip = deep_clip
+    text, visual = clip.text, clip.visual
+    assert text.layers == visual.layers == 4
+    ids = clip.tokenize(SAME_LENGTH)
+    eot = clip.eot_index(ids)
+    emb = clip.embed_tokens(ids)[:, :int(eot.max()) + 1]
+    deep_text = [_rand(2, 64, seed=70), _rand(2, 64, seed=71)]
+    shallow = _rand(2, 2, 64, seed=72)  # per image
+    deep_visual = [_rand(2, 64, seed=73)]
+    text_hook = text_deep_prompts(deep_text)
+    visual_hook = visual_deep_prompts(deep_visual, 2)
+    t, v = text.embed(emb), visual.embed(tiny_images, shallow)
+    for i in range(text.layers):
+        t = text.run(t, i, i + 1, before_block=text_hook)
+        v = visual.run(v, i, i + 1, before_block=visual_hook)
+    torch.testing.assert_close(text.head(t, eot),
+                               clip.encode_text(emb, eot, deep_text),
+                               atol=ATOL, rtol=0)
+    torch.testing.assert_close(
+        visual.head(v, 2), clip.encode_image(tiny_images, shallow,
+                                             deep_visual), atol=ATOL, rtol=0)
+    # a split anywhere: run(0, k) then run(k, end) is the full run
+    x = text.embed(emb)
+    full = text.run(x, before_block=text_hook)
+    for k in range(text.layers + 1):
+        torch.testing.assert_close(
+            text.run(text.run(x, 0, k, text_hook), k, None, text_hook), full,
+            atol=0, rtol=0)
 
 
 # ------------------------------------------------------ deep visual prompts
@@ -601,7 +648,7 @@ def test_every_quickgelu_tag_forces_quick_gelu(monkeypatch, arch, tag):
     assert spy.calls[-1]['force_quick_gelu'] is True
 
 
-def test_contradicting_quick_gelu_is_not_silently_ignored(test_archs,
+def test_contradicting_quick_gelu_is_not_silently_ignored(extra_archs,
                                                           saved_tiny):
     _, path = saved_tiny
     try:

@@ -10,10 +10,10 @@ import torch.nn.functional as F
 import mmpl
 from mmpl.losses import (ImageRetentionLoss, LogitRetentionLoss,
                          TextRetentionLoss)
-from mmpl.models import PromptCLIPClassifier, cosine_logits
-from mmpl.models.classifier import PromptCLIPOutputs
+from mmpl.models import cosine_logits
+from mmpl.structures import PromptCLIPOutputs
 from mmpl.prompts import DGPrompt, FrozenImageFeatures, MaPLe
-from helpers import record_blocks, samples, train_losses
+from helpers import build_classifier, record_blocks, samples, train_losses
 
 DEEP_ARCH = 'mmpl-tiny-vit-4layers'
 CLASSES = ['cat', 'dog', 'sea lion', 'red panda', 'airliner']
@@ -35,11 +35,8 @@ def deep_arch(tmp_path_factory):
 
 
 def build(arch, text_prompt, extra_losses=(), classnames=CLASSES, **kwargs):
-    torch.manual_seed(0)
-    return PromptCLIPClassifier(clip=dict(arch=arch),
-                                text_prompt=text_prompt,
-                                extra_losses=list(extra_losses),
-                                classnames=classnames, **kwargs)
+    return build_classifier(text_prompt, classnames, arch=arch,
+                            extra_losses=list(extra_losses), **kwargs)
 
 
 
@@ -50,13 +47,23 @@ def build(arch, text_prompt, extra_losses=(), classnames=CLASSES, **kwargs):
     dict(type='DGPrompt', depth=3, guidance='cross_attention'),
 ])
 def test_deep_prompts_at_their_positions_up_to_depth(deep_arch, prompt,
-                                                     tiny_images):
+                                                     tiny_images,
+                                                     monkeypatch):
     clf = build(deep_arch, prompt)
     clf.eval()
     # All sequences whole, in one call through the blocks' forward, to
     # inspect positions (the fast paths, length groups and a shared prefix,
     # are tested equal to this in test_clip_adapter and test_benchmark).
-    clf.clip.cut_after_eot = False
+    text = clf.clip.text
+
+    def whole(prompt_embeds, eot_index, shared_prefix=0, deep_prompts=None,
+              chunk_size=None):
+        groups, classes = prompt_embeds.shape[:2]
+        return text.encode_batch(prompt_embeds.flatten(0, 1),
+                                 eot_index.repeat(groups),
+                                 deep_prompts).view(groups, classes, -1)
+
+    monkeypatch.setattr(text, 'encode_class_prompts', whole)
     model, m = clf.clip.model, 2
     text_in, text_out, h1 = record_blocks(model.transformer.resblocks)
     vis_in, vis_out, h2 = record_blocks(model.visual.transformer.resblocks)

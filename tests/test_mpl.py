@@ -9,9 +9,10 @@ from mmpretrain.registry import MODELS
 
 from mmpl.clip import build_class_tokens
 from mmpl.prompts import FTP, TVP, CoCoOp, FrozenImageFeatures
+from mmpl.structures import Needs
 from mmpl.prompts.ftp import diversity_loss
-from helpers import (assert_only_prompts_get_gradients, randomize, samples,
-                     train_losses)
+from helpers import (assert_only_prompts_get_gradients, build_classifier,
+                     randomize, samples, train_losses)
 
 CLASSES = ['Forest', 'Sea_or_Lake', 'Annual Crop Land', 'River', 'Highway',
            'red fox', 'tulip']
@@ -23,12 +24,9 @@ TVP_CFG = dict(type='TVP', top_k=3)
 
 
 def build(text_prompt=FTP_CFG, visual_prompt=TVP_CFG, classnames=CLASSES,
-          seed=0, **kwargs):
-    torch.manual_seed(seed)
-    return MODELS.build(dict(type='PromptCLIPClassifier', clip=TINY,
-                             text_prompt=text_prompt,
-                             visual_prompt=visual_prompt,
-                             classnames=classnames, **kwargs))
+          **kwargs):
+    return build_classifier(text_prompt, classnames,
+                            visual_prompt=visual_prompt, **kwargs)
 
 
 def test_registered():
@@ -82,15 +80,14 @@ def test_ftp_tied_in_classifier_equals_cocoop(images):
 
 
 def test_ftp_declares_what_it_needs(tiny_clip):
-    assert not FTP.needs_image_tokens and not FTP.needs_anchors
-    default = FTP(tiny_clip)
-    assert default.image_conditioned
-    assert not default.needs_image_tokens and not default.needs_anchors
-    queries = FTP(tiny_clip, decomposition='queries')
-    assert queries.needs_image_tokens and not queries.needs_anchors
-    assert not FTP(tiny_clip, decomposition='queries',
-                   attend_over='global').needs_image_tokens
-    assert FTP(tiny_clip, class_gating=True).needs_anchors
+    # f0 always (image-conditioned prompts), tokens and anchors by option
+    assert FTP(tiny_clip).needs == Needs(frozen_image=True)
+    assert FTP(tiny_clip, decomposition='queries').needs == Needs(
+        frozen_image=True, image_tokens=True)
+    assert FTP(tiny_clip, decomposition='queries',
+               attend_over='global').needs == Needs(frozen_image=True)
+    assert FTP(tiny_clip, class_gating=True).needs == Needs(
+        frozen_image=True, anchors=True)
     with pytest.raises(ValueError, match='decomposition'):
         FTP(tiny_clip, decomposition='linear')
 
@@ -211,8 +208,9 @@ def test_tvp_top_k_range_and_options(tiny_clip, frozen):
         TVP(tiny_clip, tau=0)
     with pytest.raises(ValueError, match='text_source'):
         TVP(tiny_clip, text_source='g')
-    assert TVP(tiny_clip, text_source='anchors').needs_anchors
-    assert not TVP(tiny_clip).needs_anchors
+    assert TVP(tiny_clip, text_source='anchors').needs == Needs(
+        frozen_image=True, anchors=True)
+    assert TVP(tiny_clip).needs == Needs(frozen_image=True)
     with pytest.raises(ValueError, match='needs the class anchors'):
         TVP(tiny_clip, text_source='anchors')(g, frozen)
     with pytest.raises(ValueError, match='exceeds'):

@@ -11,11 +11,11 @@ from mmpretrain.registry import MODELS
 
 from mmpl.clip import build_class_tokens
 from mmpl.losses import AlignmentLoss
-from mmpl.models.classifier import PromptCLIPOutputs
+from mmpl.structures import Needs, PromptCLIPOutputs
 from mmpl.prompts import CTP, TFT, CoCoOp, FrozenImageFeatures
 from mmpl.prompts.ctp import QueryTokenAttention
-from helpers import (assert_only_prompts_get_gradients, randomize, samples,
-                     train_losses)
+from helpers import (assert_only_prompts_get_gradients, build_classifier,
+                     randomize, samples, train_losses)
 
 CLASSES5 = ['Forest', 'Sea_or_Lake', 'Annual Crop Land', 'River', 'Highway']
 CLASSES3 = ['dog', 'cat', 'red fox']
@@ -27,12 +27,9 @@ TFT_CFG = dict(type='TFT', num_heads=8, class_chunk_size=2)
 
 
 def build(text_prompt=CTP_CFG, feature_tuner=TFT_CFG, classnames=CLASSES5,
-          seed=0, **kwargs):
-    torch.manual_seed(seed)
-    return MODELS.build(dict(type='PromptCLIPClassifier', clip=TINY,
-                             text_prompt=text_prompt,
-                             feature_tuner=feature_tuner,
-                             classnames=classnames, **kwargs))
+          **kwargs):
+    return build_classifier(text_prompt, classnames,
+                            feature_tuner=feature_tuner, **kwargs)
 
 
 def anchors_for(clip, classnames):
@@ -43,11 +40,12 @@ def anchors_for(clip, classnames):
 
 
 # --------------------------------------------------------------- registry
-def test_registered():
+def test_registered(tiny_clip):
     for name in ('CTP', 'TFT', 'AlignmentLoss'):
         assert MODELS.get(name) is not None, name
-    assert CTP.needs_anchors and CTP.needs_image_tokens
-    assert CTP.image_conditioned and TFT.needs_image_tokens
+    assert CTP(tiny_clip).needs == Needs(frozen_image=True,
+                                         image_tokens=True, anchors=True)
+    assert TFT(tiny_clip).needs == Needs(image_tokens=True)
     assert AlignmentLoss().loss_name == 'loss_align'
 
 
@@ -130,7 +128,8 @@ def test_ctp_equals_cocoop_when_attention_returns_global_feature(
     cocoop = CoCoOp(tiny_clip)
     randomize(cocoop.meta_net)
     ctp = CTP(tiny_clip, attend_over='global', project_values=False)
-    assert not ctp.needs_image_tokens  # f0 is always computed
+    # f0 is always computed, the tokens are not needed
+    assert ctp.needs == Needs(frozen_image=True, anchors=True)
     missing, unexpected = ctp.load_state_dict(cocoop.state_dict(),
                                               strict=False)
     assert not unexpected

@@ -12,6 +12,7 @@ from typing import Any, Dict, List, Tuple, Union
 import numpy as np
 from mmpretrain.registry import DATASETS
 
+from ..utils.checks import check_choice
 from .fewshot import IndexSubsetWrapper
 
 SUBSETS: Tuple[str, ...] = ('base', 'new', 'all')
@@ -19,9 +20,7 @@ SUBSETS: Tuple[str, ...] = ('base', 'new', 'all')
 
 def base_new_labels(num_classes: int, subset: str) -> List[int]:
     """Old labels of ``subset`` in new-label order (the one rule)."""
-    if subset not in SUBSETS:
-        raise ValueError(f'unknown subset {subset!r}; expected one of '
-                         f'{list(SUBSETS)}')
+    check_choice('subset', subset, SUBSETS)
     labels = sorted(range(num_classes))
     m = math.ceil(num_classes / 2)
     return {'base': labels[:m], 'new': labels[m:], 'all': labels}[subset]
@@ -47,9 +46,7 @@ class BaseNewDataset(IndexSubsetWrapper):
                  dataset: Union[Any, dict],
                  subset: str = 'base',
                  lazy_init: bool = False):
-        if subset not in SUBSETS:
-            raise ValueError(f'BaseNewDataset: unknown subset {subset!r}; '
-                             f'expected one of {list(SUBSETS)}')
+        check_choice('subset', subset, SUBSETS, owner='BaseNewDataset')
         self.subset = subset
         super().__init__(dataset, lazy_init=lazy_init)
 

@@ -25,6 +25,8 @@ import numpy as np
 from mmengine.dataset import Compose
 from mmpretrain.registry import DATASETS
 
+from ..utils.checks import check_int
+
 
 def build_inner_dataset(dataset: Any) -> Any:
     """Build a config dict with ``DATASETS.build``; pass a dataset through.
@@ -251,10 +253,7 @@ class FewShotDataset(IndexSubsetWrapper):
                  seed: int = 1,
                  cache_file: Optional[str] = None,
                  lazy_init: bool = False):
-        if (isinstance(num_shots, bool) or not isinstance(num_shots, int)
-                or num_shots < 1):
-            raise ValueError(f'FewShotDataset: num_shots must be an int >= '
-                             f'1, got {num_shots!r}')
+        check_int('num_shots', num_shots, owner='FewShotDataset')
         self.num_shots = num_shots
         self.seed = seed
         self.cache_file = cache_file

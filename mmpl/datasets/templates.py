@@ -9,8 +9,8 @@ template, as in the domain-generalisation protocol.
 """
 from typing import Dict
 
-#: Template used when a dataset has no dedicated one.
-DEFAULT_TEMPLATE: str = 'a photo of a {}.'
+# DEFAULT_TEMPLATE: used when a dataset has no dedicated one (re-exported)
+from ..clip.constants import DEFAULT_TEMPLATE
 
 _IMAGENET_TEMPLATE: str = 'a photo of a {}.'
 

@@ -26,7 +26,8 @@ import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 from torch import Tensor, nn
 
-from ..models.classifier import PromptCLIPOutputs
+from ..structures import Needs, PromptCLIPOutputs
+from ..utils.checks import check_choice
 
 POSITIVES = ('same_label', 'diagonal')
 
@@ -65,8 +66,7 @@ class AlignmentLoss(nn.Module):
             'diagonal' (reading).
         loss_name: key in the loss dict ['loss_align'].
     """
-    needs_anchors = False
-    needs_frozen_image = False
+    needs = Needs()
 
     def __init__(self,
                  image_to_text_weight: float = 1.0,
@@ -74,9 +74,7 @@ class AlignmentLoss(nn.Module):
                  positives: str = 'same_label',
                  loss_name: str = 'loss_align'):
         super().__init__()
-        if positives not in POSITIVES:
-            raise ValueError(f'positives must be one of {POSITIVES}, got '
-                             f'{positives!r}')
+        check_choice('positives', positives, POSITIVES)
         self.image_to_text_weight = image_to_text_weight
         self.text_to_image_weight = text_to_image_weight
         self.positives = positives

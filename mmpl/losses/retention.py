@@ -2,11 +2,11 @@
 
 Each loss is a separate registered module usable with any method in mmpl
 (``extra_losses`` of :class:`~mmpl.models.PromptCLIPClassifier`); it reads
-:class:`~mmpl.models.classifier.PromptCLIPOutputs` and declares what it needs
-(``needs_anchors``: the (C, D) frozen hand-crafted text features ``t0``,
-cached by the classifier once per class set; ``needs_frozen_image``: the
-prompt-free image features ``f0``). Every term is exactly zero when the
-prompted features equal the frozen ones.
+:class:`~mmpl.structures.PromptCLIPOutputs` and declares what it needs
+(``needs``, a :class:`~mmpl.structures.Needs`: ``anchors``, the (C, D)
+frozen hand-crafted text features ``t0``, cached by the classifier once per
+class set; ``frozen_image``: the prompt-free image features ``f0``). Every
+term is exactly zero when the prompted features equal the frozen ones.
 
 * :class:`TextRetentionLoss`: lambda_t * L1 or (1 - cos)(g_c, t0_c)
   (PromptSRC: L1 x25; KgCoOp: 1 - cos x8).
@@ -23,7 +23,8 @@ import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 from torch import Tensor, nn
 
-from ..models.classifier import PromptCLIPOutputs, cosine_logits
+from ..structures import Needs, PromptCLIPOutputs, cosine_logits
+from ..utils.checks import check_choice
 
 TEXT_DISTANCES = ('l1', 'cosine')
 KL_REDUCTIONS = ('numel', 'batchmean')
@@ -33,18 +34,14 @@ def _required(value: Optional[Tensor], what: str, owner: str) -> Tensor:
     if value is None:
         raise ValueError(f'{owner} needs {what}, but the classifier did not '
                          'compute it (losses run in training mode, where '
-                         'the classifier reads needs_anchors / '
-                         'needs_frozen_image from extra_losses)')
+                         "the classifier reads each loss's needs)")
     return value
 
 
-def _check_choice(name: str, value: str, choices: tuple) -> None:
-    if value not in choices:
-        raise ValueError(f'{name} must be one of {choices}, got {value!r}')
-
-
 class _WeightedLoss(nn.Module):
-    """A named loss term with a weight (``loss_name`` keys the loss dict)."""
+    """A named loss term with a weight (``loss_name`` keys the loss dict;
+    ``needs``: what it reads from the outputs besides the logits)."""
+    needs: Needs = Needs()
 
     def __init__(self, loss_weight: float, loss_name: str):
         super().__init__()
@@ -74,13 +71,12 @@ class TextRetentionLoss(_WeightedLoss):
         distance: 'l1' [default] or 'cosine' (1 - cos).
         loss_name: key in the loss dict.
     """
-    needs_anchors = True
-    needs_frozen_image = False
+    needs = Needs(anchors=True)
 
     def __init__(self, loss_weight: float = 25.0, distance: str = 'l1',
                  loss_name: str = 'loss_text_retention'):
         super().__init__(loss_weight, loss_name)
-        _check_choice('distance', distance, TEXT_DISTANCES)
+        check_choice('distance', distance, TEXT_DISTANCES)
         self.distance = distance
 
     def forward(self, outputs: PromptCLIPOutputs, labels: Tensor) -> Tensor:
@@ -99,8 +95,7 @@ class ImageRetentionLoss(_WeightedLoss):
         loss_weight: lambda_v [10, PromptSRC].
         loss_name: key in the loss dict.
     """
-    needs_anchors = False
-    needs_frozen_image = True
+    needs = Needs(frozen_image=True)
 
     def __init__(self, loss_weight: float = 10.0,
                  loss_name: str = 'loss_image_retention'):
@@ -127,14 +122,13 @@ class LogitRetentionLoss(_WeightedLoss):
             'batchmean' (sum / B, the KL per image).
         loss_name: key in the loss dict.
     """
-    needs_anchors = True
-    needs_frozen_image = True
+    needs = Needs(frozen_image=True, anchors=True)
 
     def __init__(self, loss_weight: float = 1.0, temperature: float = 1.0,
                  reduction: str = 'numel',
                  loss_name: str = 'loss_logit_retention'):
         super().__init__(loss_weight, loss_name)
-        _check_choice('reduction', reduction, KL_REDUCTIONS)
+        check_choice('reduction', reduction, KL_REDUCTIONS)
         self.temperature = temperature
         self.reduction = reduction
 

@@ -14,6 +14,11 @@ One forward runs the stages of DESIGN.md in order:
 7. feature tuner (optional) -> (B, D) or per-class (B, C, D)
 8. logits = exp(logit_scale) * cos(f, g); losses = CE + extra losses
 
+What runs in stages 1-2 follows the modules' merged ``needs``
+(:class:`~mmpl.structures.Needs`), decided when the model is built.
+Features leave the CLIP in its dtype; the classifier works in fp32 from the
+frozen features and the text features on.
+
 Class names come from the dataset (``metainfo['classes']``) through
 :meth:`set_classes`, called by mmpl's loops and ``ClassNamesHook``.
 Only prompt parameters are trainable; the CLIP is held outside the module
@@ -21,7 +26,6 @@ tree (see :mod:`mmpl.clip.adapter`), so checkpoints carry only the prompts
 plus the meta needed to rebuild (architecture, weights, class names).
 """
 from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -31,39 +35,27 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from torch import Tensor, nn
 
-from ..datasets.templates import DEFAULT_TEMPLATE
-from ..clip import (ClassTokens, FrozenCLIP, build_class_tokens,
-                    class_prompt_texts)
+from ..clip import (CLIP_MEAN, CLIP_STD, DEFAULT_TEMPLATE, ClassTokens,
+                    FrozenCLIP, build_class_tokens, class_prompt_texts)
 from ..prompts.base import (BaseFeatureTuner, BaseTextPrompt,
-                            BaseVisualPrompt, FrozenImageFeatures,
-                            TextPrompts)
+                            BaseVisualPrompt, needs_of)
+# PromptCLIPOutputs / cosine_logits are re-exported (public import paths).
+from ..structures import (FrozenImageFeatures, Needs,  # noqa: F401
+                          PromptCLIPOutputs, TextPrompts, cosine_logits)
 from ..version import __version__
 
-CLIP_MEAN = [0.48145466 * 255, 0.4578275 * 255, 0.40821073 * 255]
-CLIP_STD = [0.26862954 * 255, 0.26130258 * 255, 0.27577711 * 255]
+
+#: class sets (and their cached text features) kept: train, base, new, + one
+_CACHE_SIZE = 4
 
 
-@dataclass
-class PromptCLIPOutputs:
-    """Everything one forward computed; extra losses read from it.
-
-    Attributes:
-        logits: (B, C) scaled cosine logits.
-        image_features: (B, D) or per-class (B, C, D), not normalised.
-        text_features: (1|B, C, D), not normalised.
-        logit_scale: scalar exp(logit_scale).
-        frozen_image: the frozen image pass, when one ran.
-        anchors: (C, D) frozen hand-crafted text features, when requested.
-        prompt_losses: the text prompt module's own regularisers
-            (``TextPrompts.losses``), added to the training losses.
-    """
-    logits: Tensor
-    image_features: Tensor
-    text_features: Tensor
-    logit_scale: Tensor
-    frozen_image: Optional[FrozenImageFeatures] = None
-    anchors: Optional[Tensor] = None
-    prompt_losses: Optional[Dict[str, Tensor]] = None
+def _remember(cache: dict, key, value):
+    """``cache[key] = value``, dropping the oldest entries beyond
+    ``_CACHE_SIZE``; returns ``value``."""
+    cache[key] = value
+    while len(cache) > _CACHE_SIZE:
+        cache.pop(next(iter(cache)))
+    return value
 
 
 class _ClassSet:
@@ -73,27 +65,6 @@ class _ClassSet:
         self.tokens = tokens
         self.anchor_texts = anchor_texts
         self.anchors: Optional[Tensor] = None  # (C, D)
-
-
-def cosine_logits(image_features: Tensor, text_features: Tensor,
-                  scale: Tensor) -> Tensor:
-    """Scaled cosine similarity.
-
-    Args:
-        image_features: (B, D) or per-class (B, C, D).
-        text_features: (1|B, C, D).
-        scale: scalar.
-
-    Returns:
-        (B, C) logits.
-    """
-    f = F.normalize(image_features, dim=-1)
-    g = F.normalize(text_features, dim=-1)
-    if f.dim() == 3:
-        return scale * (f * g).sum(-1)
-    if g.shape[0] == 1:
-        return scale * f @ g[0].t()
-    return scale * torch.einsum('bd,bcd->bc', f, g)
 
 
 @MODELS.register_module()
@@ -154,6 +125,7 @@ class PromptCLIPClassifier(BaseClassifier):
         self.text_chunk_size = text_chunk_size
         self.cache_eval_text = True
         self._check_combination()
+        self._merge_needs()
 
         self._classnames: Optional[Tuple[str, ...]] = None
         self._dataset_template: Optional[str] = None
@@ -182,7 +154,7 @@ class PromptCLIPClassifier(BaseClassifier):
         needs_tokens = [
             type(m).__name__
             for m in (self.text_prompt, self.visual_prompt, self.feature_tuner)
-            if m is not None and getattr(m, 'needs_image_tokens', False)
+            if m is not None and needs_of(m).image_tokens
         ]
         if needs_tokens and not self.clip.is_vit:
             raise ValueError(
@@ -191,6 +163,50 @@ class PromptCLIPClassifier(BaseClassifier):
         if self.visual_prompt is not None and not self.clip.is_vit:
             raise ValueError(f'{type(self.visual_prompt).__name__} needs a '
                              f'ViT image tower; {self.clip.arch} has none.')
+        if (self.visual_prompt is not None
+                and self.text_prompt.produces_visual_prompts):
+            raise ValueError(
+                f'{type(self.text_prompt).__name__} already produces '
+                f'visual prompts; drop visual_prompt='
+                f'{type(self.visual_prompt).__name__}')
+
+    def _merge_needs(self) -> None:
+        """What the pipeline computes, from the modules' ``needs`` (once)."""
+        # tokens of the frozen pass need the frozen pass
+        text, visual = (
+            n | Needs(frozen_image=n.image_tokens) for n in (
+                needs_of(self.text_prompt),
+                needs_of(self.visual_prompt) if self.visual_prompt is not None
+                else Needs()))
+        #: image-conditioned text prompts ((B, C, L, Dt); never cached)
+        self._per_image_text = text.frozen_image
+        tuner = (needs_of(self.feature_tuner) if self.feature_tuner
+                 is not None else Needs())
+        #: whether the image pass carries visual prompts
+        self._prompted_image = (self.visual_prompt is not None or
+                                self.text_prompt.produces_visual_prompts)
+        #: the tuner reads the tokens of the image pass
+        self._tuner_tokens = tuner.image_tokens
+        # Without visual prompts the frozen pass is the image pass, so a
+        # tuner's tokens come from it.
+        frozen_for_tuner = Needs(frozen_image=True, image_tokens=True) if (
+            tuner.image_tokens and not self._prompted_image) else Needs()
+        #: stages 1-2 of the prompt modules (always)
+        self._needs = text | visual | frozen_for_tuner
+        #: what the extra losses add (they run in training only)
+        self._loss_needs = Needs()
+        for module in self.extra_losses:
+            self._loss_needs = self._loss_needs | needs_of(module)
+
+    @property
+    def needs(self) -> Needs:
+        """What the next forward computes before the prompt modules run:
+        the frozen image pass (with tokens), the class anchors."""
+        if self.training:
+            return self._needs | self._loss_needs
+        # anchors of the losses stay requested in evaluation (as before:
+        # cached once per class set)
+        return self._needs | Needs(anchors=self._loss_needs.anchors)
 
     @property
     def method_name(self) -> str:
@@ -198,25 +214,6 @@ class PromptCLIPClassifier(BaseClassifier):
         return '+'.join(type(m).__name__ for m in (
             self.text_prompt, self.visual_prompt, self.feature_tuner)
                         if m is not None)
-
-    @property
-    def needs_anchors(self) -> bool:
-        return any(getattr(m, 'needs_anchors', False)
-                   for m in self._modules_in_pipeline())
-
-    @property
-    def needs_frozen_image(self) -> bool:
-        return (self.text_prompt.image_conditioned
-                or self.text_prompt.needs_image_tokens
-                or (self.visual_prompt is not None
-                    and self.visual_prompt.needs_frozen_image)
-                or (self.training  # losses only run in training
-                    and any(getattr(m, 'needs_frozen_image', False)
-                            for m in self.extra_losses)))
-
-    def _modules_in_pipeline(self) -> List[nn.Module]:
-        mods = [self.text_prompt, self.visual_prompt, self.feature_tuner]
-        return [m for m in mods if m is not None] + list(self.extra_losses)
 
     # ------------------------------------------------------------- class sets
     @property
@@ -242,8 +239,7 @@ class PromptCLIPClassifier(BaseClassifier):
         return self.template or self._dataset_template or DEFAULT_TEMPLATE
 
     def _class_key(self) -> tuple:
-        return (self._classnames, self.anchor_template, self.clip.device,
-                self.clip.cut_after_eot)
+        return (self._classnames, self.anchor_template, self.clip.device)
 
     def _current_class_set(self) -> _ClassSet:
         if self._classnames is None:
@@ -258,12 +254,9 @@ class PromptCLIPClassifier(BaseClassifier):
             tokens = build_class_tokens(self.clip, self._classnames,
                                         self.text_prompt.n_ctx,
                                         self.text_prompt.context_phrase)
-            class_set = _ClassSet(
+            class_set = _remember(self._class_sets, key, _ClassSet(
                 tokens,
-                class_prompt_texts(self.anchor_template, self._classnames))
-            self._class_sets[key] = class_set
-            while len(self._class_sets) > 4:  # train, base, new, + one
-                self._class_sets.popitem(last=False)
+                class_prompt_texts(self.anchor_template, self._classnames)))
         return class_set
 
     def class_anchors(self) -> Tensor:
@@ -278,9 +271,13 @@ class PromptCLIPClassifier(BaseClassifier):
         return class_set.anchors
 
     # ---------------------------------------------------------------- forward
-    def train(self, mode: bool = True):
-        # Cached text features are only valid while the prompts are frozen.
+    def clear_text_cache(self) -> None:
+        """Forget the evaluation's cached text features (they are only valid
+        while the prompts do not change)."""
         self._eval_text_cache.clear()
+
+    def train(self, mode: bool = True):
+        self.clear_text_cache()
         return super().train(mode)
 
     def frozen_image_pass(self, images: Tensor,
@@ -310,41 +307,35 @@ class PromptCLIPClassifier(BaseClassifier):
         cached for the whole evaluation (per class set)."""
         cacheable = (self.cache_eval_text and not self.training
                      and not torch.is_grad_enabled()
-                     and not self.text_prompt.image_conditioned)
+                     and not self._per_image_text)
         key = self._class_key()
         if cacheable and key in self._eval_text_cache:
             return self._eval_text_cache[key]
         prompts = self.text_prompt(class_set.tokens, frozen, anchors)
         g = self.encode_prompts(prompts)
         if cacheable:
-            while len(self._eval_text_cache) >= 4:
-                self._eval_text_cache.pop(next(iter(self._eval_text_cache)))
-            self._eval_text_cache[key] = (g, prompts)
+            _remember(self._eval_text_cache, key, (g, prompts))
         return g, prompts
 
     def forward_features(self, images: Tensor) -> PromptCLIPOutputs:
         """Run the staged pipeline on normalised images (B, 3, H, W)."""
         class_set = self._current_class_set()
-        tuner_tokens = (self.feature_tuner is not None
-                        and self.feature_tuner.needs_image_tokens)
-        wants_tokens = (self.text_prompt.needs_image_tokens or tuner_tokens
-                        or (self.visual_prompt is not None
-                            and self.visual_prompt.needs_image_tokens))
+        needs = self.needs
         frozen = None
-        if self.needs_frozen_image or tuner_tokens:
-            frozen = self.frozen_image_pass(images, with_tokens=wants_tokens)
-        anchors = self.class_anchors() if self.needs_anchors else None
+        if needs.frozen_image:
+            frozen = self.frozen_image_pass(images,
+                                            with_tokens=needs.image_tokens)
+        anchors = self.class_anchors() if needs.anchors else None
 
         g, prompts = self._text_features(class_set, frozen, anchors)
 
         visual_prompts = prompts.visual_prompts
         deep_visual = prompts.deep_visual_prompts
         if self.visual_prompt is not None:
-            if visual_prompts is not None:
-                raise ValueError(
-                    f'{type(self.text_prompt).__name__} already produces '
-                    f'visual prompts; drop visual_prompt='
-                    f'{type(self.visual_prompt).__name__}')
+            if visual_prompts is not None:  # a module that did not declare
+                raise RuntimeError(
+                    f'{type(self.text_prompt).__name__} returned visual '
+                    'prompts without declaring produces_visual_prompts')
             vp = self.visual_prompt(g, frozen, anchors)
             visual_prompts, deep_visual = vp.prompts, vp.deep_prompts
 
@@ -354,8 +345,9 @@ class PromptCLIPClassifier(BaseClassifier):
             f, tokens = frozen.global_feature, frozen.tokens
         else:
             out = self.clip.encode_image(images, visual_prompts, deep_visual,
-                                         return_tokens=tuner_tokens)
-            f, tokens = (out[0], out[1]) if tuner_tokens else (out, None)
+                                         return_tokens=self._tuner_tokens)
+            f, tokens = (out[0], out[1]) if self._tuner_tokens else (out,
+                                                                     None)
             f = f.float()
 
         if self.feature_tuner is not None:
@@ -369,7 +361,11 @@ class PromptCLIPClassifier(BaseClassifier):
                                  prompt_losses=prompts.losses)
 
     def extract_feat(self, inputs: Tensor) -> Tensor:
-        return self.forward_features(inputs).logits
+        """The image features of normalised images (B, 3, H, W), as
+        mmpretrain's ``BaseClassifier.extract_feat`` promises: (B, D), not
+        normalised (per-class (B, C, D) after a per-class feature tuner);
+        ``forward(mode='tensor')`` returns the logits."""
+        return self.forward_features(inputs).image_features
 
     def forward(self,
                 inputs: Tensor,

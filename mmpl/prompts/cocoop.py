@@ -10,19 +10,12 @@ from typing import Optional
 
 import torch.nn.functional as F
 from mmpretrain.registry import MODELS
-from torch import Tensor, nn
+from torch import Tensor
 
 from ..clip import ClassTokens
 from .base import BaseTextPrompt, FrozenImageFeatures, TextPrompts
 from .context import init_context, insert_context, shared_prefix_length
-
-
-def bottleneck_mlp(in_dim: int, out_dim: int, reduction: int = 16) -> nn.Module:
-    """CoCoOp's meta-net: Linear(in, in/r) - ReLU - Linear(in/r, out)."""
-    hidden = max(1, in_dim // reduction)
-    return nn.Sequential(
-        nn.Linear(in_dim, hidden), nn.ReLU(inplace=True),
-        nn.Linear(hidden, out_dim))
+from .layers import bottleneck_mlp  # noqa: F401 (also its old import path)
 
 
 @MODELS.register_module()

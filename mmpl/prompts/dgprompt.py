@@ -28,10 +28,12 @@ from mmpretrain.registry import MODELS
 from torch import Tensor, nn
 
 from ..clip import ClassTokens
-from .base import BaseTextPrompt, FrozenImageFeatures, TextPrompts
-from .cocoop import bottleneck_mlp
+from .base import (BaseTextPrompt, FrozenImageFeatures, Needs,
+                   TextPrompts)
+from ..utils.checks import check_choice
 from .context import init_context, insert_context, shared_prefix_length
 from .deep import layer_prompts, resolve_depth
+from .layers import bottleneck_mlp
 
 GUIDANCE_TYPES = ('linear', 'cross_attention', 'none')
 
@@ -103,6 +105,7 @@ class DGPrompt(BaseTextPrompt):
             layer-0 prompts of both towers [False].
         depth_overflow: J above the layer count: 'clip' (warn) or 'error'.
     """
+    produces_visual_prompts = True
 
     def __init__(self,
                  clip,
@@ -117,9 +120,7 @@ class DGPrompt(BaseTextPrompt):
                  depth_overflow: str = 'clip',
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
-        if guidance not in GUIDANCE_TYPES:
-            raise ValueError(f'guidance must be one of {GUIDANCE_TYPES}, '
-                             f'got {guidance!r}')
+        check_choice('guidance', guidance, GUIDANCE_TYPES)
         n_visual = n_visual or n_ctx
         if guidance == 'linear' and n_visual != n_ctx:
             raise ValueError(f'guidance={guidance!r} maps prompts token by '
@@ -130,7 +131,7 @@ class DGPrompt(BaseTextPrompt):
                                    'DGPrompt')
         self.guidance = guidance
         self.alpha = float(alpha)
-        self.image_conditioned = image_conditioned
+        self.per_image = image_conditioned
         dt, dv, device = clip.text_width, clip.vision_width, clip.device
         self.ctx = init_context(clip, n_ctx, ctx_init)  # Tbase_0 (M, Dt)
         self.context_phrase = ctx_init
@@ -152,6 +153,10 @@ class DGPrompt(BaseTextPrompt):
             self.visual_meta_net = bottleneck_mlp(clip.embed_dim,
                                                   dv).to(device)
 
+    @property
+    def needs(self) -> Needs:
+        return Needs(frozen_image=self.per_image)
+
     def generate(self, image: Optional[FrozenImageFeatures] = None
                  ) -> Tuple[List[Tensor], List[Tensor]]:
         """Generate the prompts of every layer l < J.
@@ -161,7 +166,7 @@ class DGPrompt(BaseTextPrompt):
             (B, M, D) per image when image-conditioned.
         """
         text, visual = self.ctx, self.visual[0]
-        if self.image_conditioned:
+        if self.per_image:
             if image is None:
                 raise ValueError('DGPrompt(image_conditioned=True) needs the '
                                  'frozen image features')

@@ -16,7 +16,7 @@ The project's reading (every choice is a constructor option, defaults first):
   The M heads run as one batched (grouped) matmul over stacked weights.
 * ``decomposition='queries'``: M learnable queries attend over the frozen
   image tokens ``Z0_b`` (multi-head cross-attention, CTP's
-  :class:`~mmpl.prompts.ctp.QueryTokenAttention`), and a shared CoCoOp
+  :class:`~mmpl.prompts.layers.QueryTokenAttention`), and a shared CoCoOp
   meta-net (the FFN) maps each normalised output to ``s_{b,m}``.
 * ``tie_heads=True``: one head (or query) for every token. With tied heads
   the ``heads`` decomposition is exactly CoCoOp (a test).
@@ -38,10 +38,12 @@ from mmpretrain.registry import MODELS
 from torch import Tensor, nn
 
 from ..clip import ClassTokens
-from .base import BaseTextPrompt, FrozenImageFeatures, TextPrompts
-from .cocoop import bottleneck_mlp
+from ..utils.checks import check_choice
+from .base import (BaseTextPrompt, FrozenImageFeatures, Needs,
+                   TextPrompts)
 from .context import init_context, insert_context, shared_prefix_length
-from .ctp import QueryTokenAttention, TOKEN_SETS, check_choice, select_tokens
+from .layers import (TOKEN_SETS, GroupedBottleneck, QueryTokenAttention,
+                     bottleneck_mlp, select_tokens)
 
 DECOMPOSITIONS = ('heads', 'queries')
 
@@ -64,44 +66,6 @@ def diversity_loss(semantics: Tensor) -> Tensor:
     return off_diagonal.pow(2).sum((1, 2)).mean() / max(1, n * (n - 1))
 
 
-class GroupedBottleneck(nn.Module):
-    """``num_heads`` independent bottleneck MLPs (CoCoOp's meta-net, built
-    with :func:`~mmpl.prompts.cocoop.bottleneck_mlp` for its widths and
-    initialisation) evaluated on the same input in one batched matmul.
-
-    Head ``m`` holds the weights of ``bottleneck_mlp(in_dim, out_dim)``:
-    ``out_m = W2_m relu(W1_m x + b1_m) + b2_m``.
-    """
-
-    def __init__(self, in_dim: int, out_dim: int, num_heads: int,
-                 reduction: int = 16):
-        super().__init__()
-        mlps = [bottleneck_mlp(in_dim, out_dim, reduction)
-                for _ in range(num_heads)]
-        self.weight1 = nn.Parameter(torch.stack([m[0].weight for m in mlps]))
-        self.bias1 = nn.Parameter(torch.stack([m[0].bias for m in mlps]))
-        self.weight2 = nn.Parameter(torch.stack([m[2].weight for m in mlps]))
-        self.bias2 = nn.Parameter(torch.stack([m[2].bias for m in mlps]))
-
-    @property
-    def num_heads(self) -> int:
-        return self.weight1.shape[0]
-
-    def load_mlp(self, mlp: nn.Sequential) -> None:
-        """Copy one ``bottleneck_mlp`` into every head (tying them)."""
-        with torch.no_grad():
-            self.weight1.copy_(mlp[0].weight.expand_as(self.weight1))
-            self.bias1.copy_(mlp[0].bias.expand_as(self.bias1))
-            self.weight2.copy_(mlp[2].weight.expand_as(self.weight2))
-            self.bias2.copy_(mlp[2].bias.expand_as(self.bias2))
-
-    def forward(self, x: Tensor) -> Tensor:
-        """(B, in_dim) -> (B, num_heads, out_dim)."""
-        hidden = torch.einsum('bd,mhd->bmh', x, self.weight1) + self.bias1
-        hidden = F.relu(hidden)
-        return torch.einsum('bmh,moh->bmo', hidden, self.weight2) + self.bias2
-
-
 @MODELS.register_module()
 class FTP(BaseTextPrompt):
     """Fine-grained text prompt (reconstruction of the IJCV 2024 mutual
@@ -120,11 +84,10 @@ class FTP(BaseTextPrompt):
         diversity_weight: weight of the orthogonality loss on S [0 = off].
         num_heads: attention heads of the 'queries' decomposition [8].
         attend_over: tokens the queries attend over ('tokens', 'patches' or
-            'global', see :func:`~mmpl.prompts.ctp.select_tokens`).
+            'global', see :func:`~mmpl.prompts.layers.select_tokens`).
         project_values: value/output projections of the attention [True].
         score_scale: attention score factor [None = 1/sqrt(head width)].
     """
-    image_conditioned = True
 
     def __init__(self,
                  clip,
@@ -150,10 +113,6 @@ class FTP(BaseTextPrompt):
         self.decomposition = decomposition
         self.diversity_weight = float(diversity_weight)
         self.attend_over = attend_over
-        # What this instance needs from the classifier (class defaults: f0).
-        self.needs_image_tokens = (decomposition == 'queries'
-                                   and attend_over != 'global')
-        self.needs_anchors = class_gating
         self.ctx = init_context(clip, n_ctx, ctx_init)
         self.context_phrase = ctx_init
         n_semantics = 1 if tie_heads else n_ctx
@@ -176,13 +135,21 @@ class FTP(BaseTextPrompt):
             nn.init.zeros_(self.gate.weight)
             nn.init.zeros_(self.gate.bias)
 
+    @property
+    def needs(self) -> Needs:
+        return Needs(frozen_image=True,
+                     image_tokens=(self.decomposition == 'queries'
+                                   and self.attend_over != 'global'),
+                     anchors=self.gate is not None)
+
     def semantics(self, image: FrozenImageFeatures) -> Tensor:
         """The finer-grained semantics S: (B, M, Dt) (all M rows equal when
         the heads are tied)."""
         if self.decomposition == 'heads':
             s = self.heads(F.normalize(image.global_feature.float(), dim=-1))
         else:
-            tokens = select_tokens(image, self.attend_over, 'FTP')
+            tokens = select_tokens(image.global_feature, image.tokens,
+                                   self.attend_over, 'FTP')
             u = self.attention(self.queries.unsqueeze(0), tokens)  # (B,M,D)
             s = self.meta_net(F.normalize(u, dim=-1))
         return s.expand(-1, self.n_ctx, -1)

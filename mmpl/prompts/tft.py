@@ -28,8 +28,9 @@ import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 from torch import Tensor, nn
 
-from .base import BaseFeatureTuner, FrozenImageFeatures
-from .ctp import QueryTokenAttention, check_choice, select_tokens
+from ..utils.checks import check_choice
+from .base import BaseFeatureTuner, Needs
+from .layers import QueryTokenAttention, select_tokens
 
 
 @MODELS.register_module()
@@ -56,7 +57,7 @@ class TFT(BaseFeatureTuner):
             the (B, H, C, K) attention memory.
         score_scale: attention score factor [None = 1/sqrt(head width)].
     """
-    needs_image_tokens = True
+    needs = Needs(image_tokens=True)
 
     def __init__(self,
                  clip,
@@ -105,8 +106,7 @@ class TFT(BaseFeatureTuner):
         """
         if image_tokens is None:
             raise ValueError('TFT needs the image tokens of the image pass')
-        tokens = select_tokens(FrozenImageFeatures(image_features,
-                                                   image_tokens),
+        tokens = select_tokens(image_features, image_tokens,
                                self.attend_over, 'TFT')
         f = image_features.float()
         g = text_features.float()

@@ -35,47 +35,15 @@ import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 from torch import Tensor, nn
 
-from .base import BaseVisualPrompt, FrozenImageFeatures, VisualPrompts
-from .ctp import QueryTokenAttention, check_choice
+from ..utils.checks import check_choice, check_int
+from .base import (BaseVisualPrompt, FrozenImageFeatures, Needs,
+                   VisualPrompts)
 from .deep import resolve_depth
+from .layers import PriorWeightedAttention
 
 TEXT_SOURCES = ('text', 'anchors')
 WEIGHTINGS = ('scores', 'values')
 DEFAULT_TOP_K = 5
-
-
-class PriorWeightedAttention(QueryTokenAttention):
-    """Cross-attention of shared queries over a few tokens per image whose
-    attention weights are multiplied by a prior (added to the scores in log
-    space) and renormalised; the projections are
-    :class:`~mmpl.prompts.ctp.QueryTokenAttention`'s."""
-
-    def forward(self, queries: Tensor, tokens: Tensor, log_prior: Tensor,
-                value_weights: Optional[Tensor] = None) -> Tensor:
-        """
-        Args:
-            queries: (1|B, Q, D) queries.
-            tokens: (B, K, D) keys/values.
-            log_prior: (B, K) log prior of every token.
-            value_weights: (B, K) factors of the tokens as values (the keys
-                stay the tokens), or None.
-
-        Returns:
-            (B, Q, D).
-        """
-        keys = F.normalize(tokens, dim=-1) if self.normalize_inputs \
-            else tokens
-        q = F.normalize(queries, dim=-1) if self.normalize_inputs \
-            else queries
-        q = self._heads(self.q_proj(q).expand(tokens.shape[0], -1, -1))
-        if value_weights is not None:
-            tokens = tokens * value_weights.unsqueeze(-1)
-        values = self.v_proj(tokens) if self.v_proj is not None else tokens
-        out = F.scaled_dot_product_attention(
-            q, self._heads(self.k_proj(keys)), self._heads(values),
-            attn_mask=log_prior[:, None, None, :].to(q.dtype),
-            scale=self.score_scale).transpose(1, 2).flatten(2)  # (B, Q, D)
-        return self.out_proj(out) if self.out_proj is not None else out
 
 
 @MODELS.register_module()
@@ -103,7 +71,6 @@ class TVP(BaseVisualPrompt):
         project_values: value/output projections of the attention [True].
         score_scale: attention score factor [None = 1/sqrt(head width)].
     """
-    needs_frozen_image = True
 
     def __init__(self,
                  clip,
@@ -121,19 +88,15 @@ class TVP(BaseVisualPrompt):
         super().__init__(init_cfg=init_cfg)
         check_choice('text_source', text_source, TEXT_SOURCES)
         check_choice('weighting', weighting, WEIGHTINGS)
-        for name, value in (('n_prompts', n_prompts), ('top_k', top_k)):
-            if value is not None and (not isinstance(value, int)
-                                      or isinstance(value, bool)
-                                      or value < 1):
-                raise ValueError(f'TVP: {name} must be an integer >= 1, '
-                                 f'got {value!r}')
+        check_int('n_prompts', n_prompts, owner='TVP')
+        if top_k is not None:
+            check_int('top_k', top_k, owner='TVP')
         if tau <= 0:
             raise ValueError(f'TVP: tau must be > 0, got {tau}')
         self.top_k = top_k
         self.tau = float(tau)
         self.text_source = text_source
         self.weighting = weighting
-        self.needs_anchors = text_source == 'anchors'
         self.depth = resolve_depth(clip, depth, need_vision=True,
                                    overflow=depth_overflow, owner='TVP')
         dim = clip.embed_dim
@@ -145,6 +108,11 @@ class TVP(BaseVisualPrompt):
         self.projections = nn.ModuleList([
             nn.Linear(dim, clip.vision_width) for _ in range(self.depth)
         ]).to(clip.device)
+
+    @property
+    def needs(self) -> Needs:
+        return Needs(frozen_image=True,
+                     anchors=self.text_source == 'anchors')
 
     def num_kept(self, num_classes: int) -> int:
         """k for a class set of ``num_classes`` classes."""

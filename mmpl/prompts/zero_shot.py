@@ -12,14 +12,15 @@ from mmpretrain.registry import MODELS
 from torch import Tensor
 
 from ..clip import ClassTokens
-from .base import BaseTextPrompt, FrozenImageFeatures, TextPrompts
+from .base import (BaseTextPrompt, FrozenImageFeatures, Needs,
+                   TextPrompts)
 
 
 @MODELS.register_module()
 class ZeroShotCLIP(BaseTextPrompt):
     """Text features = the class anchors ``t0`` of the template (the
     classifier's ``template``, else the dataset's)."""
-    needs_anchors = True
+    needs = Needs(anchors=True)
 
     def __init__(self, clip=None, init_cfg=None):
         super().__init__(init_cfg=init_cfg)

@@ -62,8 +62,56 @@ def synthetic_batch(model, batch_size: int, seed: int = 0):
 def loops_over_images(model) -> bool:
     """Whether the original implementation of this method runs the text
     encoder image by image (image-conditioned text prompts)."""
-    prompt = model.text_prompt
-    return bool(prompt.image_conditioned or prompt.needs_image_tokens)
+    from ..prompts.base import needs_of
+    needs = needs_of(model.text_prompt)
+    return needs.frozen_image or needs.image_tokens
+
+
+@contextlib.contextmanager
+def _patched(obj, name: str, value) -> Iterator[None]:
+    """``obj.name = value`` on the instance while the context is open."""
+    had = name in vars(obj)
+    saved = vars(obj).get(name)
+    setattr(obj, name, value)
+    try:
+        yield
+    finally:
+        if had:
+            setattr(obj, name, saved)
+        else:
+            delattr(obj, name)
+
+
+def _full_length(tower, prompt_embeds: Tensor) -> Tensor:
+    """(N, L, Dt) -> (N, 77, Dt): padded with the embedding of the padding
+    token (id 0), the positions after EOT of the original code's prompts."""
+    n, length, _ = prompt_embeds.shape
+    pad = tower.context_length - length
+    if pad <= 0:
+        return prompt_embeds
+    ids = torch.zeros(n, pad, dtype=torch.long, device=prompt_embeds.device)
+    return torch.cat([prompt_embeds,
+                      tower.embed_tokens(ids).to(prompt_embeds.dtype)], 1)
+
+
+def _reference_text_encoders(tower):
+    """The text tower's ``encode`` / ``encode_class_prompts`` of the
+    reference formulation: every sequence at full length in one call, no
+    length groups, no chunks, no shared prefix."""
+
+    def encode(prompt_embeds, eot_index, deep_prompts=None, chunk_size=None):
+        return tower.encode_batch(_full_length(tower, prompt_embeds),
+                                  eot_index, deep_prompts)
+
+    def encode_class_prompts(prompt_embeds, eot_index, shared_prefix=0,
+                             deep_prompts=None, chunk_size=None):
+        groups, classes = prompt_embeds.shape[:2]
+        deep = [p if p.dim() == 2 else p.repeat_interleave(classes, 0)
+                for p in deep_prompts or []]
+        return encode(prompt_embeds.flatten(0, 1), eot_index.repeat(groups),
+                      deep).view(groups, classes, -1)
+
+    return encode, encode_class_prompts
 
 
 @contextlib.contextmanager
@@ -72,19 +120,29 @@ def formulation(model, name: str) -> Iterator[None]:
     if name not in FORMULATIONS:
         raise ValueError(f'formulation {name!r} is not one of {FORMULATIONS}')
     clip = model.clip
-    saved = (clip.cut_after_eot, clip.grad_checkpointing,
-             model.text_chunk_size, model.cache_eval_text)
-    if name == 'reference':
-        clip.cut_after_eot = clip.grad_checkpointing = False
-        model.text_chunk_size = None
-        model.cache_eval_text = False
-    model._eval_text_cache.clear()
-    try:
-        yield
-    finally:
-        (clip.cut_after_eot, clip.grad_checkpointing, model.text_chunk_size,
-         model.cache_eval_text) = saved
-        model._eval_text_cache.clear()
+    saved = (clip.grad_checkpointing, model.text_chunk_size,
+             model.cache_eval_text)
+    with contextlib.ExitStack() as stack:
+        if name == 'reference':
+            clip.grad_checkpointing = False
+            model.text_chunk_size = None
+            model.cache_eval_text = False
+            encode, encode_class_prompts = _reference_text_encoders(clip.text)
+            stack.enter_context(_patched(clip.text, 'encode', encode))
+            stack.enter_context(_patched(clip.text, 'encode_class_prompts',
+                                         encode_class_prompts))
+        model.clear_text_cache()
+        try:
+            yield
+        finally:
+            (clip.grad_checkpointing, model.text_chunk_size,
+             model.cache_eval_text) = saved
+            model.clear_text_cache()
+
+
+def is_reference(model) -> bool:
+    """Whether ``model`` runs the reference formulation now."""
+    return 'encode_class_prompts' in vars(model.clip.text)
 
 
 def _per_image(model, name: str) -> bool:
@@ -149,27 +207,45 @@ class TextWork:
     prefix_tokens: int = 0  # of ``tokens``
 
 
+def _counting(fn, count):
+    def counted(*args, **kwargs):
+        count(*args, **kwargs)
+        return fn(*args, **kwargs)
+    return counted
+
+
 @contextlib.contextmanager
 def count_text_work(model) -> Iterator[TextWork]:
-    """Count the text encoder's work while the context is open."""
+    """Count the text encoder's work while the context is open: counters
+    installed on the public text encoders of the CLIP (passes) and on the
+    text tower's three batched block-loop entries (``encode_batch``,
+    ``prefix_keys_values``, ``encode_after_prefix``)."""
     work = TextWork()
+    clip, tower = model.clip, model.clip.text
 
-    def observe(event: str, sequences: int, length: int) -> None:
-        if event == 'pass':
-            work.passes += 1
-            return
+    def count_pass(*args, **kwargs) -> None:
+        work.passes += 1
+
+    def count_sequences(x: Tensor, *args, **kwargs) -> None:
         work.block_calls += 1
-        work.tokens += sequences * length
-        if event == 'sequences':
-            work.sequences += sequences
-        else:
-            work.prefix_tokens += sequences * length
+        work.tokens += x.shape[0] * x.shape[1]
+        work.sequences += x.shape[0]
 
-    model.clip.text_observers.append(observe)
-    try:
+    def count_prefix(prefix: Tensor, *args, **kwargs) -> None:
+        work.block_calls += 1
+        work.tokens += prefix.shape[0] * prefix.shape[1]
+        work.prefix_tokens += prefix.shape[0] * prefix.shape[1]
+
+    counters = [(clip, 'encode_text', count_pass),
+                (clip, 'encode_class_prompts', count_pass),
+                (tower, 'encode_batch', count_sequences),
+                (tower, 'encode_after_prefix', count_sequences),
+                (tower, 'prefix_keys_values', count_prefix)]
+    with contextlib.ExitStack() as stack:
+        for obj, name, count in counters:
+            stack.enter_context(_patched(
+                obj, name, _counting(getattr(obj, name), count)))
         yield work
-    finally:
-        model.clip.text_observers.remove(observe)
 
 
 class MemoryProbe:

@@ -43,13 +43,13 @@ def to_tensor(images: np.ndarray) -> torch.Tensor:
     return (x - CLIP_MEAN) / CLIP_STD
 
 
-def zero_shot_accuracy(clip, names, images: torch.Tensor,
-                       labels: torch.Tensor) -> float:
+def zero_shot_accuracy(text_tower, vision_tower, tokenize, names,
+                       images: torch.Tensor, labels: torch.Tensor) -> float:
     """Top-1 accuracy (%) with the 'a photo of a {}.' prompt."""
     with torch.no_grad():
-        text = F.normalize(clip.encode_token_ids(
-            clip.tokenize([f'a photo of a {n}.' for n in names])), dim=-1)
-        feats = F.normalize(clip.encode_image(images), dim=-1)
+        text = F.normalize(text_tower.encode_token_ids(
+            tokenize([f'a photo of a {n}.' for n in names])), dim=-1)
+        feats = F.normalize(vision_tower.encode(images), dim=-1)
         pred = (feats @ text.t()).argmax(-1)
     return (pred == labels).float().mean().item() * 100
 
@@ -60,13 +60,16 @@ def pretrain(steps: int = 2000, batch_size: int = 128,
     """Train and return (model, log of (step, loss, zero-shot acc))."""
     import open_clip
 
-    from mmpl.clip import FrozenCLIP, register_mmpl_model_configs
+    from mmpl.clip import (TextTower, VisionTower,
+                           register_mmpl_model_configs)
     from mmpl.datasets.shapes import class_names, render_batch
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
     register_mmpl_model_configs()
     model = open_clip.create_model(ARCH, pretrained=None)
-    clip = FrozenCLIP.wrap(model, ARCH)  # trainable; text cut after EOT
+    # the towers on the trainable model (text cut after EOT, as mmpl runs it)
+    text_tower, vision_tower = TextTower(model), VisionTower(model.visual)
+    tokenize = open_clip.get_tokenizer(ARCH)
     names = class_names()
     labels = np.repeat(np.arange(len(names)), images_per_class)
     pool = to_tensor(render_batch([names[i] for i in labels], seed=seed,
@@ -97,10 +100,9 @@ def pretrain(steps: int = 2000, batch_size: int = 128,
         n_prefix = int(torch.randint(MAX_PREFIX + 1, (1, ), generator=gen))
         words = torch.randint(len(FILLER), (n_prefix, ), generator=gen)
         prefix = ' '.join(FILLER[i] for i in words.tolist())
-        ids = clip.tokenize([f'{prefix} {c}'.strip()
-                             for c in captions[template]])
-        text = F.normalize(clip.encode_token_ids(ids), dim=-1)
-        feats = F.normalize(clip.encode_image(images), dim=-1)
+        ids = tokenize([f'{prefix} {c}'.strip() for c in captions[template]])
+        text = F.normalize(text_tower.encode_token_ids(ids), dim=-1)
+        feats = F.normalize(vision_tower.encode(images), dim=-1)
         scale = model.logit_scale.exp().clamp(max=100)
         logits = scale * feats @ text.t()  # (B, C)
         target = labels[idx]
@@ -118,7 +120,8 @@ def pretrain(steps: int = 2000, batch_size: int = 128,
         schedule.step()
         if (step + 1) % log_every == 0 or step + 1 == steps:
             model.eval()
-            acc = zero_shot_accuracy(clip, names, check, check_labels)
+            acc = zero_shot_accuracy(text_tower, vision_tower, tokenize,
+                                     names, check, check_labels)
             model.train()
             train_acc = (logits.argmax(-1) == target).float().mean() * 100
             log.append((step + 1, loss.item(), acc))

@@ -1,0 +1,576 @@
+"""The two towers of an open_clip CLIP, each with one block loop.
+
+Each tower has open_clip's phases (``_embeds`` -> ``transformer`` ->
+``_pool``) as public steps, so that a caller can run them separately:
+
+* ``embed``: token or patch embeddings plus positions (the vision tower also
+  appends the visual prompts and applies ``ln_pre``);
+* ``run(x, start, stop, before_block, block_fn)``: blocks ``start ..
+  stop-1``, the tower's only loop over blocks. ``before_block(i, x) -> x``
+  edits the hidden states before block ``i`` (deep prompts,
+  :func:`text_deep_prompts` / :func:`visual_deep_prompts`); ``block_fn(i, x)
+  -> x`` replaces the block call (the shared-prefix attention of
+  :mod:`.prefix_attention`). Gradient checkpointing is decided here, once.
+  ``run(x, i, i + 1)`` steps one block, so two towers can be advanced
+  block by block, interleaved (DGPrompt's mutual guidance);
+* ``head``: pooling and projection (text: the EOT token; image: the class
+  token, prompt tokens dropped first).
+
+Prompt slots (the MaPLe insertion rule):
+
+* text: the shallow prompts are part of the input embeddings (the prompt
+  module writes them right after SOS); deep text prompts for layer ``i > 0``
+  replace the ``M`` tokens at positions ``1 .. M`` before block ``i``.
+* image: visual prompts are appended after the patch tokens (after the
+  positional embedding and patch dropout, before ``ln_pre``); deep visual
+  prompts for layer ``i > 0`` replace the last ``Mv`` tokens before block
+  ``i``. Prompt tokens are dropped before pooling.
+
+Text sequences are grouped by EOT position and each group is cut after its
+EOT: the causal mask means later tokens never reach the EOT feature, so the
+result is identical. Class prompts that share a prefix (``[SOS] ctx``) run it
+once per image (:meth:`TextTower.encode_class_prompts`).
+
+Towers hold references to the open_clip modules; they are plain objects, not
+``nn.Module`` children, so that whoever owns the model decides what is
+trainable and what is saved (:class:`~mmpl.clip.FrozenCLIP`: nothing).
+Hidden states stay in the tower's dtype (the CLIP's weights).
+"""
+from typing import Callable, List, Optional, Sequence, Tuple, Union
+
+import torch
+from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
+
+from .errors import CLIPBuildError
+from .prefix_attention import (block_after_prefix, causal_mask_after_prefix,
+                               prefix_keys_values, supports_prefix_sharing)
+
+# (M, D) shared by all sequences, or (N, M, D) one per sequence.
+PromptTokens = Tensor
+#: ``before_block(i, x) -> x``: edits the (N, L, D) input of block ``i``.
+BeforeBlock = Callable[[int, Tensor], Tensor]
+#: ``block_fn(i, x) -> x``: runs block ``i`` on its (N, L, D) input.
+BlockFn = Callable[[int, Tensor], Tensor]
+
+
+def expand_prompts(prompts: PromptTokens, n: int) -> Tensor:
+    """(M, D) | (N, M, D) -> (N, M, D)."""
+    if prompts.dim() == 2:
+        return prompts.unsqueeze(0).expand(n, -1, -1)
+    if prompts.shape[0] != n:
+        raise ValueError(f'prompts for {prompts.shape[0]} sequences given to '
+                         f'a batch of {n}')
+    return prompts
+
+
+def _deep_prompt_hook(deep_prompts: Optional[Sequence[PromptTokens]],
+                      replace: Callable[[Tensor, Tensor], Tensor]
+                      ) -> Optional[BeforeBlock]:
+    """``before_block`` that puts ``deep_prompts[i - 1]`` (expanded to
+    (N, M, D)) into the input of block ``i`` = 1 .. J-1 with
+    ``replace(x, prompts)``; None without deep prompts."""
+    deep = list(deep_prompts or [])
+    if not deep:
+        return None
+
+    def before_block(i: int, x: Tensor) -> Tensor:
+        if not 0 < i <= len(deep):
+            return x
+        return replace(x, expand_prompts(deep[i - 1], x.shape[0]).to(x.dtype))
+
+    return before_block
+
+
+def text_deep_prompts(
+        deep_prompts: Optional[Sequence[PromptTokens]]
+) -> Optional[BeforeBlock]:
+    """The ``before_block`` hook of deep text prompts.
+
+    Args:
+        deep_prompts: per layer 1 .. J-1, (M, Dt) or (N, M, Dt); they
+            replace positions 1 .. M of the (N, L, Dt) input of that block.
+    """
+
+    def replace(x: Tensor, p: Tensor) -> Tensor:
+        return torch.cat([x[:, :1], p, x[:, 1 + p.shape[1]:]], dim=1)
+
+    return _deep_prompt_hook(deep_prompts, replace)
+
+
+def visual_deep_prompts(
+        deep_prompts: Optional[Sequence[PromptTokens]],
+        num_prompts: int) -> Optional[BeforeBlock]:
+    """The ``before_block`` hook of deep visual prompts.
+
+    Args:
+        deep_prompts: per layer 1 .. J-1, (Mv, Dv) or (B, Mv, Dv); they
+            replace the last ``num_prompts`` = Mv tokens of the
+            (B, 1+N+Mv, Dv) input of that block.
+        num_prompts: Mv, the layer-0 prompt count (deep prompts keep it).
+    """
+
+    def replace(x: Tensor, p: Tensor) -> Tensor:
+        if p.shape[1] != num_prompts:
+            raise ValueError('deep visual prompts must keep the layer-0 '
+                             f'count {num_prompts}')
+        return torch.cat([x[:, :x.shape[1] - num_prompts], p], dim=1)
+
+    return _deep_prompt_hook(deep_prompts, replace)
+
+
+class _BlockLoop:
+    """The block loop shared by both towers."""
+
+    def __init__(self, blocks: nn.ModuleList, grad_checkpointing: bool):
+        self.blocks = blocks
+        #: recompute blocks in backward (memory for compute)
+        self.grad_checkpointing = grad_checkpointing
+
+    @property
+    def layers(self) -> int:
+        return len(self.blocks)
+
+    def _block(self, i: int, x: Tensor) -> Tensor:
+        return self.blocks[i](x)
+
+    def run(self,
+            x: Tensor,
+            start: int = 0,
+            stop: Optional[int] = None,
+            before_block: Optional[BeforeBlock] = None,
+            block_fn: Optional[BlockFn] = None) -> Tensor:
+        """Blocks ``start .. stop-1`` on the hidden states ``x``.
+
+        Args:
+            x: (N, L, D) input of block ``start``.
+            start, stop: the block range [0, all blocks).
+            before_block: ``(i, x) -> x`` applied before block ``i``.
+            block_fn: ``(i, x) -> x`` instead of the block's own forward.
+
+        Returns:
+            (N, L', D) output of block ``stop - 1`` (L' = L unless a hook
+            changes the length).
+        """
+        stop = self.layers if stop is None else stop
+        block_fn = block_fn or self._block
+        recompute = self.grad_checkpointing and torch.is_grad_enabled()
+        for i in range(start, stop):
+            if before_block is not None:
+                x = before_block(i, x)
+            if recompute:
+                x = checkpoint(block_fn, i, x, use_reentrant=False)
+            else:
+                x = block_fn(i, x)
+        return x
+
+
+class TextTower(_BlockLoop):
+    """The text tower of ``open_clip.CLIP``, or of ``CustomTextCLIP`` with an
+    open_clip ``TextTransformer``.
+
+    Args:
+        model: the open_clip model.
+        grad_checkpointing: recompute the blocks in backward.
+    """
+
+    def __init__(self, model: nn.Module, grad_checkpointing: bool = False):
+        owner = model
+        if not hasattr(model, 'token_embedding'):
+            owner = getattr(model, 'text', None)
+            if owner is None or not hasattr(owner, 'token_embedding'):
+                raise CLIPBuildError(
+                    f'{type(model).__name__} has no open_clip text '
+                    'transformer (e.g. a Hugging Face text tower); prompt '
+                    'learning needs a CLIP-style text encoder.')
+        if getattr(owner, 'cls_emb', None) is not None:
+            raise CLIPBuildError('text towers with a CLS embedding (CoCa) are '
+                                 'not supported for prompt learning.')
+        pool_type = getattr(owner, 'text_pool_type',
+                            getattr(owner, 'pool_type', 'argmax'))
+        if pool_type not in ('argmax', 'eos'):
+            raise CLIPBuildError(
+                f'text pooling {pool_type!r} is not supported; prompt '
+                'learning needs EOT pooling (argmax or eos).')
+        super().__init__(owner.transformer.resblocks, grad_checkpointing)
+        self.owner = owner
+        self.pool_type = pool_type
+        self.eos_token_id = getattr(owner, 'text_eos_id',
+                                    getattr(owner, 'eos_id', None))
+        #: causal mask: tokens after a sequence's EOT never reach its feature
+        self.causal = getattr(owner, 'attn_mask', None) is not None
+        #: the shared-prefix block function applies to every block
+        self.prefix_sharing = self.causal and all(
+            supports_prefix_sharing(b) for b in self.blocks)
+
+    # --------------------------------------------------------------- widths
+    @property
+    def width(self) -> int:
+        return self.owner.token_embedding.embedding_dim
+
+    @property
+    def context_length(self) -> int:
+        return int(self.owner.positional_embedding.shape[0])
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.owner.transformer.get_cast_dtype()
+
+    # --------------------------------------------------------------- tokens
+    def eot_index(self, token_ids: Tensor) -> Tensor:
+        """(N, L) token ids -> (N,) position of the pooled EOT token."""
+        if self.pool_type == 'eos':
+            return (token_ids == self.eos_token_id).int().argmax(-1)
+        return token_ids.argmax(dim=-1)
+
+    def embed_tokens(self, token_ids: Tensor) -> Tensor:
+        """(N, L) ids -> (N, L, Dt) token embeddings."""
+        return self.owner.token_embedding(token_ids)
+
+    # --------------------------------------------------------------- phases
+    def embed(self, x: Tensor, start: int = 0) -> Tensor:
+        """(N, L, Dt) token embeddings of positions ``start .. start+L-1``
+        -> block input (positional embedding added, in the tower's dtype)."""
+        dtype = self.dtype
+        position = self.owner.positional_embedding[start:start + x.shape[1]]
+        return x.to(dtype) + position.to(dtype)
+
+    def attn_mask(self, length: int) -> Optional[Tensor]:
+        """(L, L) causal mask of an L-token sequence, or None."""
+        mask = self.owner.attn_mask
+        return None if mask is None else mask[:length, :length]
+
+    def _block(self, i: int, x: Tensor) -> Tensor:
+        return self.blocks[i](x, attn_mask=self.attn_mask(x.shape[1]))
+
+    def head(self, x: Tensor, eot_index: Tensor) -> Tensor:
+        """(N, L, Dt) last-block output -> (N, D) features at the EOT."""
+        x = x[torch.arange(x.shape[0], device=x.device), eot_index]
+        x = self.owner.ln_final(x)
+        proj = self.owner.text_projection
+        if proj is None:
+            return x
+        return proj(x) if isinstance(proj, nn.Linear) else x @ proj
+
+    # ------------------------------------------------------------- encoders
+    def encode_batch(self,
+                     x: Tensor,
+                     eot_index: Tensor,
+                     deep_prompts: Optional[Sequence[PromptTokens]] = None
+                     ) -> Tensor:
+        """embed -> blocks -> head on one batch, as given (no cut).
+
+        Args:
+            x: (N, L, Dt) token embeddings with shallow prompts in place.
+            eot_index: (N,) EOT positions.
+            deep_prompts: per layer 1 .. J-1, (M, Dt) or (N, M, Dt).
+
+        Returns:
+            (N, D) text features (not normalised).
+        """
+        deep = list(deep_prompts or [])
+        if len(deep) >= self.layers:
+            raise ValueError(f'{len(deep)} deep text prompt layers for a '
+                             f'{self.layers}-layer text encoder')
+        x = self.run(self.embed(x), before_block=text_deep_prompts(deep))
+        return self.head(x, eot_index)
+
+    def encode(self,
+               prompt_embeds: Tensor,
+               eot_index: Tensor,
+               deep_prompts: Optional[Sequence[PromptTokens]] = None,
+               chunk_size: Optional[int] = None) -> Tensor:
+        """Encode prompt embeddings, grouped by EOT position and each group
+        cut after its own EOT (exact under the causal mask).
+
+        Args:
+            prompt_embeds: (N, L, Dt) token embeddings with shallow prompts
+                already in place (no positional embedding).
+            eot_index: (N,) position of each sequence's EOT token.
+            deep_prompts: prompts for layers 1 .. J-1, each (M, Dt) or
+                (N, M, Dt); they replace positions 1 .. M before that block.
+            chunk_size: encode at most this many sequences at once.
+
+        Returns:
+            (N, D) text features (not normalised).
+        """
+        n = prompt_embeds.shape[0]
+        deep = list(deep_prompts or [])
+        for p in deep:
+            expand_prompts(p, n)  # checks per-sequence prompt counts
+
+        def encode(idx: Optional[Tensor]) -> Tensor:
+            x, eot, group_deep = prompt_embeds, eot_index, deep
+            if idx is not None:
+                x, eot = x[idx], eot[idx]
+                group_deep = [p if p.dim() == 2 else p[idx] for p in deep]
+            if self.causal:
+                # Exact under the causal mask: nothing after the last EOT
+                # reaches any EOT feature (deep prompts keep 1 .. M).
+                length = max([int(eot.max()) + 1] +
+                             [1 + p.shape[-2] for p in group_deep])
+                x = x[:, :length]
+            return self.encode_batch(x, eot, group_deep)
+
+        return self._encode_grouped(encode, eot_index, chunk_size)
+
+    def encode_token_ids(self, token_ids: Tensor,
+                         chunk_size: Optional[int] = None) -> Tensor:
+        """Plain CLIP text features for token ids (N, L) -> (N, D)."""
+        return self.encode(self.embed_tokens(token_ids),
+                           self.eot_index(token_ids), chunk_size=chunk_size)
+
+    def encode_class_prompts(
+            self,
+            prompt_embeds: Tensor,
+            eot_index: Tensor,
+            shared_prefix: int = 0,
+            deep_prompts: Optional[Sequence[PromptTokens]] = None,
+            chunk_size: Optional[int] = None) -> Tensor:
+        """Encode the class prompts of G images (or G = 1 for all images).
+
+        When the first ``shared_prefix`` = P positions are the same for every
+        class of an image (``[SOS] ctx``), they run once per image and each
+        class sequence only runs its positions P .. EOT, attending to the
+        prefix (:mod:`~mmpl.clip.prefix_attention`; exact under the causal
+        mask). Otherwise all G*C sequences go through :meth:`encode`.
+
+        Args:
+            prompt_embeds: (G, C, L, Dt) prompt embeddings; with
+                ``shared_prefix`` the prefix is read from class 0.
+            eot_index: (C,) EOT position of each class prompt.
+            shared_prefix: P, or 0 when the classes share no prefix.
+            deep_prompts: per layer 1 .. J-1, (M, Dt) or (G, M, Dt).
+            chunk_size: encode at most this many class sequences at once.
+
+        Returns:
+            (G, C, D) text features (not normalised).
+        """
+        groups, classes = prompt_embeds.shape[:2]
+        deep = list(deep_prompts or [])
+        for p in deep:
+            expand_prompts(p, groups)
+        if not self.can_share_prefix(eot_index, shared_prefix, deep):
+            deep = [p if p.dim() == 2 else p.repeat_interleave(classes, 0)
+                    for p in deep]
+            return self.encode(prompt_embeds.flatten(0, 1),
+                               eot_index.repeat(groups), deep or None,
+                               chunk_size).view(groups, classes, -1)
+        keys_values = self.prefix_keys_values(
+            prompt_embeds[:, 0, :shared_prefix], deep)
+        suffix = prompt_embeds[:, :, shared_prefix:].flatten(0, 1)
+        eot = eot_index.repeat(groups) - shared_prefix  # (G*C,) in suffix
+
+        def encode(idx: Optional[Tensor]) -> Tensor:
+            rows = idx if idx is not None else torch.arange(
+                suffix.shape[0], device=suffix.device)
+            ends = eot[rows]
+            length = int(ends.max()) + 1
+            return self.encode_after_prefix(suffix[rows, :length], ends,
+                                            keys_values, rows // classes)
+
+        return self._encode_grouped(encode, eot, chunk_size).view(
+            groups, classes, -1)
+
+    def can_share_prefix(self, eot_index: Tensor, prefix: int,
+                         deep_prompts: list) -> bool:
+        """Whether :meth:`encode_class_prompts` can run a P = ``prefix``
+        token prefix once (the deep prompts stay inside it)."""
+        return (prefix > 0 and self.prefix_sharing
+                and int(eot_index.min()) >= prefix
+                and all(p.shape[-2] < prefix for p in deep_prompts)
+                and len(deep_prompts) < self.layers)
+
+    def prefix_keys_values(self, prefix: Tensor,
+                           deep_prompts: Sequence[PromptTokens]
+                           ) -> List[Tuple[Tensor, Tensor]]:
+        """(G, P, Dt) prefix embeddings -> per block the (G, H, P, Dt/H)
+        keys and values of the prefix (the last block's output is not
+        computed: nothing reads it)."""
+        deep_hook = text_deep_prompts(deep_prompts)
+        keys_values = []
+
+        def collect(i: int, x: Tensor) -> Tensor:
+            if deep_hook is not None:
+                x = deep_hook(i, x)
+            keys_values.append(prefix_keys_values(self.blocks[i], x))
+            return x
+
+        x = self.run(self.embed(prefix), 0, self.layers - 1,
+                     before_block=collect)
+        collect(self.layers - 1, x)
+        return keys_values
+
+    def encode_after_prefix(self, x: Tensor, eot_index: Tensor,
+                            keys_values: Sequence[Tuple[Tensor, Tensor]],
+                            group: Tensor) -> Tensor:
+        """Class positions P .. of N sequences, attending to the prefix of
+        their group: the prefix attention is the loop's ``block_fn``.
+
+        Args:
+            x: (N, S, Dt) token embeddings of positions P .. P+S-1.
+            eot_index: (N,) EOT positions counted from P.
+            keys_values: per block the (G, H, P, Dt/H) prefix keys/values.
+            group: (N,) the group (image) of each sequence.
+
+        Returns:
+            (N, D) text features (not normalised).
+        """
+        prefix = keys_values[0][0].shape[2]
+        x = self.embed(x, start=prefix)
+        mask = causal_mask_after_prefix(prefix, x.shape[1], x.device)
+
+        def after_prefix(i: int, x: Tensor) -> Tensor:
+            k, v = keys_values[i]
+            return block_after_prefix(self.blocks[i], x, k[group], v[group],
+                                      mask)
+
+        return self.head(self.run(x, block_fn=after_prefix), eot_index)
+
+    def _encode_grouped(self, encode, eot_index: Tensor,
+                        chunk_size: Optional[int]) -> Tensor:
+        """``encode(idx)`` -> (n, D) on each group of sequences (``idx``
+        None: all in one call); the results in input order."""
+        groups = self._sequence_groups(eot_index, chunk_size)
+        if groups is None:
+            return encode(None)
+        outs = [encode(idx) for idx in groups]
+        order = torch.cat(groups)
+        inverse = torch.empty_like(order)
+        inverse[order] = torch.arange(order.numel(), device=order.device)
+        return torch.cat(outs)[inverse]
+
+    def _sequence_groups(self, eot_index: Tensor,
+                         chunk_size: Optional[int]) -> Optional[list]:
+        """Index tensors of the sequences encoded together: equal EOT
+        position (causal towers), at most ``chunk_size`` each; None when one
+        call takes them all."""
+        n = eot_index.shape[0]
+        if not self.causal:
+            if chunk_size is None or chunk_size >= n:
+                return None
+            return list(torch.arange(n, device=eot_index.device).split(
+                chunk_size))
+        lengths, order = eot_index.sort(stable=True)
+        counts = torch.unique_consecutive(lengths, return_counts=True)[1]
+        if counts.numel() == 1 and (chunk_size is None or chunk_size >= n):
+            return None
+        groups = []
+        for group in order.split(counts.tolist()):
+            groups.extend(group.split(chunk_size) if chunk_size else [group])
+        return groups
+
+
+class VisionTower(_BlockLoop):
+    """The ViT image tower of an open_clip model (class + patch tokens).
+
+    Args:
+        visual: the open_clip ``VisionTransformer`` (``model.visual``).
+        grad_checkpointing: recompute the blocks in backward.
+    """
+
+    def __init__(self, visual: nn.Module, grad_checkpointing: bool = False):
+        if not self.supports(visual):
+            raise CLIPBuildError(
+                f'{type(visual).__name__} is not a ViT with class/patch '
+                'token slots.')
+        super().__init__(visual.transformer.resblocks, grad_checkpointing)
+        self.visual = visual
+
+    @staticmethod
+    def supports(visual: nn.Module) -> bool:
+        """A ViT with a class token and no attentional pooling."""
+        return (hasattr(visual, 'conv1') and hasattr(visual, 'class_embedding')
+                and getattr(visual, 'attn_pool', None) is None)
+
+    @property
+    def width(self) -> int:
+        return self.visual.transformer.width
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.visual.conv1.weight.dtype
+
+    # --------------------------------------------------------------- phases
+    def embed(self, images: Tensor,
+              prompts: Optional[PromptTokens] = None) -> Tensor:
+        """Patch embedding, class token, positions, patch dropout, the
+        visual prompts appended, ``ln_pre``.
+
+        Args:
+            images: (B, 3, H, W) normalised images.
+            prompts: (Mv, Dv) or (B, Mv, Dv) visual prompt tokens.
+
+        Returns:
+            (B, 1+N[+Mv], Dv) input of block 0.
+        """
+        visual = self.visual
+        x = visual.conv1(images.to(self.dtype))  # (B, Dv, g, g)
+        x = x.flatten(2).transpose(1, 2)  # (B, N, Dv)
+        cls = visual.class_embedding.to(x.dtype).view(1, 1, -1)
+        x = torch.cat([cls.expand(x.shape[0], -1, -1), x], dim=1)
+        x = x + visual.positional_embedding.to(x.dtype)
+        x = visual.patch_dropout(x)  # on image tokens only
+        if prompts is not None:
+            p = expand_prompts(prompts, x.shape[0]).to(x.dtype)
+            x = torch.cat([x, p], dim=1)
+        return visual.ln_pre(x)
+
+    def head(self, x: Tensor, num_prompts: int = 0,
+             return_tokens: bool = False
+             ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
+        """Drop the prompt tokens, pool, project.
+
+        Args:
+            x: (B, 1+N+Mv, Dv) last-block output.
+            num_prompts: Mv, the trailing prompt tokens.
+            return_tokens: also return the projected class+patch tokens.
+
+        Returns:
+            (B, D) image features, and with ``return_tokens`` the
+            (B, 1+N, D) projected tokens (class token first).
+        """
+        visual = self.visual
+        x = x[:, :x.shape[1] - num_prompts]
+        if visual.final_ln_after_pool:
+            tokens = x
+            pooled = visual.ln_post(self._global_pool(x))
+        else:
+            tokens = visual.ln_post(x)
+            pooled = self._global_pool(tokens)
+        if visual.proj is not None:
+            pooled = pooled @ visual.proj
+        if not return_tokens:
+            return pooled
+        # Projected class+patch tokens, as the pooled feature is projected.
+        if visual.proj is not None:
+            tokens = tokens @ visual.proj
+        return pooled, tokens
+
+    def _global_pool(self, x: Tensor) -> Tensor:
+        """(B, 1+N, Dv) -> (B, Dv), open_clip's ``pool_type``."""
+        pool_type = self.visual.pool_type
+        if pool_type == 'avg':
+            return x[:, 1:].mean(dim=1)
+        if pool_type == 'tok':
+            return x[:, 0]
+        return x
+
+    def encode(self,
+               images: Tensor,
+               prompts: Optional[PromptTokens] = None,
+               deep_prompts: Optional[Sequence[PromptTokens]] = None,
+               return_tokens: bool = False
+               ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
+        """embed -> blocks -> head (arguments as
+        :meth:`~mmpl.clip.FrozenCLIP.encode_image`)."""
+        deep = list(deep_prompts or [])
+        if deep and prompts is None:
+            raise ValueError('deep visual prompts need layer-0 visual prompts')
+        if len(deep) >= self.layers:
+            raise ValueError(f'{len(deep)} deep visual prompt layers for a '
+                             f'{self.layers}-layer image encoder')
+        num_prompts = 0 if prompts is None else prompts.shape[-2]
+        x = self.run(self.embed(images, prompts),
+                     before_block=visual_deep_prompts(deep, num_prompts))
+        return self.head(x, num_prompts, return_tokens)

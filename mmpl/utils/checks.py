@@ -1,0 +1,36 @@
+"""Option checks with one wording, used by every module (imports nothing of
+mmpl)."""
+from typing import Any, Optional, Sequence
+
+
+def check_choice(name: str, value: Any, choices: Sequence,
+                 owner: Optional[str] = None) -> None:
+    """Raise ValueError unless ``value`` is one of ``choices``.
+
+    Args:
+        name: the option's name, as the user wrote it.
+        value: the given value.
+        choices: the allowed values.
+        owner: the module's name, prefixed to the message (``'TVP: ...'``).
+    """
+    if value not in choices:
+        prefix = f'{owner}: ' if owner else ''
+        raise ValueError(f'{prefix}{name} must be one of {tuple(choices)}, '
+                         f'got {value!r}')
+
+
+def check_int(name: str, value: Any, minimum: int = 1,
+              owner: Optional[str] = None) -> None:
+    """Raise ValueError unless ``value`` is an int (not a bool) >= ``minimum``.
+
+    Args:
+        name: the option's name, as the user wrote it.
+        value: the given value.
+        minimum: the smallest allowed value [1].
+        owner: the module's name, prefixed to the message.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) \
+            or value < minimum:
+        prefix = f'{owner}: ' if owner else ''
+        raise ValueError(f'{prefix}{name} must be an integer >= {minimum}, '
+                         f'got {value!r}')

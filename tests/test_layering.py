@@ -1,0 +1,117 @@
+"""The package layering (issue 15): the lower layers never import the upper
+ones, and the moved structures keep their old public import paths."""
+import ast
+import os
+import os.path as osp
+
+import pytest
+
+import mmpl
+from helpers import ROOT
+
+PACKAGE = osp.dirname(mmpl.__file__)
+#: layer -> packages of mmpl it must not import
+FORBIDDEN = {
+    'clip': ('models', 'engine', 'prompts', 'losses', 'datasets'),
+    'prompts': ('models', 'engine'),
+    'losses': ('models', 'engine', 'prompts'),
+}
+
+
+def _mmpl_imports(path: str, package: str):
+    """Top-level mmpl sub-packages imported by the module at ``path``
+    (``package`` is its dotted package, for relative imports)."""
+    tree = ast.parse(open(path).read())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = package.split('.')[:len(package.split('.')) -
+                                           node.level + 1]
+                name = '.'.join(parts + ([node.module] if node.module
+                                         else []))
+            else:
+                name = node.module or ''
+            names = [name]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        else:
+            continue
+        for name in names:
+            parts = name.split('.')
+            if parts[0] == 'mmpl' and len(parts) > 1:
+                yield parts[1]
+            if parts[0] == 'tools':
+                yield 'tools'
+
+
+@pytest.mark.parametrize('layer', sorted(FORBIDDEN))
+def test_lower_layers_do_not_import_upper_ones(layer):
+    bad = []
+    for root, _, files in os.walk(osp.join(PACKAGE, layer)):
+        for name in files:
+            if not name.endswith('.py'):
+                continue
+            path = osp.join(root, name)
+            rel = osp.relpath(path, osp.dirname(PACKAGE))[:-3]
+            package = '.'.join(rel.split(os.sep)[:-1])
+            for imported in _mmpl_imports(path, package):
+                if imported in FORBIDDEN[layer] + ('tools', ):
+                    bad.append(f'{osp.relpath(path, ROOT)} imports '
+                               f'{imported}')
+    assert not bad, bad
+
+
+def test_structures_import_nothing_of_mmpl():
+    path = osp.join(PACKAGE, 'structures.py')
+    assert list(_mmpl_imports(path, 'mmpl')) == []
+
+
+def test_moved_names_keep_their_public_paths():
+    from mmpl import clip, datasets, models, prompts, structures
+    from mmpl.models import classifier
+    from mmpl.prompts import base
+    for name in ('FrozenImageFeatures', 'TextPrompts', 'VisualPrompts'):
+        assert getattr(base, name) is getattr(structures, name)
+        assert getattr(prompts, name) is getattr(structures, name)
+    for name in ('PromptCLIPOutputs', 'cosine_logits'):
+        assert getattr(models, name) is getattr(structures, name)
+        assert getattr(classifier, name) is getattr(structures, name)
+    assert models.CLIP_MEAN is clip.CLIP_MEAN and models.CLIP_STD is \
+        clip.CLIP_STD
+    assert datasets.DEFAULT_TEMPLATE == clip.DEFAULT_TEMPLATE == \
+        'a photo of a {}.'
+
+
+SHARED_PROMPT_MODULES = {'base', 'layers', 'context', 'deep'}
+
+
+def test_method_files_import_no_other_method_file():
+    """Shared layers live in prompts/layers.py, not in a method's file."""
+    folder = osp.join(PACKAGE, 'prompts')
+    bad = []
+    for name in sorted(os.listdir(folder)):
+        if not name.endswith('.py') or name == '__init__.py':
+            continue
+        tree = ast.parse(open(osp.join(folder, name)).read())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                if node.module not in SHARED_PROMPT_MODULES:
+                    bad.append(f'{name} imports .{node.module}')
+    assert not bad, bad
+
+
+def test_option_checks_have_one_wording():
+    from mmpl.utils.checks import check_choice, check_int
+    check_choice('x', 'a', ('a', 'b'))
+    with pytest.raises(ValueError, match=r"^x must be one of \('a', 'b'\), "
+                       r"got 'c'$"):
+        check_choice('x', 'c', ('a', 'b'))
+    with pytest.raises(ValueError, match=r"^TVP: x must be one of"):
+        check_choice('x', 'c', ['a'], owner='TVP')
+    check_int('n', 2, minimum=2)
+    for bad in (0, True, 1.0, '1', None):
+        with pytest.raises(ValueError, match='^n must be an integer >= 1, '):
+            check_int('n', bad)
+    with pytest.raises(ValueError, match='^FewShotDataset: num_shots must '
+                       'be an integer >= 1, got 0$'):
+        check_int('num_shots', 0, owner='FewShotDataset')
