@@ -22,6 +22,7 @@ from PIL import Image
 from mmpl.apis import PromptInferencer
 from mmpl.datasets.shapes import (TEMPLATE, class_names, render_batch,
                                   write_downstream_dataset)
+from helpers import load_tool
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 INFER = osp.join(ROOT, 'tools', 'infer.py')
@@ -187,6 +188,9 @@ def test_mmpretrain_inferencer_works_on_the_built_model_only(trained, data):
 
 
 # ------------------------------------------------------------- tools/infer.py
+infer_tool = load_tool('tools/infer.py')
+
+
 def run_infer(*args, cwd=None):
     return subprocess.run([sys.executable, INFER, *map(str, args)],
                           capture_output=True, text=True, cwd=cwd,
@@ -224,9 +228,9 @@ def test_cli_writes_the_api_predictions(trained, data, tmp_path):
     assert out.read_text() == before
     # CSV, classes on the command line; stdout lists one line per image
     out_csv = tmp_path / 'res.csv'
-    proc = run_infer(folder_images(folder)[0], ckpt, '--classes',
-                     ','.join(NEW[:4]), '--topk', 2, '--out', out_csv)
-    assert proc.returncode == 0, proc.stderr
+    assert infer_tool.main([folder_images(folder)[0], ckpt, '--classes',
+                            ','.join(NEW[:4]), '--topk', '2', '--out',
+                            str(out_csv)]) == 0
     rows = list(csv.DictReader(out_csv.open()))
     assert len(rows) == 1 and rows[0]['pred_class'] in NEW[:4]
     assert rows[0]['top2_class'] in NEW[:4]
@@ -235,7 +239,7 @@ def test_cli_writes_the_api_predictions(trained, data, tmp_path):
 @pytest.mark.parametrize('case', ['missing image', 'missing class file',
                                   'empty class file', 'missing checkpoint',
                                   'no images in folder', 'bad out suffix'])
-def test_cli_one_line_errors(trained, data, tmp_path, case):
+def test_cli_one_line_errors(trained, data, tmp_path, capsys, case):
     ckpt, _ = trained['CoOp']
     _, _, folder, _ = data
     empty = tmp_path / 'empty.txt'
@@ -250,9 +254,9 @@ def test_cli_one_line_errors(trained, data, tmp_path, case):
         'no images in folder': [tmp_path / 'nothing', ckpt],
         'bad out suffix': [folder, ckpt, '--out', tmp_path / 'r.txt'],
     }[case]
-    proc = run_infer(*args)
-    assert proc.returncode == 2, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith('mmpl: error: '), \
-        proc.stderr
+    capsys.readouterr()
+    assert infer_tool.main(list(map(str, args))) == 2
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith('mmpl: error: '), err
     assert '. ' in lines[0][len('mmpl: error: '):]  # what, then what to do
