@@ -1,7 +1,11 @@
 """mmpl installed as OpenMMLab packages are: configs and tools in
 ``mmpl/.mim``, ``mmpl::`` config bases, a wheel that installs offline and
 runs the train/test entry points (and ``mim train`` / ``mim test`` when
-openmim is installed)."""
+openmim is installed).
+
+Default suite: the wheel (build, offline install, contents), ``mmpl::``
+resolution inside and outside the repo, the installed tools/train.py (2
+iterations). ``--run-slow`` adds the installed tools/test.py and mim."""
 import importlib.util
 import os
 import os.path as osp
@@ -25,7 +29,7 @@ SHIPPED = ('mpl/ftp_tvp_vitb16_b2n_eurosat.py', 'coop/coop_vitb16_b2n_eurosat.py
 def user_config(path, base: str, data_root: str) -> str:
     """A user's config outside the repo: inherits ``base`` from the
     installed mmpl and runs it on the embedded benchmark (tiny shipped
-    CLIP, generated images, 64 px, one short epoch)."""
+    CLIP, generated images, 64 px, one epoch of 2 iterations)."""
     from mmpl.datasets.shapes import IMAGE_DIR, SPLIT_FILE, TEMPLATE
     text = textwrap.dedent(f"""\
         _base_ = ['{base}']
@@ -44,8 +48,9 @@ def user_config(path, base: str, data_root: str) -> str:
                                pretrained='mmpl:shapes-vit'))
         train_dataloader = dict(
             batch_size=16, num_workers=0, persistent_workers=False,
-            dataset=dict(dataset=dict(dataset=dict(shapes,
-                                                   pipeline=train_pipeline))))
+            dataset=dict(dataset=dict(
+                num_shots=2,  # 30 images: 2 iterations
+                dataset=dict(shapes, pipeline=train_pipeline))))
         _split = dict(batch_size=64, num_workers=0, persistent_workers=False,
                       dataset=dict(dataset=dict(shapes, pipeline=test_pipeline)))
         val_dataloader = dict(base=_split, new=_split)
@@ -147,30 +152,44 @@ def test_installed_mmpl_resolves_configs_outside_the_repo(installed,
     assert types == 'FTP TVP'
 
 
-def test_installed_train_and_test_entry_points_run(installed, tmp_path):
-    """tools/train.py and tools/test.py of the installed package (what
-    ``mim train mmpl`` / ``mim test mmpl`` run) on a user config inheriting
-    ``mmpl::coop/...``: one epoch of the embedded benchmark (15 iterations
-    of the tiny CLIP), then the base/new test."""
+@pytest.fixture(scope='module')
+def user_run(installed, tmp_path_factory):
+    """tools/train.py of the installed package (what ``mim train mmpl``
+    runs) on a user config outside the repo inheriting
+    ``mmpl::coop/...``: one epoch of the embedded benchmark (2 iterations
+    of the tiny CLIP). Returns (config, checkpoint, folder)."""
     from mmpl.datasets.shapes import write_downstream_dataset
     python, pkg, _ = installed
-    data_root = write_downstream_dataset(str(tmp_path / 'shapes'),
+    work = tmp_path_factory.mktemp('user')
+    data_root = write_downstream_dataset(str(work / 'shapes'),
                                          images_per_class=(16, 0, 1))
-    cfg = user_config(tmp_path / 'coop_shapes.py',
+    cfg = user_config(work / 'coop_shapes.py',
                       'mmpl::coop/coop_vitb16_b2n_eurosat.py', data_root)
-    tools = osp.join(pkg, '.mim', 'tools')
-    _run([python, osp.join(tools, 'train.py'), cfg, '--work-dir', 'w',
-          '--no-validate'], tmp_path)
-    ckpt = tmp_path / 'w' / 'epoch_1.pth'
+    _run([python, osp.join(pkg, '.mim', 'tools', 'train.py'), cfg,
+          '--work-dir', 'w', '--no-validate'], work)
+    return cfg, work / 'w' / 'epoch_1.pth', work
+
+
+def test_installed_train_entry_point_runs(user_run):
+    _, ckpt, _ = user_run
     assert ckpt.is_file()
-    _run([python, osp.join(tools, 'test.py'), cfg, ckpt, '--work-dir', 'w',
-          '--out', 'metrics.json'], tmp_path)
+
+
+@pytest.mark.slow
+def test_installed_test_entry_point_runs(installed, user_run):
+    """tools/test.py of the installed package (``mim test mmpl``) on the
+    checkpoint: the base/new test of the user config (30 images)."""
     import json
-    metrics = json.loads((tmp_path / 'metrics.json').read_text())
+    python, pkg, _ = installed
+    cfg, ckpt, work = user_run
+    _run([python, osp.join(pkg, '.mim', 'tools', 'test.py'), cfg, ckpt,
+          '--work-dir', 'w', '--out', 'metrics.json'], work)
+    metrics = json.loads((work / 'metrics.json').read_text())
     assert {'base/accuracy/top1', 'new/accuracy/top1',
             'harmonic_mean'} <= set(metrics)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec('mim') is None,
                     reason='openmim is not installed (optional extra: '
                     'pip install mmpl[mim])')
