@@ -1,5 +1,51 @@
-"""mmpl: CLIP prompt learning as an OpenMMLab (mmpretrain) plugin."""
+"""mmpl: CLIP prompt learning as an OpenMMLab (mmpretrain) plugin.
+
+As OpenMMLab packages do (``add_mim_extension``), the configs, the tools and
+``model-index.yml`` are shipped inside the package, in ``mmpl/.mim``:
+symlinks to the repository's folders for an editable install
+(``pip install -e .``), copies for a wheel or an sdist. That is where
+mmengine finds ``mmpl::<family>/<config>.py`` bases and where
+``mim train mmpl CONFIG`` finds ``tools/train.py``.
+"""
+import os
+import os.path as osp
+import shutil
+import sys
+
 from setuptools import find_packages, setup
+
+MIM_FILES = ('configs', 'tools', 'model-index.yml')
+
+
+def add_mim_extension() -> None:
+    """Fill ``mmpl/.mim`` with ``MIM_FILES``: symlinks when installed in
+    editable mode, copies when a wheel or an sdist is built; nothing for
+    other commands (egg_info, dist_info ...)."""
+    if 'develop' in sys.argv or 'editable_wheel' in sys.argv:
+        mode = 'symlink'
+    elif any(c in sys.argv for c in ('sdist', 'bdist_wheel', 'build',
+                                     'build_py', 'install')):
+        mode = 'copy'
+    else:
+        return
+    repo = osp.dirname(osp.abspath(__file__))
+    mim = osp.join(repo, 'mmpl', '.mim')
+    os.makedirs(mim, exist_ok=True)
+    for name in MIM_FILES:
+        src, dst = osp.join(repo, name), osp.join(mim, name)
+        if not osp.exists(src):
+            continue
+        if osp.islink(dst) or osp.isfile(dst):
+            os.remove(dst)
+        elif osp.isdir(dst):
+            shutil.rmtree(dst)
+        if mode == 'symlink':
+            os.symlink(osp.relpath(src, mim), dst)
+        elif osp.isdir(src):
+            shutil.copytree(src, dst, ignore=shutil.ignore_patterns(
+                '__pycache__', '*.pyc'))
+        else:
+            shutil.copyfile(src, dst)
 
 
 def read_version() -> str:
@@ -9,6 +55,7 @@ def read_version() -> str:
     return scope['__version__']
 
 
+add_mim_extension()
 setup(
     name='mmpl',
     version=read_version(),
@@ -23,6 +70,8 @@ setup(
             'datasets/meta/*.txt'
         ]
     },
+    # mmpl/.mim (configs, tools, model-index.yml): MANIFEST.in
+    include_package_data=True,
     python_requires='>=3.9',
     # Compatible ranges: a user's own CUDA torch keeps working. The tested pins
     # are in requirements.txt (installed by `make env`).
@@ -39,6 +88,8 @@ setup(
         'lite': ['mmcv-lite>=2.0.0rc4,<2.3'],
         'tests': ['pytest'],
         'report': ['matplotlib'],
+        # `mim train mmpl CONFIG`, `mim test mmpl CONFIG --checkpoint CKPT`
+        'mim': ['openmim>=0.3.9'],
     },
     license='Apache-2.0',
 )

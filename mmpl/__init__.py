@@ -6,6 +6,7 @@ config only needs ``custom_imports = dict(imports=['mmpl'])`` and keeps
 ``default_scope = 'mmpretrain'``.
 """
 from .version import __version__
+from . import registry  # noqa: F401  (the mmpl scope, `mmpl::` configs)
 from . import datasets  # noqa: F401  (registers DATASETS)
 from . import clip  # noqa: F401
 from . import prompts  # noqa: F401  (registers MODELS)

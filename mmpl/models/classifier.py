@@ -67,6 +67,26 @@ class _ClassSet:
         self.anchors: Optional[Tensor] = None  # (C, D)
 
 
+def _plain_cfg(cfg):
+    """``cfg`` (dicts, lists, tuples, scalars) as plain Python data that
+    ``torch.load(weights_only=True)`` reads; None when it holds anything
+    else (e.g. a module instead of a config)."""
+    def plain(node):
+        if isinstance(node, dict):
+            return {str(k): plain(v) for k, v in node.items()}
+        if isinstance(node, tuple):
+            return tuple(plain(v) for v in node)
+        if isinstance(node, list):
+            return [plain(v) for v in node]
+        if node is None or isinstance(node, (str, bool, int, float)):
+            return node
+        raise TypeError(type(node).__name__)
+    try:
+        return plain(cfg)
+    except TypeError:
+        return None
+
+
 @MODELS.register_module()
 class PromptCLIPClassifier(BaseClassifier):
     """CLIP prompt-learning classifier.
@@ -111,6 +131,14 @@ class PromptCLIPClassifier(BaseClassifier):
                 to_rgb=True)
         super().__init__(init_cfg=init_cfg,
                          data_preprocessor=data_preprocessor)
+        # the constructor arguments as plain data: checkpoint_meta()['model']
+        # rebuilds the model from a checkpoint alone (mmpl.apis)
+        self._model_cfg = _plain_cfg(dict(
+            type=type(self).__name__, clip=clip, text_prompt=text_prompt,
+            visual_prompt=visual_prompt, feature_tuner=feature_tuner,
+            loss=loss, extra_losses=list(extra_losses), template=template,
+            text_chunk_size=text_chunk_size,
+            data_preprocessor=data_preprocessor))
         self.clip = FrozenCLIP(**clip)
         self.text_prompt: BaseTextPrompt = self._build_part(
             text_prompt, BaseTextPrompt, 'text_prompt')
@@ -411,7 +439,12 @@ class PromptCLIPClassifier(BaseClassifier):
             pretrained=self.clip.pretrained,
             text_prompt=type(self.text_prompt).__name__,
             classes=list(self._classnames or ()),
-            mmpl_version=__version__)
+            mmpl_version=__version__,
+            # added for mmpl.apis (absent from older checkpoints): the
+            # constructor arguments (None when a part was given as a module)
+            # and the dataset template the class names were set with
+            model=self._model_cfg,
+            template=self._dataset_template)
 
     def get_extra_state(self) -> dict:
         return self.checkpoint_meta()
