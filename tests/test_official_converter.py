@@ -51,8 +51,9 @@ def test_converted_checkpoint_gives_the_official_logits(method, inputs,
     path = str(tmp_path / 'converted.pth')
     torch.save(converted, path)
     # what tools/test.py does: build from the config, load_from the file
-    assert torch.load(path, weights_only=True)['meta']['mmpl']['pretrained'] \
-        == model_cfg['clip']['pretrained']
+    meta = torch.load(path, weights_only=True)['meta']['mmpl']
+    assert meta['pretrained'] == model_cfg['clip']['pretrained']
+    assert meta['model']['clip'] == model_cfg['clip']
     model = MODELS.build(model_cfg)
     load_checkpoint(model, path, map_location='cpu')
     model.set_classes(inputs['classnames'], inputs['template'])

@@ -43,8 +43,9 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from .errors import CLIPBuildError
-from .prefix_attention import (block_after_prefix, causal_mask_after_prefix,
-                               prefix_keys_values, supports_prefix_sharing)
+from .prefix_attention import (block_after_prefix, block_batch_first,
+                               causal_mask_after_prefix, prefix_keys_values,
+                               supports_prefix_sharing)
 
 # (M, D) shared by all sequences, or (N, M, D) one per sequence.
 PromptTokens = Tensor
@@ -126,13 +127,29 @@ class _BlockLoop:
         self.blocks = blocks
         #: recompute blocks in backward (memory for compute)
         self.grad_checkpointing = grad_checkpointing
+        #: open_clip blocks whose attention can run with contiguous
+        #: projections (:func:`~.prefix_attention.block_batch_first`)
+        self.contiguous_blocks = all(
+            supports_prefix_sharing(b) for b in blocks)
 
     @property
     def layers(self) -> int:
         return len(self.blocks)
 
+    def _forward_block(self, i: int, x: Tensor,
+                       attn_mask: Optional[Tensor] = None) -> Tensor:
+        """Block ``i``; with autograd on (training), through
+        :func:`~.prefix_attention.block_batch_first`: the attention module's
+        own training path runs its projections as a broadcast bmm over a
+        strided input. Without autograd its inference fast path is used."""
+        if self.contiguous_blocks and torch.is_grad_enabled():
+            return block_batch_first(self.blocks[i], x, attn_mask)
+        if attn_mask is None:
+            return self.blocks[i](x)
+        return self.blocks[i](x, attn_mask=attn_mask)
+
     def _block(self, i: int, x: Tensor) -> Tensor:
-        return self.blocks[i](x)
+        return self._forward_block(i, x)
 
     def run(self,
             x: Tensor,
@@ -241,7 +258,7 @@ class TextTower(_BlockLoop):
         return None if mask is None else mask[:length, :length]
 
     def _block(self, i: int, x: Tensor) -> Tensor:
-        return self.blocks[i](x, attn_mask=self.attn_mask(x.shape[1]))
+        return self._forward_block(i, x, self.attn_mask(x.shape[1]))
 
     def head(self, x: Tensor, eot_index: Tensor) -> Tensor:
         """(N, L, Dt) last-block output -> (N, D) features at the EOT."""

@@ -319,6 +319,9 @@ def convert_official_checkpoint(source: str, model_cfg: dict,
                               f'official checkpoint {source!r}')
     meta = model.checkpoint_meta()
     meta['pretrained'] = pretrained
+    if isinstance(meta.get('model'), dict):  # the rebuild config (mmpl.apis)
+        meta['model'] = dict(meta['model'], clip=dict(model_cfg.get('clip',
+                                                                    {})))
     return dict(state_dict=state_dict,
                 meta=dict(mmpl=meta, converted_from=dict(
                     file=checkpoint_file(source), layout=layout,

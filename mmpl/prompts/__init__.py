@@ -11,10 +11,6 @@ from .tft import TFT
 from .tvp import TVP
 from .zero_shot import ZeroShotCLIP
 
-# MaPLe's declaration: it belongs in maple.py's class body (written here while
-# issue 14 rewrites that file).
-MaPLe.produces_visual_prompts = True
-
 __all__ = [
     'BaseTextPrompt', 'BaseVisualPrompt', 'BaseFeatureTuner', 'FTP', 'TVP',
     'FrozenImageFeatures', 'TextPrompts', 'VisualPrompts', 'CoOp', 'CoCoOp',

@@ -37,6 +37,8 @@ class MaPLe(BaseTextPrompt):
             the layer count (with a warning) or raise an 'error'.
     """
 
+    produces_visual_prompts = True
+
     def __init__(self,
                  clip,
                  n_ctx: int = 2,
