@@ -10,7 +10,7 @@ from mmpretrain.structures import DataSample
 from mmpl.clip import build_class_tokens
 from mmpl.models import PromptCLIPClassifier
 from mmpl.prompts import FrozenImageFeatures
-from mmpl.utils.benchmark import count_text_work
+from mmpl.benchmark.speed import count_text_work
 
 CLASSES5 = ['Forest', 'Sea_or_Lake', 'Annual Crop Land', 'River', 'Highway']
 CLASSES3 = ['dog', 'cat', 'red fox']

@@ -19,8 +19,8 @@ from mmpretrain.utils import register_all_modules
 
 from mmpl.datasets import (DATASET_TEMPLATES, DEFAULT_TEMPLATE,
                            BaseNewDataset, CoOpEuroSAT, CoOpSplitDataset,
-                           FewShotDataset, base_new_labels, write_miniature)
-from mmpl.datasets.miniature import MARKER
+                           FewShotDataset, base_new_labels)
+from mmpl.testing import MARKER, write_miniature
 
 register_all_modules(init_default_scope=True)
 

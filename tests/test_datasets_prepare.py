@@ -11,8 +11,9 @@ import urllib.error
 
 import pytest
 
-from mmpl.datasets import READERS, Download, write_miniature
-from mmpl.datasets.coop_split import CoOpDTD, CoOpEuroSAT
+from mmpl.datasets import READERS, Download
+from mmpl.testing import write_miniature
+from mmpl.datasets.split_file import CoOpDTD, CoOpEuroSAT
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 

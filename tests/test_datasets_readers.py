@@ -13,16 +13,15 @@ from mmengine.logging import MMLogger
 from mmpretrain.registry import DATASETS, TRANSFORMS
 from mmpretrain.utils import register_all_modules
 
-from mmpl.datasets import (MINIATURE_WRITERS, READERS, BaseNewDataset,
-                           CoOpCaltech101, CoOpCustomDataset,
-                           CoOpFGVCAircraft, CoOpImageNet, CoOpImageNetA,
-                           CoOpImageNetR, CoOpImageNetSketch, CoOpImageNetV2,
-                           FewShotDataset, fewshot_indices, generate_split,
-                           imagenet_classnames, imagenet_wnids,
-                           read_classnames, write_classnames,
-                           write_miniature)
-from mmpl.datasets.miniature import (CUSTOM_CLASSES, FGVC_VARIANTS,
-                                     miniature_wnids)
+from mmpl.datasets import (READERS, BaseNewDataset, CoOpCaltech101,
+                           CoOpCustomDataset, CoOpFGVCAircraft, CoOpImageNet,
+                           CoOpImageNetA, CoOpImageNetR, CoOpImageNetSketch,
+                           CoOpImageNetV2, FewShotDataset, fewshot_indices,
+                           generate_split, imagenet_classnames,
+                           imagenet_wnids, read_classnames, write_classnames)
+from mmpl.testing import MINIATURE_WRITERS, write_miniature
+from mmpl.testing.miniature import (CUSTOM_CLASSES, FGVC_VARIANTS,
+                                    miniature_wnids)
 from mmpl.datasets.templates import DATASET_TEMPLATES
 
 register_all_modules(init_default_scope=True)

@@ -61,9 +61,9 @@ def shapes_config(tmp_path_factory) -> str:
     and 8 (test), with the probes; returns the config path."""
     from mmengine.config import Config
 
-    from mmpl.datasets.shapes import write_downstream_dataset
+    from mmpl.benchmark.shapes import write_downstream_dataset
     from mmpl.utils import iter_dataset_cfgs, set_loader_options
-    from mmpl.utils.embedded_benchmark import to_embedded_benchmark
+    from mmpl.benchmark.shapes import to_embedded_benchmark
     work = tmp_path_factory.mktemp('dist')
     root = write_downstream_dataset(str(work / 'shapes'),
                                     images_per_class=(4, 1, 3))
@@ -181,7 +181,7 @@ def test_nan_in_one_process_stops_every_process():
 def test_cpu_wrapper_selection():
     from mmengine.config import Config
 
-    from mmpl.engine.distributed import _use_cpu_wrapper
+    from mmpl.apis.launch import _use_cpu_wrapper
     cfg = Config(dict(find_unused_parameters=True))
     _use_cpu_wrapper(cfg)
     assert cfg.model_wrapper_cfg == dict(
@@ -230,7 +230,7 @@ def test_cpu_launch_without_torchrun_is_one_line(launcher, monkeypatch):
     environment, say to use torchrun."""
     from mmengine.config import Config
 
-    from mmpl.engine import prepare_launch
+    from mmpl.apis import prepare_launch
     from mmpl.utils import is_user_error, user_error_message
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
     for key in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT'):

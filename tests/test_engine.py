@@ -92,7 +92,7 @@ def test_eval_switches_classes_and_restores_training_classes(trained):
 def test_evaluation_encodes_text_once_per_class_set(trained):
     """A real evaluation (base and new, several batches each): CoOp's text
     features are computed once per class set, not per batch."""
-    from mmpl.utils.benchmark import count_text_work
+    from mmpl.benchmark.speed import count_text_work
     _, _, runner = trained
     loaders = runner.val_loop._splits.dataloaders
     assert all(len(loader) > 1 for loader in loaders.values())

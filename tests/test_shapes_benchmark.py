@@ -7,8 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmpl.datasets.shapes import (COLOURS, SHAPES, class_names, render_batch,
-                                  write_downstream_dataset)
+from mmpl.benchmark.shapes import (COLOURS, SHAPES, class_names,
+                                   render_batch, write_downstream_dataset)
 from helpers import load_tool
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -42,7 +42,7 @@ def test_rendering_is_deterministic_and_shifted():
 
 def test_downstream_split_layout_is_read_by_the_real_reader(tmp_path):
     from mmpl.datasets import CoOpCustomDataset
-    from mmpl.utils.embedded_benchmark import shapes_reader
+    from mmpl.benchmark.shapes import shapes_reader
     root = write_downstream_dataset(str(tmp_path / 'shapes'),
                                     images_per_class=(2, 1, 1), size=32)
     cfg = shapes_reader(root)

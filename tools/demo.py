@@ -36,7 +36,7 @@ def build_runner(label: str, config: str, data_root: str, work_dir: str,
                  schedule: dict, seed: int = 1) -> Runner:
     """A runner for ``label`` on the embedded benchmark."""
     from mmpl.utils import set_runtime_seed
-    from mmpl.utils.embedded_benchmark import to_embedded_benchmark
+    from mmpl.benchmark.shapes import to_embedded_benchmark
     cfg = Config.fromfile(osp.join(ROOT, config))
     to_embedded_benchmark(cfg, data_root, **schedule)
     if label == ZERO_SHOT:
@@ -71,7 +71,7 @@ def main(argv=None) -> int:
     parser.add_argument('--work-dir', default='work_dirs/demo')
     args = parser.parse_args(argv)
 
-    from mmpl.datasets.shapes import write_downstream_dataset
+    from mmpl.benchmark.shapes import write_downstream_dataset
     from mmpl.evaluation.report import (build_tables, find_results,
                                         to_markdown, write_report)
 

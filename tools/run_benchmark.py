@@ -186,7 +186,7 @@ def shell_line(env: Dict[str, str], argv: List[str]) -> str:
 def execute(run, args) -> int:
     """Run ``run``; returns its exit status."""
     if args.launcher == 'none':
-        from mmpl.utils.offline import plain_config_text
+        from mmpl.testing.offline import plain_config_text
         from mmpl.utils.scripts import load_script
         tool = load_script(osp.join(ROOT, 'tools', f'{run.kind}.py'))
         # mmengine keys its logger and visualizer instances on the
@@ -245,7 +245,7 @@ def report(args) -> int:
 def main(argv=None) -> int:
     args = parse_args(argv)
     from mmpl.utils import is_user_error, raised_in, user_error_message
-    from mmpl.utils.benchmark_plan import BenchmarkPlanner
+    from mmpl.benchmark.plan import BenchmarkPlanner
     try:
         _check_args(args)
         planner = BenchmarkPlanner(

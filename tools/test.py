@@ -55,7 +55,7 @@ def main(argv=None):
         if args.data_root:
             set_data_root(cfg, args.data_root)
         cfg.load_from = args.checkpoint
-        from mmpl.engine import run_stage
+        from mmpl.apis import run_stage
         metrics = run_stage(cfg, 'test')  # None on ranks other than 0
     except Exception as exc:
         if not is_user_error(exc) and not isinstance(exc, FileNotFoundError):

@@ -82,7 +82,7 @@ def main(argv=None):
         if not osp.isfile(args.config):
             raise FileNotFoundError(f'config not found: {args.config!r}')
         cfg = merge_args(Config.fromfile(args.config), args)
-        from mmpl.engine import run_stage
+        from mmpl.apis import run_stage
         run_stage(cfg, 'train')
     except Exception as exc:  # one line for bad input, traceback for bugs
         if not (is_user_error(exc) or raised_in(exc, __file__)):

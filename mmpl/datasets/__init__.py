@@ -11,7 +11,7 @@ Importing this package registers in mmpretrain's ``DATASETS`` the readers
 """
 from .base import READERS, SPLITS, CoOpDatasetBase, Download
 from .base_new import BaseNewDataset, base_new_labels
-from .coop_split import (CALTECH101_CLASSNAMES, EUROSAT_CLASSNAMES,
+from .split_file import (CALTECH101_CLASSNAMES, EUROSAT_CLASSNAMES,
                          CoOpCaltech101, CoOpCustomDataset, CoOpDTD,
                          CoOpEuroSAT, CoOpFGVCAircraft, CoOpFlowers102,
                          CoOpFood101, CoOpOxfordPets, CoOpSplitDataset,
@@ -22,7 +22,6 @@ from .imagenet import (CoOpImageFolderDataset, CoOpImageNet, CoOpImageNetA,
                        CoOpImageNetR, CoOpImageNetSketch, CoOpImageNetV2,
                        imagenet_classnames, imagenet_wnids, read_classnames,
                        write_classnames)
-from .miniature import MINIATURE_WRITERS, register_writer, write_miniature
 from .templates import DATASET_TEMPLATES, DEFAULT_TEMPLATE, get_template
 from .transforms import CheckedLoadImageFromFile
 
@@ -38,5 +37,4 @@ __all__ = [
     'write_classnames', 'generate_split', 'list_images', 'list_subdirs',
     'FewShotDataset', 'IndexSubsetWrapper', 'fewshot_indices',
     'BaseNewDataset', 'base_new_labels', 'CheckedLoadImageFromFile',
-    'write_miniature', 'register_writer', 'MINIATURE_WRITERS',
 ]

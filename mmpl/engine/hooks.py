@@ -2,16 +2,15 @@
 import json
 import math
 import os
+from typing import Optional
 
 import torch
-from mmengine.dist import is_main_process
+from mmengine.dist import all_reduce, is_distributed, is_main_process
 from mmengine.hooks import Hook
 from mmpretrain.registry import HOOKS
 
-from ..utils.config_tools import fewshot_num_shots
 from .checkpoint import (from_plain_data, rng_state, set_rng_state,
                          to_plain_data)
-from .distributed import any_process
 from .loops import set_model_classes, unwrap_model
 
 
@@ -64,6 +63,21 @@ class PlainCheckpointHook(Hook):
             set_rng_state(checkpoint['rng_state'])
 
 
+def fewshot_num_shots(cfg) -> Optional[int]:
+    """K of the training set's ``FewShotDataset`` (None when the config
+    trains on full data or has no training set)."""
+    todo = [cfg.get('train_dataloader')]
+    while todo:  # outermost first
+        node = todo.pop(0)
+        if isinstance(node, dict):
+            if node.get('type') == 'FewShotDataset':
+                return node.get('num_shots')
+            todo.extend(node.values())
+        elif isinstance(node, (list, tuple)):
+            todo.extend(node)
+    return None
+
+
 def run_identity(runner, dataset=None) -> dict:
     """What a run is: method (its prompt modules, or the config's
     ``method_name``), dataset (the evaluated dataset's
@@ -105,6 +119,16 @@ class RunResultsHook(Hook):
 
     def after_test_epoch(self, runner, metrics=None) -> None:
         self._write(runner, runner.test_loop, 'test_results.json', metrics)
+
+
+def any_process(flag: bool) -> bool:
+    """Whether ``flag`` is true in any process (the flag itself when not
+    distributed). Every process must call it at the same point."""
+    if not is_distributed():
+        return flag
+    value = torch.tensor([float(flag)])
+    all_reduce(value, op='sum')
+    return bool(value.item() > 0)
 
 
 @HOOKS.register_module()

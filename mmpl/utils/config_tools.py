@@ -145,16 +145,6 @@ def set_image_size(cfg, size: int, default: int = 224) -> None:
                 node[key] = size
 
 
-def fewshot_num_shots(cfg) -> Optional[int]:
-    """K of the training set's ``FewShotDataset`` (None when the config
-    trains on full data or has no training set)."""
-    loader = cfg.get('train_dataloader')
-    for _, node in _walk(loader) if loader is not None else ():
-        if node.get('type') == 'FewShotDataset':
-            return node.get('num_shots')
-    return None
-
-
 def data_root_options(cfg, root: str) -> Dict[str, str]:
     """``--cfg-options`` that move every dataset of ``cfg`` under ``root``:
     a reader's ``data_root`` ``data/eurosat`` becomes ``<root>/eurosat``

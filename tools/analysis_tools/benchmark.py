@@ -92,13 +92,13 @@ def _model_options(args) -> dict:
 
 
 def build(args):
-    from mmpl.utils.benchmark import build_benchmark_model
+    from mmpl.benchmark.speed import build_benchmark_model
     return build_benchmark_model(args.config, args.arch, args.num_classes,
                                  args.device, cfg_options=_model_options(args))
 
 
 def measure(model, args, phase: str, form: str) -> dict:
-    from mmpl.utils.benchmark import measure as measure_phase
+    from mmpl.benchmark.speed import measure as measure_phase
     return measure_phase(model, phase, form, args.batch_size, args.steps,
                          args.warmup, args.amp and form == 'mmpl').to_dict()
 
@@ -153,7 +153,7 @@ def run(args) -> dict:
     """Measure every phase and formulation; the report as a dict."""
     import torch
 
-    from mmpl.utils.benchmark import max_logit_difference, synthetic_batch
+    from mmpl.benchmark.speed import max_logit_difference, synthetic_batch
     forms = ['mmpl'] + (['reference'] if args.reference else [])
     model = build(args)
     method = model.method_name

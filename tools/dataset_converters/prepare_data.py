@@ -40,7 +40,7 @@ from typing import List, Optional
 from mmpretrain.utils import register_all_modules
 
 from mmpl.datasets import READERS, SPLITS
-from mmpl.datasets.coop_split import CoOpSplitDataset
+from mmpl.datasets.split_file import CoOpSplitDataset
 from mmpl.datasets.folders import COOP_SPLIT_RATIOS, GENERATED_KEY, \
     generate_split
 from mmpl.datasets.imagenet import (CLASSNAMES_FILE, CoOpImageFolderDataset,

@@ -17,7 +17,7 @@ import uuid
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-from mmpl.utils.offline import make_offline  # noqa: F401 (tests use it)
+from mmpl.testing.offline import make_offline  # noqa: F401 (tests use it)
 
 
 class _SmokeConfig(Config):

@@ -11,7 +11,8 @@ from typing import Any, Dict, Optional
 
 from mmengine.config import Config
 
-from .config_tools import iter_dataset_paths, loader_options
+from .miniature import MINIATURE_WRITERS, write_miniature
+from ..utils.config_tools import iter_dataset_paths, loader_options
 
 TINY_CLIP = dict(arch='mmpl-tiny-vit', pretrained=None)
 
@@ -28,7 +29,6 @@ def offline_options(cfg, data_dir: str, batch_size: int = 4,
     one epoch. ``roots`` (dataset type -> data root): miniatures already
     written, reused and added to across calls.
     """
-    from ..datasets.miniature import MINIATURE_WRITERS, write_miniature
     options: Dict[str, Any] = {f'model.clip.{k}': v
                                for k, v in TINY_CLIP.items()}
     roots = {} if roots is None else roots

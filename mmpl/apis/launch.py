@@ -12,7 +12,7 @@ down in order: a gloo process that exits with a live process group aborts
 about every second time with ``terminate called without an active
 exception``.
 
-    from mmpl.engine import run_stage
+    from mmpl.apis import run_stage
     run_stage(cfg, 'train')            # tools/train.py
     metrics = run_stage(cfg, 'test')   # tools/test.py: metrics on rank 0
 """
@@ -23,47 +23,15 @@ from typing import Optional
 
 import torch
 import torch.distributed as torch_dist
-from mmengine.dist import all_reduce, broadcast, get_rank, is_distributed
-from mmengine.model import (MMDistributedDataParallel,
-                            MMFullyShardedDataParallel)
-from mmengine.registry import MODEL_WRAPPERS, RUNNERS
+from mmengine.dist import broadcast, get_rank
+from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from .loops import unwrap_model
+from ..engine.loops import unwrap_model
+from ..engine.model_wrappers import CPUDistributedDataParallel
 
 #: strategies of mmengine's FlexibleRunner that shard or offload with CUDA
 GPU_STRATEGIES = ('FSDPStrategy', 'DeepSpeedStrategy', 'ColossalAIStrategy')
-
-
-@MODEL_WRAPPERS.register_module()
-class CPUDistributedDataParallel(MMDistributedDataParallel):
-    """``MMDistributedDataParallel`` for CPU processes (gloo): DDP accepts
-    no ``device_ids`` for a CPU module, and the runner always passes
-    ``device_ids=[LOCAL_RANK]``. Selected by :func:`prepare_launch` when no
-    GPU is visible. Registered in mmengine's root ``MODEL_WRAPPERS``: the
-    runner looks wrapper types up there without switching scope."""
-
-    def __init__(self, module, device_ids=None, **kwargs):
-        super().__init__(module=module, device_ids=None, **kwargs)
-
-
-@MODEL_WRAPPERS.register_module()
-class PromptCLIPFullyShardedDataParallel(MMFullyShardedDataParallel):
-    """``MMFullyShardedDataParallel`` that also moves the frozen CLIP to the
-    process's GPU. The frozen CLIP lives outside the module tree (it is not
-    trained and not checkpointed), so FSDP neither shards nor moves it; only
-    the prompt parameters are sharded. The example config
-    ``configs/examples/coop_vitl14_b2n_imagenet_fsdp.py`` selects it."""
-
-    def __init__(self, module, device_id=None, **kwargs):
-        if device_id is not None:
-            device = torch.device('cuda', device_id) if isinstance(
-                device_id, int) else torch.device(device_id)
-            from ..clip import FrozenCLIP
-            for sub in module.modules():
-                if isinstance(sub, FrozenCLIP):
-                    sub.to(device)
-        super().__init__(module=module, device_id=device_id, **kwargs)
 
 
 def _strategy_type(cfg) -> Optional[str]:
@@ -204,16 +172,6 @@ def finish_launch(clean: bool = True) -> None:
     if clean:
         torch_dist.barrier()
     torch_dist.destroy_process_group()
-
-
-def any_process(flag: bool) -> bool:
-    """Whether ``flag`` is true in any process (the flag itself when not
-    distributed). Every process must call it at the same point."""
-    if not is_distributed():
-        return flag
-    value = torch.tensor([float(flag)])
-    all_reduce(value, op='sum')
-    return bool(value.item() > 0)
 
 
 def run_stage(cfg, stage: str) -> Optional[dict]:

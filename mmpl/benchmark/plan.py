@@ -26,8 +26,8 @@ from typing import Any, Dict, List, Optional, Sequence
 from mmengine.config import Config
 
 from ..evaluation.protocols import BENCHMARK_DATASETS
-from .config_tools import data_root_options, num_shots_options
-from .offline import offline_options
+from ..testing.offline import offline_options
+from ..utils.config_tools import data_root_options, num_shots_options
 
 #: config keys that decide what a training run learns
 TRAINING_KEYS = ('model', 'train_dataloader', 'optim_wrapper',
