@@ -12,7 +12,8 @@ from typing import Any, Dict, List, Tuple, Union
 import numpy as np
 from mmpretrain.registry import DATASETS
 
-from .fewshot import IndexSubsetWrapper
+from ..utils.errors import ConfigError
+from .wrappers import IndexSubsetWrapper
 
 SUBSETS: Tuple[str, ...] = ('base', 'new', 'all')
 
@@ -20,9 +21,9 @@ SUBSETS: Tuple[str, ...] = ('base', 'new', 'all')
 def base_new_labels(num_classes: int, subset: str) -> List[int]:
     """Old labels of ``subset`` in new-label order (the one rule)."""
     if subset not in SUBSETS:
-        raise ValueError(f'unknown subset {subset!r}; expected one of '
-                         f'{list(SUBSETS)}')
-    labels = sorted(range(num_classes))
+        raise ConfigError(f'unknown subset {subset!r}; expected one of '
+                          f'{list(SUBSETS)}')
+    labels = list(range(num_classes))
     m = math.ceil(num_classes / 2)
     return {'base': labels[:m], 'new': labels[m:], 'all': labels}[subset]
 
@@ -48,8 +49,8 @@ class BaseNewDataset(IndexSubsetWrapper):
                  subset: str = 'base',
                  lazy_init: bool = False):
         if subset not in SUBSETS:
-            raise ValueError(f'BaseNewDataset: unknown subset {subset!r}; '
-                             f'expected one of {list(SUBSETS)}')
+            raise ConfigError(f'BaseNewDataset: unknown subset {subset!r}; '
+                              f'expected one of {list(SUBSETS)}')
         self.subset = subset
         super().__init__(dataset, lazy_init=lazy_init)
 
@@ -59,7 +60,7 @@ class BaseNewDataset(IndexSubsetWrapper):
             self.dataset.full_init()  # e.g. CustomDataset finds them here
             classes = self.dataset.metainfo.get('classes')
         if classes is None:
-            raise ValueError(
+            raise ConfigError(
                 f'BaseNewDataset: {type(self.dataset).__name__} has no '
                 "metainfo['classes']; pass classes=... to it")
         return tuple(classes)

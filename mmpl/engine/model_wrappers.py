@@ -12,9 +12,10 @@ from mmengine.registry import MODEL_WRAPPERS
 class CPUDistributedDataParallel(MMDistributedDataParallel):
     """``MMDistributedDataParallel`` for CPU processes (gloo): DDP accepts
     no ``device_ids`` for a CPU module, and the runner always passes
-    ``device_ids=[LOCAL_RANK]``. Selected by :func:`mmpl.apis.prepare_launch` when no
-    GPU is visible. Registered in mmengine's root ``MODEL_WRAPPERS``: the
-    runner looks wrapper types up there without switching scope."""
+    ``device_ids=[LOCAL_RANK]``. Selected by
+    :func:`mmpl.apis.prepare_launch` when no GPU is visible. Registered in
+    mmengine's root ``MODEL_WRAPPERS``: the runner looks wrapper types up
+    there without switching scope."""
 
     def __init__(self, module, device_ids=None, **kwargs):
         super().__init__(module=module, device_ids=None, **kwargs)

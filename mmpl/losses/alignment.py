@@ -27,6 +27,7 @@ from mmpretrain.registry import MODELS
 from torch import Tensor, nn
 
 from ..models.classifier import PromptCLIPOutputs
+from ..utils.errors import ConfigError
 
 POSITIVES = ('same_label', 'diagonal')
 
@@ -75,8 +76,8 @@ class AlignmentLoss(nn.Module):
                  loss_name: str = 'loss_align'):
         super().__init__()
         if positives not in POSITIVES:
-            raise ValueError(f'positives must be one of {POSITIVES}, got '
-                             f'{positives!r}')
+            raise ConfigError(f'positives must be one of {POSITIVES}, got '
+                              f'{positives!r}')
         self.image_to_text_weight = image_to_text_weight
         self.text_to_image_weight = text_to_image_weight
         self.positives = positives

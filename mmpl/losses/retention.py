@@ -24,6 +24,7 @@ from mmpretrain.registry import MODELS
 from torch import Tensor, nn
 
 from ..models.classifier import PromptCLIPOutputs, cosine_logits
+from ..utils.errors import ConfigError
 
 TEXT_DISTANCES = ('l1', 'cosine')
 KL_REDUCTIONS = ('numel', 'batchmean')
@@ -40,7 +41,7 @@ def _required(value: Optional[Tensor], what: str, owner: str) -> Tensor:
 
 def _check_choice(name: str, value: str, choices: tuple) -> None:
     if value not in choices:
-        raise ValueError(f'{name} must be one of {choices}, got {value!r}')
+        raise ConfigError(f'{name} must be one of {choices}, got {value!r}')
 
 
 class _WeightedLoss(nn.Module):

@@ -29,6 +29,7 @@ from mmpretrain.registry import MODELS
 from torch import Tensor, nn
 
 from ..clip import ClassTokens
+from ..utils.errors import ConfigError
 from .base import BaseTextPrompt, FrozenImageFeatures, TextPrompts
 from .cocoop import bottleneck_mlp
 from .context import init_context, insert_context, shared_prefix_length
@@ -54,7 +55,7 @@ def select_tokens(image: FrozenImageFeatures, attend_over: str,
 
 def check_choice(name: str, value: str, choices: tuple) -> None:
     if value not in choices:
-        raise ValueError(f'{name} must be one of {choices}, got {value!r}')
+        raise ConfigError(f'{name} must be one of {choices}, got {value!r}')
 
 
 class QueryTokenAttention(nn.Module):
@@ -90,11 +91,11 @@ class QueryTokenAttention(nn.Module):
                  score_scale: Optional[float] = None):
         super().__init__()
         if num_heads < 1 or dim % num_heads:
-            raise ValueError(f'num_heads={num_heads} must divide the feature '
-                             f'width {dim}')
+            raise ConfigError(f'num_heads={num_heads} must divide the feature '
+                              f'width {dim}')
         if class_chunk_size is not None and class_chunk_size < 1:
-            raise ValueError(f'class_chunk_size must be >= 1 or None, got '
-                             f'{class_chunk_size}')
+            raise ConfigError(f'class_chunk_size must be >= 1 or None, got '
+                              f'{class_chunk_size}')
         self.num_heads = num_heads
         self.normalize_inputs = normalize_inputs
         self.class_chunk_size = class_chunk_size

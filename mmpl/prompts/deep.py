@@ -10,6 +10,8 @@ import torch
 from mmengine.logging import print_log
 from torch import nn
 
+from ..utils.errors import ConfigError
+
 DEPTH_OVERFLOW = ('clip', 'error')
 
 
@@ -29,17 +31,17 @@ def resolve_depth(clip, depth: int, need_vision: bool,
         the depth to use.
     """
     if overflow not in DEPTH_OVERFLOW:
-        raise ValueError(f'depth_overflow must be one of {DEPTH_OVERFLOW}, '
-                         f'got {overflow!r}')
+        raise ConfigError(f'depth_overflow must be one of {DEPTH_OVERFLOW}, '
+                          f'got {overflow!r}')
     if not isinstance(depth, int) or isinstance(depth, bool) or depth < 1:
-        raise ValueError(f'{owner}: depth must be an integer >= 1, got '
-                         f'{depth!r}')
+        raise ConfigError(f'{owner}: depth must be an integer >= 1, got '
+                          f'{depth!r}')
     layers = clip.text_layers
     where = f'the {layers}-layer text encoder'
     if need_vision:
         if not clip.is_vit:
-            raise ValueError(f'{owner} prompts the image tower and needs a '
-                             f'ViT; {clip.arch} has none')
+            raise ConfigError(f'{owner} prompts the image tower and needs a '
+                              f'ViT; {clip.arch} has none')
         if clip.vision_layers < layers:
             layers = clip.vision_layers
             where = f'the {layers}-layer image encoder'
@@ -48,7 +50,7 @@ def resolve_depth(clip, depth: int, need_vision: bool,
     message = (f'{owner}: prompt depth {depth} exceeds {where} of '
                f'{clip.arch}')
     if overflow == 'error':
-        raise ValueError(message + f'; use depth <= {layers}')
+        raise ConfigError(message + f'; use depth <= {layers}')
     print_log(message + f'; using depth {layers}', logger='current',
               level=30)
     return layers
@@ -59,7 +61,7 @@ def phrase_context(clip, n_ctx: int, ctx_init: Optional[str]) -> nn.Parameter:
     ``ctx_init`` (MaPLe: 'a photo of a' with M=2 -> 'a photo'), or N(0, 0.02)
     when ``ctx_init`` is None."""
     if not isinstance(n_ctx, int) or isinstance(n_ctx, bool) or n_ctx < 1:
-        raise ValueError(f'n_ctx must be an integer >= 1, got {n_ctx!r}')
+        raise ConfigError(f'n_ctx must be an integer >= 1, got {n_ctx!r}')
     if not ctx_init:
         return nn.Parameter(
             torch.empty(n_ctx, clip.text_width,
@@ -67,8 +69,9 @@ def phrase_context(clip, n_ctx: int, ctx_init: Optional[str]) -> nn.Parameter:
     ids = clip.tokenize([ctx_init.replace('_', ' ')])
     n_tokens = int(clip.eot_index(ids)[0]) - 1
     if n_tokens < n_ctx:
-        raise ValueError(f'ctx_init {ctx_init!r} has {n_tokens} tokens, fewer '
-                         f'than n_ctx={n_ctx}; use a longer phrase or None')
+        raise ConfigError(
+            f'ctx_init {ctx_init!r} has {n_tokens} tokens, fewer than '
+            f'n_ctx={n_ctx}; use a longer phrase or None')
     return nn.Parameter(
         clip.embed_tokens(ids)[0, 1:1 + n_ctx].clone().float())
 

@@ -28,6 +28,7 @@ from mmpretrain.registry import MODELS
 from torch import Tensor, nn
 
 from ..clip import ClassTokens
+from ..utils.errors import ConfigError
 from .base import BaseTextPrompt, FrozenImageFeatures, TextPrompts
 from .cocoop import bottleneck_mlp
 from .context import insert_context, shared_prefix_length
@@ -60,8 +61,8 @@ class CrossAttentionGuidance(nn.Module):
     def __init__(self, source_dim: int, target_dim: int, num_heads: int = 8):
         super().__init__()
         if target_dim % num_heads:
-            raise ValueError(f'guidance_heads={num_heads} does not divide '
-                             f'the prompt width {target_dim}')
+            raise ConfigError(f'guidance_heads={num_heads} does not divide '
+                              f'the prompt width {target_dim}')
         self.kv = nn.Linear(source_dim, target_dim)
         self.attn = nn.MultiheadAttention(target_dim, num_heads,
                                           batch_first=True)
@@ -117,13 +118,13 @@ class DGPrompt(BaseTextPrompt):
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         if guidance not in GUIDANCE_TYPES:
-            raise ValueError(f'guidance must be one of {GUIDANCE_TYPES}, '
-                             f'got {guidance!r}')
+            raise ConfigError(f'guidance must be one of {GUIDANCE_TYPES}, '
+                              f'got {guidance!r}')
         n_visual = n_visual or n_ctx
         if guidance == 'linear' and n_visual != n_ctx:
-            raise ValueError(f'guidance={guidance!r} maps prompts token by '
-                             f'token: n_visual ({n_visual}) must equal n_ctx '
-                             f'({n_ctx})')
+            raise ConfigError(f'guidance={guidance!r} maps prompts token by '
+                              f'token: n_visual ({n_visual}) must equal n_ctx '
+                              f'({n_ctx})')
         self.n_ctx = n_ctx
         self.depth = resolve_depth(clip, depth, True, depth_overflow,
                                    'DGPrompt')

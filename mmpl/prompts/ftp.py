@@ -38,6 +38,7 @@ from mmpretrain.registry import MODELS
 from torch import Tensor, nn
 
 from ..clip import ClassTokens
+from ..utils.errors import ConfigError
 from .base import BaseTextPrompt, FrozenImageFeatures, TextPrompts
 from .cocoop import bottleneck_mlp
 from .context import init_context, insert_context, shared_prefix_length
@@ -144,8 +145,8 @@ class FTP(BaseTextPrompt):
         check_choice('decomposition', decomposition, DECOMPOSITIONS)
         check_choice('attend_over', attend_over, TOKEN_SETS)
         if diversity_weight < 0:
-            raise ValueError(f'diversity_weight must be >= 0, got '
-                             f'{diversity_weight}')
+            raise ConfigError(f'diversity_weight must be >= 0, got '
+                              f'{diversity_weight}')
         self.n_ctx = n_ctx
         self.decomposition = decomposition
         self.diversity_weight = float(diversity_weight)

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 from torch import Tensor, nn
 
+from ..utils.errors import ConfigError
 from .base import BaseFeatureTuner, FrozenImageFeatures
 from .ctp import QueryTokenAttention, check_choice, select_tokens
 
@@ -73,7 +74,7 @@ class TFT(BaseFeatureTuner):
         super().__init__(init_cfg=init_cfg)
         check_choice('attend_over', attend_over, ('tokens', 'patches'))
         if temperature <= 0:
-            raise ValueError(f'temperature must be > 0, got {temperature}')
+            raise ConfigError(f'temperature must be > 0, got {temperature}')
         self.attend_over = attend_over
         self.class_agnostic = class_agnostic
         self.temperature = temperature

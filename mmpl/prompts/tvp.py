@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 from torch import Tensor, nn
 
+from ..utils.errors import ConfigError
 from .base import BaseVisualPrompt, FrozenImageFeatures, VisualPrompts
 from .ctp import QueryTokenAttention, check_choice
 from .deep import resolve_depth
@@ -125,10 +126,10 @@ class TVP(BaseVisualPrompt):
             if value is not None and (not isinstance(value, int)
                                       or isinstance(value, bool)
                                       or value < 1):
-                raise ValueError(f'TVP: {name} must be an integer >= 1, '
-                                 f'got {value!r}')
+                raise ConfigError(f'TVP: {name} must be an integer >= 1, '
+                                  f'got {value!r}')
         if tau <= 0:
-            raise ValueError(f'TVP: tau must be > 0, got {tau}')
+            raise ConfigError(f'TVP: tau must be > 0, got {tau}')
         self.top_k = top_k
         self.tau = float(tau)
         self.text_source = text_source
@@ -151,9 +152,9 @@ class TVP(BaseVisualPrompt):
         if self.top_k is None:
             return min(DEFAULT_TOP_K, num_classes)
         if self.top_k > num_classes:
-            raise ValueError(f'TVP: top_k={self.top_k} is out of range for '
-                             f'{num_classes} classes (need 1 <= top_k <= '
-                             f'{num_classes}; top_k=None uses min(5, C))')
+            raise ConfigError(f'TVP: top_k={self.top_k} is out of range for '
+                              f'{num_classes} classes (need 1 <= top_k <= '
+                              f'{num_classes}; top_k=None uses min(5, C))')
         return self.top_k
 
     def reorganized_text(self, text: Tensor, global_feature: Tensor):

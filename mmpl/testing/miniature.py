@@ -29,13 +29,16 @@ from typing import Callable, Dict, Iterator, List, Sequence, Tuple
 import numpy as np
 from PIL import Image
 
-from ..datasets.split_file import (CoOpCaltech101, CoOpDTD, CoOpEuroSAT,
-                         CoOpFGVCAircraft, CoOpFlowers102, CoOpFood101,
-                         CoOpOxfordPets, CoOpStanfordCars, CoOpSUN397,
-                         CoOpUCF101)
+from ..datasets.fgvc_aircraft import CoOpFGVCAircraft
 from ..datasets.imagenet import (CLASSNAMES_FILE, CoOpImageNet, CoOpImageNetA,
-                       CoOpImageNetR, CoOpImageNetSketch, CoOpImageNetV2,
-                       imagenet_wnids, write_classnames)
+                                 CoOpImageNetR, CoOpImageNetSketch,
+                                 CoOpImageNetV2, imagenet_wnids,
+                                 write_classnames)
+from ..datasets.split_file import (CoOpCaltech101, CoOpDTD, CoOpEuroSAT,
+                                   CoOpFlowers102, CoOpFood101,
+                                   CoOpOxfordPets, CoOpStanfordCars,
+                                   CoOpSUN397, CoOpUCF101)
+from ..utils.errors import ConfigError, ExistingFileError
 
 MARKER = '.mmpl_miniature'
 
@@ -87,7 +90,7 @@ def prepare_folder(data_root: str) -> None:
     """Create ``data_root`` or check that it is ours (marker) or empty."""
     if osp.isdir(data_root) and os.listdir(data_root) and not osp.exists(
             osp.join(data_root, MARKER)):
-        raise FileExistsError(
+        raise ExistingFileError(
             f'{data_root} exists and is not a miniature dataset (no {MARKER} '
             'marker); refusing to write into it, choose an empty folder')
     os.makedirs(data_root, exist_ok=True)
@@ -148,7 +151,7 @@ def _split_file_writer(reader, classes, rel_path, extra=None):
         if extra is not None:
             extra(data_root, spec)
 
-    register_writer(reader.__name__, reader.DIR)(write)
+    register_writer(reader.__name__, reader.CARD.dir)(write)
 
 
 def _in_class_folder(folder: str, n: int, split: str, k: int) -> str:
@@ -208,7 +211,7 @@ _split_file_writer(
 FGVC_VARIANTS = ('707-320', 'A300B4', 'Cessna 172', 'F-16A/B')
 
 
-@register_writer('CoOpFGVCAircraft', CoOpFGVCAircraft.DIR)
+@register_writer('CoOpFGVCAircraft', CoOpFGVCAircraft.CARD.dir)
 def _write_fgvc(data_root: str, spec: MiniatureSpec) -> None:
     lists: Dict[str, List[str]] = {'train': [], 'val': [], 'test': []}
     for split, label, n, k in split_items(spec, len(FGVC_VARIANTS)):
@@ -256,7 +259,7 @@ def _imagenet_family_writer(reader, split_counts: Dict[str, int]):
                       'w') as f:
                 f.write('not a class\n')
 
-    register_writer(reader.__name__, reader.DIR)(write)
+    register_writer(reader.__name__, reader.CARD.dir)(write)
 
 
 _imagenet_family_writer(CoOpImageNet, {'train': 0, 'val': 2})
@@ -268,6 +271,7 @@ for _reader in (CoOpImageNetV2, CoOpImageNetSketch, CoOpImageNetA,
 CUSTOM_CLASSES = ('cat', 'dog', 'owl', 'red_fox')
 
 
+@register_writer('CoOpFolderDataset', 'custom_coop')
 @register_writer('CoOpCustomDataset', 'custom_coop')
 def _write_custom_folders(data_root: str, spec: MiniatureSpec) -> None:
     """One folder per class, all images together (the reader splits)."""
@@ -301,8 +305,8 @@ def write_miniature(dataset_type: str,
         raise KeyError(f'no miniature writer for {dataset_type!r}; known: '
                        f'{sorted(MINIATURE_WRITERS)}')
     if len(images_per_class) != 3 or min(images_per_class) < 0:
-        raise ValueError('images_per_class must be (train, val, test) >= 0, '
-                         f'got {images_per_class!r}')
+        raise ConfigError('images_per_class must be (train, val, test) >= 0, '
+                          f'got {images_per_class!r}')
     folder, writer = MINIATURE_WRITERS[dataset_type]
     data_root = osp.join(root, folder)
     prepare_folder(data_root)

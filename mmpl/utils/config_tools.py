@@ -7,6 +7,8 @@ cannot reach them all; these helpers walk every dataloader.
 import os.path as osp
 from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
+from .errors import ConfigError
+
 DATALOADER_KEYS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
 
@@ -82,12 +84,6 @@ def iter_named_loaders(cfg) -> Iterator[Tuple[str, dict]]:
         else:
             for name, split in loader.items():
                 yield f'{key}.{name}', split
-
-
-def iter_loader_cfgs(cfg) -> Iterator[dict]:
-    """Every dataloader config: the train one and each named eval split."""
-    for _, loader in iter_named_loaders(cfg):
-        yield loader
 
 
 def loader_options(cfg, batch_size: Optional[int] = None,
@@ -166,12 +162,12 @@ def num_shots_options(cfg, num_shots: int) -> Dict[str, Any]:
     }
     name = osp.basename(getattr(cfg, 'filename', None) or 'the config')
     if not options:
-        raise ValueError(f'{name} has no FewShotDataset: it does not select '
-                         'shots')
+        raise ConfigError(f'{name} has no FewShotDataset: it does not select '
+                          'shots')
     epochs = cfg.get('fewshot_epochs') or {}
     if epochs:
         if num_shots not in epochs:
-            raise ValueError(
+            raise ConfigError(
                 f'{name}: no schedule '
                 f'for {num_shots} shots in fewshot_epochs {dict(epochs)}; '
                 'add it or pass train_cfg.max_epochs')
