@@ -1,6 +1,9 @@
 """Helpers shared by several test modules (imported as ``helpers``; pytest
 puts this folder on ``sys.path``)."""
 import os.path as osp
+import runpy
+import shutil
+from types import SimpleNamespace
 
 import torch
 from mmpretrain.structures import DataSample
@@ -8,11 +11,40 @@ from mmpretrain.structures import DataSample
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
-def load_tool(rel_path: str):
-    """Import a script under tools/ (not a package) as a module."""
-    from mmpl.utils.scripts import load_script
-    return load_script(osp.join(ROOT, rel_path),
-                       'tool_' + rel_path.replace('/', '_')[:-3])
+def load_tool(rel_path: str) -> SimpleNamespace:
+    """The globals of a script under tools/ (run with ``runpy``, not as
+    ``__main__``), for the tests of that tool's command line; everything
+    else calls :mod:`mmpl.apis`."""
+    return SimpleNamespace(**runpy.run_path(
+        osp.join(ROOT, rel_path),
+        run_name='tool_' + rel_path.replace('/', '_')[:-3]))
+
+
+def one_line(exc_info) -> str:
+    """The message of a ``pytest.raises`` result, asserted to be one
+    non-empty line (mmpl's rule for errors a user sees)."""
+    msg = str(exc_info.value)
+    assert msg and '\n' not in msg, msg
+    return msg
+
+
+def copy_dataset(src: str, tmp_path, name: str = 'copy') -> str:
+    """A copy of the dataset folder ``src`` under ``tmp_path/name`` (same
+    folder name), for a test that edits or breaks it."""
+    dst = osp.join(str(tmp_path), name, osp.basename(src))
+    shutil.copytree(src, dst)
+    return dst
+
+
+def offline_config(config: str, work_dir, options=None, name='test'):
+    """``config`` as ``tools/misc/smoke.py`` runs it (tiny CLIP, miniature
+    data under ``<work_dir>/data``, unformatted config text), for a test to
+    adjust before building its runner."""
+    from mmpl.apis import load_config
+    from mmpl.testing import make_offline
+    cfg = load_config(config, options, work_dir=str(work_dir), quiet=True,
+                      unique_name=name)
+    return make_offline(cfg, osp.join(str(work_dir), 'data'))
 
 
 def record_blocks(blocks):

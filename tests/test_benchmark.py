@@ -11,7 +11,7 @@ import pytest
 import torch
 from helpers import ROOT, load_tool, randomize
 
-from mmpl.utils import benchmark as bm
+from mmpl.benchmark import speed as bm
 
 TINY = 'mmpl-tiny-vit'
 FAMILIES = {

@@ -8,8 +8,9 @@ from mmpretrain.registry import MODELS
 
 from mmpl.clip import build_class_tokens
 from mmpl.models import PromptCLIPClassifier
+from mmpl.utils.errors import CheckpointError, ConfigError
 from mmpl.prompts import FrozenImageFeatures
-from mmpl.utils.benchmark import count_text_work
+from mmpl.benchmark.speed import count_text_work
 from helpers import build_classifier, samples
 
 CLASSES5 = ['Forest', 'Sea_or_Lake', 'Annual Crop Land', 'River', 'Highway']
@@ -174,7 +175,7 @@ def test_set_classes_switches_logits(images):
 
 def test_missing_classes_is_clear_error(images):
     model = build(classnames=None)
-    with pytest.raises(RuntimeError, match='set_classes'):
+    with pytest.raises(ConfigError, match='set_classes'):
         model(images)
     with pytest.raises(ValueError):
         model.set_classes([])
@@ -281,17 +282,28 @@ def test_gradients_reach_only_prompt_parameters(text_prompt, images):
     assert {id(p) for p in model.parameters()} == {
         id(p) for p in prompt_params.values()}
     keys = set(model.state_dict())
-    assert keys == {'_extra_state'} | {
+    assert keys == {
         'text_prompt.' + k for k in model.text_prompt.state_dict()}
     assert not any(k.startswith('clip.') for k in keys)
 
 
-def test_checkpoint_meta_in_state_dict():
+def test_checkpoint_meta_is_not_in_state_dict():
+    """The rebuild meta lives in ``checkpoint['meta']['mmpl']`` only
+    (PlainCheckpointHook); the state dict holds tensors only."""
     model = build()
-    meta = model.state_dict()['_extra_state']
+    assert all(torch.is_tensor(v) for v in model.state_dict().values())
+    meta = model.checkpoint_meta()
     assert meta['arch'] == 'mmpl-tiny-vit'
     assert meta['text_prompt'] == 'CoOp'
     assert meta['classes'] == CLASSES5
+
+
+def test_old_checkpoint_with_extra_state_loads():
+    src = build()
+    state = dict(src.state_dict(), _extra_state=src.checkpoint_meta())
+    dst = build(seed=1)
+    dst.load_state_dict(state)  # strict: the old key is dropped
+    torch.testing.assert_close(dst.text_prompt.ctx, src.text_prompt.ctx)
 
 
 @torch.no_grad()
@@ -315,16 +327,34 @@ def _csc(num_classes, classnames):
                       num_classes=num_classes), classnames=classnames)
 
 
-def test_checkpoint_with_other_class_count_names_both():
+def test_checkpoint_with_other_class_count_names_both_shapes():
     ckpt = _csc(5, CLASSES5).state_dict()
     model = _csc(3, CLASSES3)
-    with pytest.raises(ValueError) as exc:
+    with pytest.raises(CheckpointError) as exc:
         model.load_state_dict(ckpt)
     msg = str(exc.value)
     assert '\n' not in msg
     assert 'text_prompt.ctx' in msg
     assert '(5, 2, 64)' in msg and '(3, 2, 64)' in msg
+
+
+def test_checkpoint_hook_checks_checkpoint_against_model_with_its_meta():
+    """``PlainCheckpointHook.after_load_checkpoint`` runs before the runner
+    loads the weights; it names both sides from ``meta['mmpl']``."""
+    from types import SimpleNamespace
+
+    from mmpl.engine import PlainCheckpointHook
+    src = _csc(5, CLASSES5)
+    checkpoint = dict(state_dict=src.state_dict(),
+                      meta=dict(mmpl=src.checkpoint_meta()))
+    runner = SimpleNamespace(model=_csc(3, CLASSES3), _resume=False)
+    with pytest.raises(CheckpointError) as exc:
+        PlainCheckpointHook().after_load_checkpoint(runner, checkpoint)
+    msg = str(exc.value)
+    assert '\n' not in msg and 'text_prompt.ctx' in msg
     assert '5 classes' in msg and '3 classes' in msg
+    runner.model = _csc(5, CLASSES3[:2] + CLASSES5[2:])
+    PlainCheckpointHook().after_load_checkpoint(runner, checkpoint)  # fits
 
 
 def test_csc_evaluated_on_other_class_count(images):

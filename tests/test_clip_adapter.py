@@ -14,7 +14,7 @@ from torch import nn
 
 from mmpl.clip import CLIPBuildError, FrozenCLIP, build_open_clip, check_arch
 from mmpl.clip import builder as clip_builder
-from helpers import record_blocks
+from helpers import one_line, record_blocks
 
 TEXTS = ['a photo of a dog.', 'x', 'an aerial view of a permanent crop land.',
          'sea or lake', 'a b c d e f g h i j k l m n o p']
@@ -41,7 +41,7 @@ def _tiny_cfg(layers=2, quick_gelu=False):
 
 
 @pytest.fixture(scope='module')
-def extra_archs(tmp_path_factory):
+def deep_archs(tmp_path_factory):
     """Register two extra tiny architectures with open_clip."""
     d = tmp_path_factory.mktemp('archs')
     with open(d / f'{DEEP_ARCH}.json', 'w') as f:
@@ -53,7 +53,7 @@ def extra_archs(tmp_path_factory):
 
 
 @pytest.fixture(scope='module')
-def deep_clip(extra_archs):
+def deep_clip(deep_archs):
     torch.manual_seed(2)
     return FrozenCLIP(arch=DEEP_ARCH)
 
@@ -368,7 +368,7 @@ def test_deep_text_prompt_errors(tiny_clip):
         tiny_clip.encode_text(emb, eot, [_rand(3, 2, 64)])
 
 
-def test_grad_checkpointing_matches(extra_archs):
+def test_grad_checkpointing_matches(deep_archs):
     torch.manual_seed(4)
     a = FrozenCLIP(arch=DEEP_ARCH)
     b = FrozenCLIP(arch=DEEP_ARCH, grad_checkpointing=True)
@@ -506,16 +506,10 @@ def test_apply_follows_dtype_and_train_keeps_eval():
 
 
 # -------------------------------------------------------------------- builder
-def _one_line(exc_info):
-    msg = str(exc_info.value)
-    assert '\n' not in msg and msg
-    return msg
-
-
 def test_unknown_arch_suggests_close_names():
     with pytest.raises(CLIPBuildError) as exc:
         check_arch('ViT-B-61')
-    msg = _one_line(exc)
+    msg = one_line(exc)
     assert "'ViT-B-61'" in msg and 'ViT-B-16' in msg
     with pytest.raises(CLIPBuildError):
         FrozenCLIP(arch='vitb16')
@@ -527,14 +521,14 @@ def test_missing_weight_file_names_path(tmp_path):
     path = str(tmp_path / 'ckpt' / 'ViT-B-16.pt')
     with pytest.raises(CLIPBuildError) as exc:
         build_open_clip('mmpl-tiny-vit', path, quick_gelu=False)
-    msg = _one_line(exc)
+    msg = one_line(exc)
     assert path in msg and 'mmpl-tiny-vit' in msg
 
 
 def test_unknown_pretrained_tag_lists_tags():
     with pytest.raises(CLIPBuildError) as exc:
         build_open_clip('ViT-B-16', 'opnai')
-    msg = _one_line(exc)
+    msg = one_line(exc)
     assert "'opnai'" in msg and 'openai' in msg
 
 
@@ -553,7 +547,7 @@ def test_local_state_dict_needs_quick_gelu(saved_tiny):
     _, path = saved_tiny
     with pytest.raises(CLIPBuildError) as exc:
         FrozenCLIP(arch='mmpl-tiny-vit', pretrained=path)
-    msg = _one_line(exc)
+    msg = one_line(exc)
     assert 'quick_gelu=True' in msg and 'quick_gelu=False' in msg
 
 
@@ -635,7 +629,7 @@ def test_download_failure_is_one_actionable_line(monkeypatch):
     monkeypatch.setattr(open_clip, 'create_model', _CreateModelSpy(fail=True))
     with pytest.raises(CLIPBuildError) as exc:
         build_open_clip('ViT-B-16', 'openai')
-    msg = _one_line(exc)
+    msg = one_line(exc)
     assert 'ViT-B-16/openai' in msg and 'pretrained' in msg
 
 
@@ -648,7 +642,7 @@ def test_every_quickgelu_tag_forces_quick_gelu(monkeypatch, arch, tag):
     assert spy.calls[-1]['force_quick_gelu'] is True
 
 
-def test_contradicting_quick_gelu_is_not_silently_ignored(extra_archs,
+def test_contradicting_quick_gelu_is_not_silently_ignored(deep_archs,
                                                           saved_tiny):
     _, path = saved_tiny
     try:

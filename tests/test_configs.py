@@ -17,8 +17,8 @@ import os.path as osp
 import re
 
 import pytest
-from helpers import load_tool
 
+from mmpl import apis
 from mmpl.evaluation.protocols import BENCHMARK_DATASETS
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -49,9 +49,6 @@ def smoked_by_default(path: str) -> bool:
     return dataset == FEWSHOT_TURNS[FAMILIES.index(family) + 1]
 
 
-smoke = load_tool('tools/misc/smoke.py')
-
-
 def test_configs_found():
     assert any(p.endswith('coop_vitb16_b2n_eurosat.py') for p in CONFIGS)
     assert any(p.endswith('cocoop_vitb16_b2n_eurosat.py') for p in CONFIGS)
@@ -75,7 +72,7 @@ def test_default_smoke_covers_every_family_and_protocol():
     c if smoked_by_default(c) else pytest.param(c, marks=pytest.mark.slow)
     for c in CONFIGS], ids=[osp.relpath(p, ROOT) for p in CONFIGS])
 def test_config_smoke(config, tmp_path):
-    metrics = smoke.run_smoke(config, str(tmp_path))
+    metrics = apis.smoke(config, str(tmp_path))
     assert metrics, 'no metrics'
     for key, value in metrics.items():
         if key.endswith('accuracy/top1') or key == 'harmonic_mean':

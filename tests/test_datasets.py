@@ -12,6 +12,7 @@ from collections import Counter, OrderedDict
 
 import numpy as np
 import pytest
+from helpers import copy_dataset, one_line
 from PIL import Image
 
 from mmpretrain.registry import DATASETS
@@ -19,8 +20,8 @@ from mmpretrain.utils import register_all_modules
 
 from mmpl.datasets import (DATASET_TEMPLATES, DEFAULT_TEMPLATE,
                            BaseNewDataset, CoOpEuroSAT, CoOpSplitDataset,
-                           FewShotDataset, base_new_labels, write_miniature)
-from mmpl.datasets.miniature import MARKER
+                           FewShotDataset, base_new_labels)
+from mmpl.testing import MARKER, write_miniature
 
 register_all_modules(init_default_scope=True)
 
@@ -37,12 +38,6 @@ EUROSAT_FOLDERS = ('AnnualCrop', 'Forest', 'HerbaceousVegetation', 'Highway',
 def eurosat_root(tmp_path_factory):
     """A shared, read-only miniature EuroSAT (4/2/3 images per class)."""
     return write_miniature('CoOpEuroSAT', str(tmp_path_factory.mktemp('d')))
-
-
-def _copy_root(src, tmp_path, name='copy'):
-    dst = str(tmp_path / name / 'eurosat')
-    shutil.copytree(src, dst)
-    return dst
 
 
 def _edit_split(root, fn):
@@ -132,7 +127,7 @@ def test_reader_template_override_and_generic(eurosat_root):
 
 
 def test_reader_raw_folder_names_mapped(eurosat_root, tmp_path):
-    root = _copy_root(eurosat_root, tmp_path)
+    root = copy_dataset(eurosat_root, tmp_path)
 
     def to_raw(split):
         for entries in split.values():
@@ -145,39 +140,33 @@ def test_reader_raw_folder_names_mapped(eurosat_root, tmp_path):
 
 
 # ------------------------------------------------------------------ errors
-def _one_line(exc_info):
-    msg = str(exc_info.value)
-    assert '\n' not in msg
-    return msg
-
-
 def test_error_missing_root(tmp_path):
     root = str(tmp_path / 'nowhere' / 'eurosat')
     with pytest.raises(FileNotFoundError) as e:
         CoOpEuroSAT(data_root=root)
-    msg = _one_line(e)
+    msg = one_line(e)
     assert root in msg
     assert osp.join(root, '2750', '<class>/*.jpg') in msg
     assert osp.join(root, 'split_zhou_EuroSAT.json') in msg
 
 
 def test_error_missing_split_file(eurosat_root, tmp_path):
-    root = _copy_root(eurosat_root, tmp_path)
+    root = copy_dataset(eurosat_root, tmp_path)
     os.remove(osp.join(root, 'split_zhou_EuroSAT.json'))
     with pytest.raises(FileNotFoundError) as e:
         CoOpEuroSAT(data_root=root)
-    msg = _one_line(e)
+    msg = one_line(e)
     assert osp.join(root, 'split_zhou_EuroSAT.json') in msg
     assert 'split_zhou_' in msg and 'DATASETS.md' in msg
 
 
 def test_error_missing_images(eurosat_root, tmp_path):
-    root = _copy_root(eurosat_root, tmp_path)
+    root = copy_dataset(eurosat_root, tmp_path)
     os.remove(osp.join(root, '2750', 'Forest', 'Forest_1.jpg'))
     os.remove(osp.join(root, '2750', 'River', 'River_2.jpg'))
     with pytest.raises(FileNotFoundError) as e:
         CoOpEuroSAT(data_root=root, split='train')
-    msg = _one_line(e)
+    msg = one_line(e)
     assert '2 of 40' in msg
     assert osp.join(root, '2750', 'Forest', 'Forest_1.jpg') in msg
     # the test split does not list those files
@@ -189,15 +178,15 @@ def test_error_missing_images(eurosat_root, tmp_path):
 
 
 def test_error_missing_image_root(eurosat_root, tmp_path):
-    root = _copy_root(eurosat_root, tmp_path)
+    root = copy_dataset(eurosat_root, tmp_path)
     shutil.rmtree(osp.join(root, '2750'))
     with pytest.raises(FileNotFoundError) as e:
         CoOpEuroSAT(data_root=root)
-    assert osp.join(root, '2750') in _one_line(e)
+    assert osp.join(root, '2750') in one_line(e)
 
 
 def test_error_non_contiguous_labels(eurosat_root, tmp_path):
-    root = _copy_root(eurosat_root, tmp_path)
+    root = copy_dataset(eurosat_root, tmp_path)
 
     def drop_label_3(split):
         for k in split:
@@ -206,12 +195,12 @@ def test_error_non_contiguous_labels(eurosat_root, tmp_path):
     _edit_split(root, drop_label_3)
     with pytest.raises(ValueError) as e:
         CoOpEuroSAT(data_root=root)
-    msg = _one_line(e)
+    msg = one_line(e)
     assert 'contiguous' in msg and '[3]' in msg
 
 
 def test_error_label_with_two_names(eurosat_root, tmp_path):
-    root = _copy_root(eurosat_root, tmp_path)
+    root = copy_dataset(eurosat_root, tmp_path)
 
     def rename(split):
         split['test'][0][2] = 'Something Else'
@@ -219,20 +208,20 @@ def test_error_label_with_two_names(eurosat_root, tmp_path):
     _edit_split(root, rename)
     with pytest.raises(ValueError) as e:
         CoOpEuroSAT(data_root=root, split='train')
-    msg = _one_line(e)
+    msg = one_line(e)
     assert 'label 0' in msg and 'Something Else' in msg
 
 
 def test_error_unknown_split(eurosat_root):
     with pytest.raises(ValueError) as e:
         CoOpEuroSAT(data_root=eurosat_root, split='training')
-    assert "'training'" in _one_line(e)
+    assert "'training'" in one_line(e)
 
 
 def test_error_through_registry(tmp_path):
     with pytest.raises(FileNotFoundError) as e:
         DATASETS.build(dict(type='CoOpEuroSAT', data_root=str(tmp_path / 'x')))
-    assert '2750' in _one_line(e)
+    assert '2750' in one_line(e)
 
 
 # ----------------------------------------------------------------- fewshot
@@ -250,7 +239,7 @@ def test_fewshot_counts_and_order(eurosat_root):
 
 
 def test_fewshot_class_with_fewer_than_k(eurosat_root, tmp_path):
-    root = _copy_root(eurosat_root, tmp_path)
+    root = copy_dataset(eurosat_root, tmp_path)
 
     def shrink(split):  # class 2 keeps one train image
         seen = []
@@ -287,11 +276,11 @@ def test_fewshot_bad_num_shots(eurosat_root):
     for bad in (0, -1, 1.5, True, '4'):
         with pytest.raises(ValueError) as e:
             FewShotDataset(dataset=ds, num_shots=bad)
-        assert 'num_shots' in _one_line(e)
+        assert 'num_shots' in one_line(e)
 
 
 def test_fewshot_cache_portable(eurosat_root, tmp_path):
-    root_a = _copy_root(eurosat_root, tmp_path, 'machine_a')
+    root_a = copy_dataset(eurosat_root, tmp_path, 'machine_a')
     cache = str(tmp_path / 'cache' / 'shot_2-seed_5.json')
     fs_a = FewShotDataset(dataset=CoOpEuroSAT(data_root=root_a), num_shots=2,
                           seed=5, cache_file=cache)
@@ -305,7 +294,7 @@ def test_fewshot_cache_portable(eurosat_root, tmp_path):
     assert rel_a == payload['paths']
 
     # another machine: same relative files, read from the cache
-    root_b = _copy_root(root_a, tmp_path, 'machine_b')
+    root_b = copy_dataset(root_a, tmp_path, 'machine_b')
     shutil.rmtree(root_a)
     mtime = os.path.getmtime(cache)
     fs_b = FewShotDataset(dataset=CoOpEuroSAT(data_root=root_b), num_shots=2,
@@ -338,10 +327,10 @@ def test_fewshot_cache_mismatch_errors(eurosat_root, tmp_path):
     before = open(cache).read()
     with pytest.raises(ValueError) as e:
         FewShotDataset(dataset=ds, num_shots=4, seed=1, cache_file=cache)
-    assert 'num_shots=2' in _one_line(e)
+    assert 'num_shots=2' in one_line(e)
     with pytest.raises(ValueError) as e:
         FewShotDataset(dataset=ds, num_shots=2, seed=2, cache_file=cache)
-    assert 'seed=1' in _one_line(e)
+    assert 'seed=1' in one_line(e)
     assert open(cache).read() == before
 
     bad = str(tmp_path / 'bad.json')
@@ -350,7 +339,7 @@ def test_fewshot_cache_mismatch_errors(eurosat_root, tmp_path):
                        paths=['Forest/Forest_1.jpg', 'Nope/nope.jpg']), f)
     with pytest.raises(ValueError) as e:
         FewShotDataset(dataset=ds, num_shots=1, seed=1, cache_file=bad)
-    assert "'Nope/nope.jpg'" in _one_line(e)
+    assert "'Nope/nope.jpg'" in one_line(e)
 
 
 def test_fewshot_export_samples(eurosat_root, tmp_path):
@@ -397,7 +386,7 @@ def test_base_new_on_eurosat(eurosat_root):
 
 
 def test_base_new_odd_number_of_classes(eurosat_root, tmp_path):
-    root = _copy_root(eurosat_root, tmp_path)
+    root = copy_dataset(eurosat_root, tmp_path)
 
     def drop_last_class(split):
         for k in split:
@@ -516,7 +505,7 @@ def test_miniature_refuses_user_data(tmp_path):
     (user / 'mine.txt').write_text('precious')
     with pytest.raises(FileExistsError) as e:
         write_miniature('CoOpEuroSAT', str(tmp_path / 'data'))
-    assert str(user) in _one_line(e)
+    assert str(user) in one_line(e)
     assert os.listdir(user) == ['mine.txt']
     with pytest.raises(KeyError):
         write_miniature('NoSuchDataset', str(tmp_path / 'x'))

@@ -2,7 +2,7 @@
 check report, classnames.txt, generated splits, the offline download
 message and extraction from a local archive (file:// URL). It never
 deletes or overwrites user data."""
-import importlib.util
+import dataclasses
 import json
 import os
 import os.path as osp
@@ -10,23 +10,13 @@ import tarfile
 import urllib.error
 
 import pytest
+from helpers import load_tool
 
-from mmpl.datasets import READERS, Download, write_miniature
-from mmpl.datasets.coop_split import CoOpDTD, CoOpEuroSAT
+from mmpl.datasets import READERS, Download
+from mmpl.datasets.split_file import CoOpDTD, CoOpEuroSAT
+from mmpl.testing import write_miniature
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-
-
-def _load_tool():
-    spec = importlib.util.spec_from_file_location(
-        'mmpl_prepare_data',
-        osp.join(ROOT, 'tools', 'dataset_converters', 'prepare_data.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-tool = _load_tool()
+tool = load_tool('tools/dataset_converters/prepare_data.py')
 
 
 def _run(capsys, *args):
@@ -148,8 +138,9 @@ def test_download_extracts_without_overwriting(tmp_path, capsys,
     archive = tmp_path / 'dtd-r1.0.1.tar.gz'
     with tarfile.open(archive, 'w:gz') as t:
         t.add(tmp_path / 'src' / 'dtd', arcname='dtd')
-    monkeypatch.setattr(CoOpDTD, 'DOWNLOADS', (Download(
-        archive.as_uri(), (('dtd/images/', 'images/'), )), ))
+    monkeypatch.setattr(CoOpDTD, 'CARD', dataclasses.replace(
+        CoOpDTD.CARD, downloads=(Download(
+            archive.as_uri(), (('dtd/images/', 'images/'), )), )))
     data = tmp_path / 'data'
     mine = data / 'dtd' / 'images' / 'banded' / 'banded_1.jpg'
     mine.parent.mkdir(parents=True)
@@ -180,6 +171,6 @@ def test_download_extracts_without_overwriting(tmp_path, capsys,
 @pytest.mark.parametrize('slug', sorted(READERS))
 def test_every_dataset_has_a_source(slug):
     reader = READERS[slug]
-    assert reader.DIR and 'http' in reader.SOURCE
-    for dl in reader.DOWNLOADS:
+    assert reader.CARD.dir and 'http' in reader.CARD.source
+    for dl in reader.CARD.downloads:
         assert dl.url.startswith('http') and dl.members

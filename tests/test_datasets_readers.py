@@ -9,20 +9,20 @@ import shutil
 from collections import Counter
 
 import pytest
+from helpers import copy_dataset, one_line
 from mmengine.logging import MMLogger
 from mmpretrain.registry import DATASETS, TRANSFORMS
 from mmpretrain.utils import register_all_modules
 
-from mmpl.datasets import (MINIATURE_WRITERS, READERS, BaseNewDataset,
-                           CoOpCaltech101, CoOpCustomDataset,
-                           CoOpFGVCAircraft, CoOpImageNet, CoOpImageNetA,
-                           CoOpImageNetR, CoOpImageNetSketch, CoOpImageNetV2,
-                           FewShotDataset, fewshot_indices, generate_split,
-                           imagenet_classnames, imagenet_wnids,
-                           read_classnames, write_classnames,
-                           write_miniature)
-from mmpl.datasets.miniature import (CUSTOM_CLASSES, FGVC_VARIANTS,
-                                     miniature_wnids)
+from mmpl.datasets import (READERS, BaseNewDataset, CoOpCaltech101,
+                           CoOpCustomDataset, CoOpFGVCAircraft, CoOpImageNet,
+                           CoOpImageNetA, CoOpImageNetR, CoOpImageNetSketch,
+                           CoOpImageNetV2, FewShotDataset, fewshot_indices,
+                           generate_split, imagenet_classnames,
+                           imagenet_wnids, read_classnames, write_classnames)
+from mmpl.testing import MINIATURE_WRITERS, write_miniature
+from mmpl.testing.miniature import (CUSTOM_CLASSES, FGVC_VARIANTS,
+                                    miniature_wnids)
 from mmpl.datasets.templates import DATASET_TEMPLATES
 
 register_all_modules(init_default_scope=True)
@@ -37,18 +37,6 @@ def mini(tmp_path_factory):
     return {kind: write_miniature(kind, root) for kind in MINIATURE_WRITERS}
 
 
-def _copy(src, tmp_path):
-    dst = str(tmp_path / 'copy' / osp.basename(src))
-    shutil.copytree(src, dst)
-    return dst
-
-
-def _one_line(exc_info):
-    msg = str(exc_info.value)
-    assert '\n' not in msg
-    return msg
-
-
 # ----------------------------------------------------------- catalogue
 def test_all_fifteen_readers_registered():
     assert READER_NAMES == sorted([
@@ -57,12 +45,14 @@ def test_all_fifteen_readers_registered():
         'CoOpFGVCAircraft', 'CoOpSUN397', 'CoOpDTD', 'CoOpEuroSAT',
         'CoOpUCF101', 'CoOpImageNetV2', 'CoOpImageNetSketch', 'CoOpImageNetA',
         'CoOpImageNetR'])
-    for name in READER_NAMES + ['CoOpCustomDataset', 'CoOpSplitDataset']:
+    for name in READER_NAMES + ['CoOpCustomDataset', 'CoOpFolderDataset',
+                                'CoOpSplitDataset']:
         assert DATASETS.get(name) is not None
     assert set(READERS) == set(DATASET_TEMPLATES)
     assert set(MINIATURE_WRITERS) >= set(READER_NAMES) | {
-        'CoOpCustomDataset', 'CustomDataset'}
-    dirs = {cls.SLUG: cls.DIR for cls in READERS.values()}
+        'CoOpCustomDataset', 'CoOpFolderDataset', 'CustomDataset'}
+    assert {cls.CARD.slug for cls in READERS.values()} == set(READERS)
+    dirs = {cls.SLUG: cls.CARD.dir for cls in READERS.values()}
     assert dirs['caltech101'] == 'caltech-101'
     assert dirs['imagenet_a'] == 'imagenet-adversarial'
     assert dirs['flowers102'] == 'oxford_flowers'
@@ -120,7 +110,7 @@ def test_reader_missing_root(name, tmp_path):
     root = str(tmp_path / 'nowhere')
     with pytest.raises(FileNotFoundError) as e:
         cls(data_root=root)
-    msg = _one_line(e)
+    msg = one_line(e)
     assert root in msg and 'does not exist' in msg and 'http' in msg
 
 
@@ -133,7 +123,7 @@ def test_caltech101_names_and_dropped_classes(mini, tmp_path):
     # the dropped folders exist on disk but are never classes
     assert osp.isdir(osp.join(root, '101_ObjectCategories', 'Faces_easy'))
     # a user's split that still lists them (raw folder names)
-    root = _copy(root, tmp_path)
+    root = copy_dataset(root, tmp_path)
     path = osp.join(root, CoOpCaltech101.SPLIT_FILE)
     with open(path) as f:
         split = json.load(f)
@@ -171,17 +161,17 @@ def test_fgvc_lists(mini, tmp_path):
     assert ds.metainfo['classes'][info['gt_label']] == first[1].strip()
     assert 'F-16A/B' in ds.metainfo['classes']
 
-    root = _copy(root, tmp_path)
+    root = copy_dataset(root, tmp_path)
     with open(osp.join(root, 'images_variant_test.txt'), 'a') as f:
         f.write('0000001 Boeing 999\n')
     with pytest.raises(ValueError) as e:
         CoOpFGVCAircraft(data_root=root, split='train')
-    assert "'Boeing 999'" in _one_line(e)
+    assert "'Boeing 999'" in one_line(e)
     os.remove(osp.join(root, 'images_variant_test.txt'))
     with pytest.raises(FileNotFoundError) as e:
         CoOpFGVCAircraft(data_root=root)
-    assert 'images_variant_test.txt' in _one_line(e)
-    assert 'fgvc-aircraft-2013b' in _one_line(e)
+    assert 'images_variant_test.txt' in one_line(e)
+    assert 'fgvc-aircraft-2013b' in one_line(e)
 
 
 # ---------------------------------------------------- ImageNet family
@@ -238,14 +228,14 @@ def test_variants_are_test_only(cls, mini):
     for split in ('train', 'val'):
         with pytest.raises(ValueError) as e:
             cls(data_root=mini[cls.__name__], split=split)
-        assert 'test-only' in _one_line(e)
+        assert 'test-only' in one_line(e)
     assert cls(data_root=mini[cls.__name__]).split == 'test'
 
 
 def test_imagenet_a_subset_with_full_classnames(mini, tmp_path):
     """With the official 1000-line classnames.txt, A keeps its 200-wnid
     subset: only the wnids of A are classes (README.txt is ignored)."""
-    root = _copy(mini['CoOpImageNetA'], tmp_path)
+    root = copy_dataset(mini['CoOpImageNetA'], tmp_path)
     assert osp.isfile(osp.join(root, 'imagenet-a', 'README.txt'))
     os.remove(osp.join(root, 'classnames.txt'))
     write_classnames(osp.join(root, 'classnames.txt'))
@@ -263,33 +253,33 @@ def test_imagenet_a_subset_with_full_classnames(mini, tmp_path):
     os.makedirs(osp.join(image_root, 'n01440764'))
     with pytest.raises(ValueError) as e:
         CoOpImageNetA(data_root=root)
-    assert 'n01440764' in _one_line(e)
+    assert 'n01440764' in one_line(e)
 
 
 def test_imagenet_errors(mini, tmp_path):
-    root = _copy(mini['CoOpImageNet'], tmp_path)
+    root = copy_dataset(mini['CoOpImageNet'], tmp_path)
     wnid = miniature_wnids()[1]
     shutil.rmtree(osp.join(root, 'images', 'train', wnid))
     with pytest.raises(FileNotFoundError) as e:
         CoOpImageNet(data_root=root, split='train')
-    msg = _one_line(e)
+    msg = one_line(e)
     assert '1 of 4 class folders' in msg and wnid in msg
     assert len(CoOpImageNet(data_root=root, split='test')) == 12
     os.makedirs(osp.join(root, 'images', 'val', 'n99999999'))
     with pytest.raises(ValueError) as e:
         CoOpImageNet(data_root=root, split='test')
-    assert 'n99999999' in _one_line(e)
+    assert 'n99999999' in one_line(e)
     shutil.rmtree(osp.join(root, 'images', 'val', 'n99999999'))
     empty = osp.join(root, 'images', 'val', miniature_wnids()[0])
     for f in os.listdir(empty):
         os.remove(osp.join(empty, f))
     with pytest.raises(FileNotFoundError) as e:
         CoOpImageNet(data_root=root, split='test')
-    assert empty in _one_line(e) and 'no images' in _one_line(e)
+    assert empty in one_line(e) and 'no images' in one_line(e)
     os.remove(osp.join(root, 'classnames.txt'))
     with pytest.raises(FileNotFoundError) as e:
         CoOpImageNet(data_root=root, split='test', lazy_init=True)
-    msg = _one_line(e)
+    msg = one_line(e)
     assert 'classnames.txt' in msg and '--make-classnames' in msg
 
 
@@ -316,7 +306,7 @@ def test_custom_folders_split_is_seeded(mini):
 
 
 def test_custom_split_file_from_config(mini, tmp_path):
-    root = _copy(mini['CoOpCustomDataset'], tmp_path)
+    root = copy_dataset(mini['CoOpCustomDataset'], tmp_path)
     split = {'train': [['cat/cat_1.jpg', 0, 'cat'], ['owl/owl_1.jpg', 1,
                                                      'snowy_owl']],
              'test': [['cat/cat_2.jpg', 0, 'cat']]}
@@ -328,27 +318,27 @@ def test_custom_split_file_from_config(mini, tmp_path):
     assert ds.metainfo['template'] == '{}.' and len(ds) == 2
     with pytest.raises(ValueError) as e:
         CoOpCustomDataset(data_root=root, split_file='mine.json', split='val')
-    assert "'val' split" in _one_line(e) and 'empty' in _one_line(e)
+    assert "'val' split" in one_line(e) and 'empty' in one_line(e)
     with pytest.raises(FileNotFoundError) as e:
         CoOpCustomDataset(data_root=root, split_file='nope.json')
-    assert osp.join(root, 'nope.json') in _one_line(e)
+    assert osp.join(root, 'nope.json') in one_line(e)
     with pytest.raises(FileNotFoundError) as e:
         CoOpCustomDataset(data_root=root, image_dir='pics')
-    assert osp.join(root, 'pics') in _one_line(e)
+    assert osp.join(root, 'pics') in one_line(e)
 
 
 def test_generate_split_too_few_images(tmp_path):
     (tmp_path / 'a').mkdir()
     with pytest.raises(ValueError) as e:
         generate_split(str(tmp_path))
-    assert 'has 0 images' in _one_line(e)
+    assert 'has 0 images' in one_line(e)
     with pytest.raises(ValueError) as e:
         generate_split(str(tmp_path / 'a'))
-    assert 'no class folders' in _one_line(e)
+    assert 'no class folders' in one_line(e)
 
 
 def test_generated_split_file_warns(mini, tmp_path):
-    root = _copy(mini['CoOpCustomDataset'], tmp_path)
+    root = copy_dataset(mini['CoOpCustomDataset'], tmp_path)
     split = generate_split(root)
     with open(osp.join(root, 'gen.json'), 'w') as f:
         json.dump({'generated_by': 'test', **split}, f)
@@ -381,13 +371,13 @@ def test_fewshot_golden_values():
 
 
 def test_fewshot_cache_portable_imagenet(mini, tmp_path):
-    root_a = _copy(mini['CoOpImageNet'], tmp_path / 'a')
+    root_a = copy_dataset(mini['CoOpImageNet'], tmp_path / 'a')
     cache = str(tmp_path / 'shots.json')
     fs_a = FewShotDataset(dataset=CoOpImageNet(data_root=root_a),
                           num_shots=1, seed=3, cache_file=cache)
     paths = json.load(open(cache))['paths']
     assert all(p.count('/') == 1 and p.startswith('n0') for p in paths)
-    root_b = _copy(root_a, tmp_path / 'b')
+    root_b = copy_dataset(root_a, tmp_path / 'b')
     shutil.rmtree(root_a)
     fs_b = FewShotDataset(dataset=CoOpImageNet(data_root=root_b),
                           num_shots=1, seed=3, cache_file=cache)
@@ -396,7 +386,7 @@ def test_fewshot_cache_portable_imagenet(mini, tmp_path):
 
 # ----------------------------------------------------- bad images
 def test_undecodable_image_is_named(mini, tmp_path):
-    root = _copy(mini['CoOpDTD'], tmp_path)
+    root = copy_dataset(mini['CoOpDTD'], tmp_path)
     ds = DATASETS.get('CoOpDTD')(data_root=root, split='test')
     bad = ds.get_data_info(0)['img_path']
     with open(bad, 'wb') as f:
@@ -404,7 +394,7 @@ def test_undecodable_image_is_named(mini, tmp_path):
     load = TRANSFORMS.build(dict(type='CheckedLoadImageFromFile'))
     with pytest.raises(ValueError) as e:
         load(dict(img_path=bad))
-    msg = _one_line(e)
+    msg = one_line(e)
     assert bad in msg and 'cannot decode' in msg
     ok = load(dict(img_path=ds.get_data_info(1)['img_path']))
     assert ok['img'].shape == (32, 32, 3)

@@ -61,9 +61,9 @@ def shapes_config(tmp_path_factory) -> str:
     and 8 (test), with the probes; returns the config path."""
     from mmengine.config import Config
 
-    from mmpl.datasets.shapes import write_downstream_dataset
+    from mmpl.benchmark.shapes import (to_embedded_benchmark,
+                                       write_downstream_dataset)
     from mmpl.utils import iter_dataset_cfgs, set_loader_options
-    from mmpl.utils.embedded_benchmark import to_embedded_benchmark
     work = tmp_path_factory.mktemp('dist')
     root = write_downstream_dataset(str(work / 'shapes'),
                                     images_per_class=(4, 1, 3))
@@ -108,7 +108,7 @@ def test_dist_train_writes_checkpoint_and_results_once(trained):
              for r in (0, 1)]
     assert saves == [dict(saves=1), dict(saves=0)]  # rank 0 only
     ckpt = torch.load(osp.join(work_dir, 'epoch_1.pth'), weights_only=True)
-    assert sorted(ckpt['state_dict']) == ['_extra_state', 'text_prompt.ctx']
+    assert sorted(ckpt['state_dict']) == ['text_prompt.ctx']
     metrics = json.load(open(osp.join(work_dir, 'results.json')))['metrics']
     for split in SPLITS:  # the evaluation after training, in 2 processes
         assert metrics[f'{split}/probe/samples'] == TEST_IMAGES
@@ -181,7 +181,7 @@ def test_nan_in_one_process_stops_every_process():
 def test_cpu_wrapper_selection():
     from mmengine.config import Config
 
-    from mmpl.engine.distributed import _use_cpu_wrapper
+    from mmpl.apis.launch import _use_cpu_wrapper
     cfg = Config(dict(find_unused_parameters=True))
     _use_cpu_wrapper(cfg)
     assert cfg.model_wrapper_cfg == dict(
@@ -230,14 +230,13 @@ def test_cpu_launch_without_torchrun_is_one_line(launcher, monkeypatch):
     environment, say to use torchrun."""
     from mmengine.config import Config
 
-    from mmpl.engine import prepare_launch
-    from mmpl.utils import is_user_error, user_error_message
+    from mmpl.apis import prepare_launch
+    from mmpl.utils.errors import LaunchError, user_error_message
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
     for key in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT'):
         monkeypatch.delenv(key, raising=False)
-    with pytest.raises(RuntimeError) as info:
+    with pytest.raises(LaunchError) as info:
         prepare_launch(Config(dict(launcher=launcher)))
-    assert is_user_error(info.value)
     message = user_error_message(info.value)
     assert 'torchrun' in message and 'tools/dist_train.sh' in message
 

@@ -9,7 +9,8 @@ import sys
 
 import pytest
 import torch
-from helpers import load_tool
+from helpers import load_tool, offline_config
+from mmengine.config import Config
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 COOP = osp.join(ROOT, 'configs/coop/coop_vitb16_b2n_eurosat.py')
@@ -18,7 +19,6 @@ CSC_OPTIONS = {'model.text_prompt.class_specific': True,
 
 
 
-smoke = load_tool('tools/misc/smoke.py')
 train_tool = load_tool('tools/train.py')
 test_tool = load_tool('tools/test.py')
 
@@ -26,14 +26,7 @@ test_tool = load_tool('tools/test.py')
 def _runner(work_dir, config=COOP, epochs=2, options=None):
     """A Runner on the miniature with the tiny CLIP, checkpoints kept."""
     from mmengine.runner import Runner
-    loaded = smoke.Config.fromfile(config)
-    cfg = smoke._SmokeConfig(loaded.to_dict(), filename=loaded.filename)
-    if options:
-        cfg.merge_from_dict(options)
-    cfg.work_dir = str(work_dir)
-    cfg.launcher = 'none'
-    cfg.experiment_name = f'test_{osp.basename(str(work_dir))}'
-    cfg = smoke.make_offline(cfg, osp.join(str(work_dir), 'data'))
+    cfg = offline_config(config, work_dir, options)
     cfg.train_cfg.max_epochs = epochs
     cfg.default_hooks.checkpoint.max_keep_ckpts = 10
     return Runner.from_cfg(cfg)
@@ -92,7 +85,7 @@ def test_eval_switches_classes_and_restores_training_classes(trained):
 def test_evaluation_encodes_text_once_per_class_set(trained):
     """A real evaluation (base and new, several batches each): CoOp's text
     features are computed once per class set, not per batch."""
-    from mmpl.utils.benchmark import count_text_work
+    from mmpl.benchmark.speed import count_text_work
     _, _, runner = trained
     loaders = runner.val_loop._splits.dataloaders
     assert all(len(loader) > 1 for loader in loaders.values())
@@ -140,7 +133,7 @@ def test_checkpoint_is_small_plain_and_carries_meta(trained):
             'print(sorted(c["state_dict"]))')
     out = subprocess.run([sys.executable, '-c', code, path],
                          capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "['_extra_state', 'text_prompt.ctx']"
+    assert out.strip() == "['text_prompt.ctx']"
     ckpt = torch.load(path, weights_only=True)
     meta = ckpt['meta']['mmpl']
     assert meta['arch'] == 'mmpl-tiny-vit'
@@ -156,11 +149,7 @@ def test_vitb16_coop_checkpoint_is_under_1mb(tmp_path):
     from mmengine.runner import Runner
 
     from mmpl.utils import replace_clip
-    loaded = smoke.Config.fromfile(COOP)
-    cfg = smoke._SmokeConfig(loaded.to_dict(), filename=loaded.filename)
-    cfg.work_dir, cfg.launcher = str(tmp_path), 'none'
-    cfg.experiment_name = f'test_vitb16_{osp.basename(str(tmp_path))}'
-    cfg = smoke.make_offline(cfg, str(tmp_path / 'data'))
+    cfg = offline_config(COOP, tmp_path)
     replace_clip(cfg, dict(arch='ViT-B-16', pretrained=None))
     cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     cfg.train_dataloader.batch_size = 2
@@ -200,7 +189,7 @@ def test_tools_test_reproduces_training_metrics(trained, tmp_path, capsys):
     work_dir, metrics, runner = trained
     out = tmp_path / 'metrics.json'
     cfg_path = tmp_path / 'cfg.py'
-    smoke.Config(runner.cfg.to_dict()).dump(str(cfg_path))
+    Config(runner.cfg.to_dict()).dump(str(cfg_path))
     code = test_tool.main([str(cfg_path), osp.join(str(work_dir),
                                                     'epoch_2.pth'),
                            '--work-dir', str(tmp_path), '--out', str(out)])

@@ -7,7 +7,7 @@ import glob
 import os.path as osp
 
 import pytest
-from helpers import ROOT, load_tool
+from helpers import ROOT, offline_config
 from mmengine.config import Config
 
 from mmpl.datasets import READERS
@@ -133,13 +133,13 @@ def test_data_roots_follow_the_benchmark_folders():
                 slug = next(s for s, r in READERS.items()
                             if r.__name__ == node['type'])
                 assert options[f'{key}.data_root'] == osp.join(
-                    '/data', READERS[slug].DIR)
+                    '/data', READERS[slug].CARD.dir)
 
 
 def test_dg_trains_as_xd():
     """The planner tests the dg config with the xd training (one ImageNet
     model per seed) because the two configs train identically."""
-    from mmpl.utils.benchmark_plan import BenchmarkPlanner
+    from mmpl.benchmark.plan import BenchmarkPlanner
     planner = BenchmarkPlanner('work')
     for family in FAMILIES:
         dg = osp.join(ROOT, 'configs', leaf(family, 'dg'))
@@ -151,12 +151,8 @@ def test_dg_evaluates_each_variant_with_its_own_class_names(tmp_path):
     """ImageNet-A gets its own names (a renamed classnames.txt shows it):
     the model's classes during each split are that split's classes."""
     from mmengine.runner import Runner
-    smoke = load_tool('tools/misc/smoke.py')
-    loaded = Config.fromfile(osp.join(ROOT, 'configs', leaf('coop', 'dg')))
-    cfg = smoke._SmokeConfig(loaded.to_dict(), filename=loaded.filename)
-    cfg.work_dir, cfg.launcher = str(tmp_path), 'none'
-    cfg.experiment_name = 'dg_classes'
-    cfg = smoke.make_offline(cfg, str(tmp_path / 'data'))
+    cfg = offline_config(osp.join(ROOT, 'configs', leaf('coop', 'dg')),
+                         tmp_path, name='dg_classes')
     names_file = tmp_path / 'data' / 'imagenet-adversarial' / \
         'classnames.txt'
     lines = names_file.read_text().splitlines()

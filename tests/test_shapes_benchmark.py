@@ -7,16 +7,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmpl.datasets.shapes import (COLOURS, SHAPES, class_names, render_batch,
-                                  write_downstream_dataset)
-from helpers import load_tool
+from helpers import ROOT, load_tool
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from mmpl.benchmark.shapes import (COLOURS, METHODS, SHAPES, ZERO_SHOT,
+                                   class_names, render_batch, run_methods,
+                                   write_downstream_dataset)
 
-
-
+#: the pretraining script is the subject of the tests that use it
 pretrain_tool = load_tool('tools/misc/pretrain_tiny_clip.py')
-demo = load_tool('tools/demo.py')
 
 
 def test_base_classes_cover_every_attribute_and_new_are_unseen_combos():
@@ -42,7 +40,7 @@ def test_rendering_is_deterministic_and_shifted():
 
 def test_downstream_split_layout_is_read_by_the_real_reader(tmp_path):
     from mmpl.datasets import CoOpCustomDataset
-    from mmpl.utils.embedded_benchmark import shapes_reader
+    from mmpl.benchmark.shapes import shapes_reader
     root = write_downstream_dataset(str(tmp_path / 'shapes'),
                                     images_per_class=(2, 1, 1), size=32)
     cfg = shapes_reader(root)
@@ -84,8 +82,8 @@ def test_shipped_tiny_clip_is_pretrained_but_shift_limits_zero_shot():
 
 
 # every trained method of the demo, with its real config
-FAMILIES = {label: config for label, config in demo.METHODS.items()
-            if label != demo.ZERO_SHOT}
+FAMILIES = {label: config for label, config in METHODS.items()
+            if label != ZERO_SHOT}
 
 
 @pytest.fixture(scope='module')
@@ -93,8 +91,8 @@ def benchmark(tmp_path_factory):
     """The downstream data and the zero-shot row, once per module."""
     work = tmp_path_factory.mktemp('embedded')
     data_root = write_downstream_dataset(str(work / 'data' / 'shapes'))
-    rows = demo.run_methods({demo.ZERO_SHOT: FAMILIES['CoOp']}, data_root,
-                            str(work / 'zero_shot'))
+    rows = run_methods({ZERO_SHOT: FAMILIES['CoOp']}, data_root,
+                       str(work / 'zero_shot'), config_root=ROOT)
     return data_root, work, rows[-1]
 
 
@@ -103,11 +101,10 @@ def test_every_method_family_learns(benchmark, label):
     """A short schedule on the base classes: base accuracy clearly above
     zero-shot CLIP's, and HM above zero-shot HM."""
     config = FAMILIES[label]
-    if not osp.isfile(osp.join(ROOT, config)):
-        pytest.skip(f'{config} is not in this checkout')
+    assert osp.isfile(osp.join(ROOT, config)), f'{config} is missing'
     data_root, work, zero_shot = benchmark
-    rows = demo.run_methods({label: config}, data_root,
-                            str(work / label.replace('+', '_')))
+    rows = run_methods({label: config}, data_root,
+                       str(work / label.replace('+', '_')), config_root=ROOT)
     assert [r.dataset for r in rows] == ['shapes', 'average']
     trained = rows[-1]
     assert trained.method == label
@@ -115,6 +112,7 @@ def test_every_method_family_learns(benchmark, label):
     assert trained.hm > zero_shot.hm, (trained, zero_shot)
 
 
+@pytest.mark.slow  # about 2-4 minutes: a release check (--run-slow)
 def test_pretraining_script_reproduces_a_similar_model(tmp_path):
     """The shipped recipe (tools/misc/pretrain_tiny_clip.py defaults, about
     4 minutes on 2 CPU cores) still reaches the shipped weights' zero-shot

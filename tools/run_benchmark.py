@@ -18,21 +18,20 @@
     python tools/run_benchmark.py CONFIG --datasets all --dry-run
     python tools/run_benchmark.py CONFIG --datasets all --smoke
 
-Each run is a tools/train.py (or tools/test.py) call with its own work dir
-<work-dir>/<config name>/seed<N>. A run whose results.json
+Each run is a tools/train.py (or tools/test.py) run with its own work dir
+<work-dir>/<config name>/seed<N>: in this process through mmpl.apis
+(--launcher none), else as that tool's command line. A run whose results.json
 (test_results.json) exists is skipped; an interrupted one resumes from its
 last checkpoint; nothing is deleted or overwritten. At the end
 tools/analysis_tools/report.py's tables (every protocol found under
 --work-dir) go to <work-dir>/report. See docs/protocols.md.
 """
 import argparse
-import contextlib
 import os
 import os.path as osp
 import shlex
 import subprocess
 import sys
-import uuid
 from typing import Any, Dict, List, Optional, Tuple
 
 from mmengine.config import DictAction
@@ -93,16 +92,17 @@ def parse_args(argv=None):
 
 def _check_args(args) -> None:
     from mmpl.evaluation.protocols import BENCHMARK_DATASETS
+    from mmpl.utils.errors import ConfigError
     if args.datasets == ['all']:
         args.datasets = list(BENCHMARK_DATASETS)
     unknown = sorted(set(args.datasets or ()) - set(BENCHMARK_DATASETS))
     if unknown:
-        raise ValueError(f'unknown dataset(s) {", ".join(unknown)}; choose '
-                         f'from {", ".join(BENCHMARK_DATASETS)} or all')
+        raise ConfigError(f'unknown dataset(s) {", ".join(unknown)}; choose '
+                          f'from {", ".join(BENCHMARK_DATASETS)} or all')
     if args.launcher == 'slurm' and not args.partition and not args.dry_run:
-        raise ValueError('--launcher slurm needs --partition')
+        raise ConfigError('--launcher slurm needs --partition')
     if args.gpus < 1:
-        raise ValueError(f'--gpus must be >= 1, got {args.gpus}')
+        raise ConfigError(f'--gpus must be >= 1, got {args.gpus}')
 
 
 def _value(key: str, value: Any) -> str:
@@ -113,9 +113,10 @@ def _value(key: str, value: Any) -> str:
     text = str(value)
     if isinstance(value, str) and (any(c.isspace() for c in text) or
                                    any(c in text for c in ',[]()"\'')):
-        raise ValueError(f'{key}={text!r}: --cfg-options cannot carry '
-                         'spaces, commas, brackets or quotes in a value; use '
-                         'a path without them')
+        from mmpl.utils.errors import ConfigError
+        raise ConfigError(f'{key}={text!r}: --cfg-options cannot carry '
+                          'spaces, commas, brackets or quotes in a value; '
+                          'use a path without them')
     return text
 
 
@@ -186,14 +187,17 @@ def shell_line(env: Dict[str, str], argv: List[str]) -> str:
 def execute(run, args) -> int:
     """Run ``run``; returns its exit status."""
     if args.launcher == 'none':
-        from mmpl.utils.offline import plain_config_text
-        from mmpl.utils.scripts import load_script
-        tool = load_script(osp.join(ROOT, 'tools', f'{run.kind}.py'))
-        # mmengine keys its logger and visualizer instances on the
-        # experiment name: unique per run in one process
-        unique = f'experiment_name={run.kind}_{uuid.uuid4().hex[:12]}'
-        with plain_config_text() if args.smoke else contextlib.nullcontext():
-            return tool.main(tool_args(run) + ['--cfg-options', unique]) or 0
+        from mmpl import apis
+        cfg = apis.load_config(
+            run.config, run.options, run.work_dir,
+            seed=run.seed if run.kind == 'train' else None, quiet=args.smoke,
+            unique_name=run.kind)
+        if run.kind == 'train':
+            resume = osp.isfile(osp.join(run.work_dir, 'last_checkpoint'))
+            apis.train(cfg, resume='auto' if resume else None)
+        else:
+            apis.test(cfg, checkpoint_of(run))
+        return 0
     extra, argv = command(run, args)
     env = dict(os.environ, **extra)
     env['PYTHONPATH'] = os.pathsep.join(
@@ -244,25 +248,22 @@ def report(args) -> int:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from mmpl.utils import is_user_error, raised_in, user_error_message
-    from mmpl.utils.benchmark_plan import BenchmarkPlanner
-    try:
-        _check_args(args)
-        planner = BenchmarkPlanner(
-            args.work_dir, args.data_root, args.cfg_options,
-            osp.join(args.work_dir, 'smoke_data') if args.smoke else None)
-        runs = planner.plan(args.configs, args.seeds, args.datasets,
-                            args.shots)
-        error = run_plan(runs, args)
-        if error:
-            print(f'mmpl: error: {error}', file=sys.stderr)
-            return 1
-        return 0 if args.no_report else report(args)
-    except Exception as exc:  # one line for bad input, traceback for bugs
-        if not (is_user_error(exc) or raised_in(exc, __file__)):
-            raise
-        print(f'mmpl: error: {user_error_message(exc)}', file=sys.stderr)
-        return 2
+    from mmpl.utils.errors import run_cli
+    return run_cli(_run_benchmark, args)
+
+
+def _run_benchmark(args) -> int:
+    from mmpl.benchmark.plan import BenchmarkPlanner
+    _check_args(args)
+    planner = BenchmarkPlanner(
+        args.work_dir, args.data_root, args.cfg_options,
+        osp.join(args.work_dir, 'smoke_data') if args.smoke else None)
+    runs = planner.plan(args.configs, args.seeds, args.datasets, args.shots)
+    error = run_plan(runs, args)
+    if error:
+        print(f'mmpl: error: {error}', file=sys.stderr)
+        return 1
+    return 0 if args.no_report else report(args)
 
 
 if __name__ == '__main__':

@@ -12,10 +12,9 @@ counts once, whatever the number of processes.
 import argparse
 import json
 import os
-import os.path as osp
 import sys
 
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 
 
 def parse_args(argv=None):
@@ -39,29 +38,17 @@ def parse_args(argv=None):
     return args
 
 
-def main(argv=None):
+def main(argv=None) -> int:
     args = parse_args(argv)
-    from mmpl.utils import is_user_error, set_data_root, user_error_message
-    try:
-        if args.checkpoint and not osp.isfile(args.checkpoint):
-            raise FileNotFoundError(
-                f'checkpoint not found: {args.checkpoint!r}')
-        cfg = Config.fromfile(args.config)
-        if args.cfg_options:
-            cfg.merge_from_dict(args.cfg_options)
-        cfg.launcher = args.launcher
-        cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
-            './work_dirs', osp.splitext(osp.basename(args.config))[0])
-        if args.data_root:
-            set_data_root(cfg, args.data_root)
-        cfg.load_from = args.checkpoint
-        from mmpl.engine import run_stage
-        metrics = run_stage(cfg, 'test')  # None on ranks other than 0
-    except Exception as exc:
-        if not is_user_error(exc) and not isinstance(exc, FileNotFoundError):
-            raise
-        print(f'mmpl: error: {user_error_message(exc)}', file=sys.stderr)
-        return 2
+    from mmpl.utils.errors import run_cli
+    return run_cli(_test, args)
+
+
+def _test(args) -> int:
+    from mmpl import apis
+    cfg = apis.load_config(args.config, args.cfg_options, args.work_dir,
+                           args.data_root, launcher=args.launcher)
+    metrics = apis.test(cfg, args.checkpoint)  # None on ranks other than 0
     if args.out and metrics is not None:
         with open(args.out, 'w') as f:
             json.dump(metrics, f, indent=2)

@@ -9,10 +9,9 @@ FSDP) is built by mmengine's RUNNERS registry, as in mmpretrain.
 """
 import argparse
 import os
-import os.path as osp
 import sys
 
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 
 
 def parse_args(argv=None):
@@ -44,51 +43,18 @@ def parse_args(argv=None):
     return args
 
 
-def merge_args(cfg, args):
-    """Apply the command-line options to the config."""
-    from mmpl.utils import set_data_root, set_runtime_seed
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    cfg.launcher = args.launcher
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
-    if getattr(args, 'data_root', None):
-        set_data_root(cfg, args.data_root)
-    if getattr(args, 'seed', None) is not None:
-        set_runtime_seed(cfg, args.seed)
-    if getattr(args, 'amp', False):
-        import torch
-        if not torch.cuda.is_available():
-            raise ValueError('--amp needs a CUDA GPU (mmengine\'s '
-                             'AmpOptimWrapper); train without --amp on CPU')
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
-    if getattr(args, 'no_validate', False):
-        cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
-    if getattr(args, 'resume', None) == 'auto':
-        cfg.resume, cfg.load_from = True, None
-    elif getattr(args, 'resume', None) is not None:
-        cfg.resume, cfg.load_from = True, args.resume
-    return cfg
-
-
-def main(argv=None):
+def main(argv=None) -> int:
     args = parse_args(argv)
-    from mmpl.utils import is_user_error, raised_in, user_error_message
-    try:
-        if not osp.isfile(args.config):
-            raise FileNotFoundError(f'config not found: {args.config!r}')
-        cfg = merge_args(Config.fromfile(args.config), args)
-        from mmpl.engine import run_stage
-        run_stage(cfg, 'train')
-    except Exception as exc:  # one line for bad input, traceback for bugs
-        if not (is_user_error(exc) or raised_in(exc, __file__)):
-            raise
-        print(f'mmpl: error: {user_error_message(exc)}', file=sys.stderr)
-        return 2
+    from mmpl.utils.errors import run_cli
+    return run_cli(_train, args)
+
+
+def _train(args) -> int:
+    from mmpl import apis
+    cfg = apis.load_config(args.config, args.cfg_options, args.work_dir,
+                           args.data_root, args.seed, args.launcher)
+    apis.train(cfg, resume=args.resume, amp=args.amp,
+               validate=not args.no_validate)
     return 0
 
 

@@ -17,6 +17,8 @@ from typing import Optional, Sequence
 
 from torch import Tensor
 
+from ..utils.errors import ConfigError
+
 
 def readable_classname(name: str) -> str:
     """Underscores in class names become spaces in prompts (CoOp rule)."""
@@ -106,8 +108,8 @@ def build_class_tokens(clip, classnames: Sequence[str], n_ctx: int,
     if int(eot_index.max()) >= token_ids.shape[1] - 1:
         long_names = [n for n, e in zip(names, eot_index.tolist())
                       if e >= token_ids.shape[1] - 1]
-        raise ValueError(f'class prompts longer than the text context '
-                         f'({token_ids.shape[1]} tokens): {long_names[:3]}')
+        raise ConfigError(f'class prompts longer than the text context '
+                          f'({token_ids.shape[1]} tokens): {long_names[:3]}')
     if clip.cut_after_eot:
         token_ids = token_ids[:, :int(eot_index.max()) + 1]
     name_ids = clip.tokenize(names)
@@ -140,8 +142,8 @@ def context_init_embedding(clip, phrase: str, n_ctx: int) -> Tensor:
     ids = clip.tokenize([phrase])
     n_tokens = int(clip.eot_index(ids)[0]) - 1
     if n_tokens < n_ctx:
-        raise ValueError(f'ctx_init {phrase!r} has {n_tokens} tokens, fewer '
-                         f'than n_ctx={n_ctx}; use a longer phrase or '
-                         'ctx_init=None')
+        raise ConfigError(f'ctx_init {phrase!r} has {n_tokens} tokens, '
+                          f'fewer than n_ctx={n_ctx}; use a longer phrase or '
+                          'ctx_init=None')
     return clip.embed_tokens(ids)[0, 1:1 + n_ctx].clone()
 

@@ -1,5 +1,5 @@
-"""Errors raised by the CLIP adapter (one actionable line each)."""
+"""Errors raised by the CLIP adapter (one actionable line each): part of
+mmpl's hierarchy, defined in :mod:`mmpl.utils.errors`."""
+from ..utils.errors import CLIPBuildError
 
-
-class CLIPBuildError(ValueError):
-    """A CLIP model cannot be built as configured."""
+__all__ = ['CLIPBuildError']

@@ -1,7 +1,8 @@
 """Datasets of the CoOp benchmark and the few-shot / base-to-new wrappers.
 
 Importing this package registers in mmpretrain's ``DATASETS`` the readers
-``CoOpSplitDataset``, ``CoOpCustomDataset``, ``CoOpImageNet``,
+``CoOpSplitDataset``, ``CoOpCustomDataset``, ``CoOpFolderDataset``,
+``CoOpImageNet``,
 ``CoOpCaltech101``, ``CoOpOxfordPets``, ``CoOpStanfordCars``,
 ``CoOpFlowers102``, ``CoOpFood101``, ``CoOpFGVCAircraft``, ``CoOpSUN397``,
 ``CoOpDTD``, ``CoOpEuroSAT``, ``CoOpUCF101``, ``CoOpImageNetV2``,
@@ -9,27 +10,29 @@ Importing this package registers in mmpretrain's ``DATASETS`` the readers
 ``FewShotDataset`` and ``BaseNewDataset``, and in ``TRANSFORMS``
 ``CheckedLoadImageFromFile``.
 """
-from .base import READERS, SPLITS, CoOpDatasetBase, Download
+from .base import READERS, SPLITS, CoOpDatasetBase
 from .base_new import BaseNewDataset, base_new_labels
-from .coop_split import (CALTECH101_CLASSNAMES, EUROSAT_CLASSNAMES,
-                         CoOpCaltech101, CoOpCustomDataset, CoOpDTD,
-                         CoOpEuroSAT, CoOpFGVCAircraft, CoOpFlowers102,
+from .catalogue import CARDS, DatasetCard, Download
+from .custom import CoOpCustomDataset, CoOpFolderDataset
+from .fgvc_aircraft import CoOpFGVCAircraft
+from .split_file import (CALTECH101_CLASSNAMES, EUROSAT_CLASSNAMES,
+                         CoOpCaltech101, CoOpDTD, CoOpEuroSAT, CoOpFlowers102,
                          CoOpFood101, CoOpOxfordPets, CoOpSplitDataset,
                          CoOpStanfordCars, CoOpSUN397, CoOpUCF101)
-from .fewshot import FewShotDataset, IndexSubsetWrapper, fewshot_indices
+from .fewshot import FewShotDataset, fewshot_indices
 from .folders import generate_split, list_images, list_subdirs
 from .imagenet import (CoOpImageFolderDataset, CoOpImageNet, CoOpImageNetA,
                        CoOpImageNetR, CoOpImageNetSketch, CoOpImageNetV2,
                        imagenet_classnames, imagenet_wnids, read_classnames,
                        write_classnames)
-from .miniature import MINIATURE_WRITERS, register_writer, write_miniature
 from .templates import DATASET_TEMPLATES, DEFAULT_TEMPLATE, get_template
 from .transforms import CheckedLoadImageFromFile
+from .wrappers import IndexSubsetWrapper
 
 __all__ = [
     'DATASET_TEMPLATES', 'DEFAULT_TEMPLATE', 'get_template', 'READERS',
-    'SPLITS', 'Download', 'CoOpDatasetBase', 'CoOpSplitDataset',
-    'CoOpCustomDataset', 'CoOpImageFolderDataset', 'CoOpImageNet',
+    'SPLITS', 'Download', 'DatasetCard', 'CARDS', 'CoOpDatasetBase',
+    'CoOpSplitDataset', 'CoOpCustomDataset', 'CoOpFolderDataset', 'CoOpImageFolderDataset', 'CoOpImageNet',
     'CoOpCaltech101', 'CoOpOxfordPets', 'CoOpStanfordCars', 'CoOpFlowers102',
     'CoOpFood101', 'CoOpFGVCAircraft', 'CoOpSUN397', 'CoOpDTD', 'CoOpEuroSAT',
     'CoOpUCF101', 'CoOpImageNetV2', 'CoOpImageNetSketch', 'CoOpImageNetA',
@@ -38,5 +41,4 @@ __all__ = [
     'write_classnames', 'generate_split', 'list_images', 'list_subdirs',
     'FewShotDataset', 'IndexSubsetWrapper', 'fewshot_indices',
     'BaseNewDataset', 'base_new_labels', 'CheckedLoadImageFromFile',
-    'write_miniature', 'register_writer', 'MINIATURE_WRITERS',
 ]

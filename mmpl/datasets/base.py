@@ -6,37 +6,26 @@ own data) is a :class:`CoOpDatasetBase` subclass that implements two hooks:
 and the image root; runs in ``__init__`` so ``metainfo`` is there even with
 ``lazy_init=True``) and ``_entries()`` (the ``(rel_path, label)`` list of the
 split; runs when the data list is loaded). A benchmark dataset is a further
-subclass that only sets class attributes (its catalogue entry: slug, folder,
-files, expected classes, where the data is published, what can be
-downloaded). :data:`READERS` maps each slug to its reader, for the data tool
-and the miniatures.
+subclass that only sets its reading attributes (slug, files, class-name
+rules); what else mmpl knows about it (folder, size, source, downloads) is
+its :class:`~mmpl.datasets.catalogue.DatasetCard`, set as ``CARD`` by
+:func:`register_reader`. :data:`READERS` maps each slug to its reader, for
+the data tool and the miniatures.
 
 Every problem with the data is an error with a one-line, actionable message;
 nothing is skipped silently.
 """
 import os.path as osp
-from typing import (Any, Dict, List, NamedTuple, Optional, Sequence, Tuple,
-                    Type)
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Type
 
 from mmpretrain.datasets import BaseDataset
 from mmpretrain.registry import DATASETS
 
+from ..utils.errors import ConfigError, DataError, MissingFileError
+from .catalogue import CARDS, CUSTOM, DatasetCard
 from .templates import DATASET_TEMPLATES, DEFAULT_TEMPLATE
 
 SPLITS: Tuple[str, ...] = ('train', 'val', 'test')
-
-COOP_DATASETS_MD = ('https://github.com/KaiyangZhou/CoOp/blob/main/'
-                    'DATASETS.md')
-
-
-class Download(NamedTuple):
-    """A public archive of a dataset, and where its content goes.
-
-    ``members`` maps an archive path prefix to a path (prefix) relative to
-    the dataset folder; members outside every prefix are not extracted.
-    """
-    url: str
-    members: Tuple[Tuple[str, str], ...]
 
 
 #: slug -> reader class (benchmark datasets only)
@@ -45,7 +34,8 @@ READERS: Dict[str, Type['CoOpDatasetBase']] = {}
 
 def register_reader(cls):
     """Register ``cls`` in mmpretrain's ``DATASETS`` and in :data:`READERS`
-    (under ``cls.SLUG``)."""
+    (under ``cls.SLUG``), with its catalogue card as ``cls.CARD``."""
+    cls.CARD = CARDS[cls.SLUG]
     DATASETS.register_module(module=cls)
     READERS[cls.SLUG] = cls
     return cls
@@ -79,17 +69,11 @@ class CoOpDatasetBase(BaseDataset):
     SLUG: str = 'custom'
     #: prompt template; ``None`` -> ``DATASET_TEMPLATES[SLUG]``
     TEMPLATE: Optional[str] = None
-    #: the dataset's folder under a data root (PROTOCOL.md ``dir``)
-    DIR: Optional[str] = None
-    #: number of classes of the full dataset (checked by the data tool)
-    NUM_CLASSES: Optional[int] = None
+    #: the dataset's catalogue card (set by :func:`register_reader`)
+    CARD: DatasetCard = CUSTOM
     #: splits the dataset has, and the default one
     AVAILABLE_SPLITS: Tuple[str, ...] = SPLITS
     DEFAULT_SPLIT: str = 'train'
-    #: where the data comes from (for error messages)
-    SOURCE: str = f'see CoOp DATASETS.md ({COOP_DATASETS_MD})'
-    #: public archives the data tool can download
-    DOWNLOADS: Tuple[Download, ...] = ()
     #: check that every listed image exists when the data list is loaded
     CHECK_FILES: bool = True
 
@@ -103,10 +87,10 @@ class CoOpDatasetBase(BaseDataset):
         name = type(self).__name__
         split = self.DEFAULT_SPLIT if split is None else split
         if split not in SPLITS:
-            raise ValueError(f'{name}: unknown split {split!r}; expected one '
-                             f'of {list(self.AVAILABLE_SPLITS)}')
+            raise ConfigError(f'{name}: unknown split {split!r}; expected one '
+                              f'of {list(self.AVAILABLE_SPLITS)}')
         if split not in self.AVAILABLE_SPLITS:
-            raise ValueError(
+            raise ConfigError(
                 f'{name} is test-only (a domain-generalisation target): '
                 f'split must be one of {list(self.AVAILABLE_SPLITS)}, got '
                 f'{split!r}')
@@ -114,9 +98,9 @@ class CoOpDatasetBase(BaseDataset):
         self.slug = slug if slug is not None else self.SLUG
         data_root = osp.abspath(osp.expanduser(str(data_root)))
         if not osp.isdir(data_root):
-            raise FileNotFoundError(
+            raise MissingFileError(
                 f'{name}: data root {data_root} does not exist; '
-                f'{self.layout_hint(data_root)} ({self.SOURCE})')
+                f'{self.layout_hint(data_root)} ({self.CARD.source})')
         classes, image_dir, ann_file = self._read_annotations(data_root)
         if template is None:
             template = self.TEMPLATE or DATASET_TEMPLATES.get(
@@ -158,19 +142,19 @@ class CoOpDatasetBase(BaseDataset):
             for rel, label in self._entries()
         ]
         if not data_list:
-            raise ValueError(
+            raise DataError(
                 f'{type(self).__name__}: the {self.split!r} split of '
                 f'{self.ann_file or image_root} is empty')
         if self.CHECK_FILES:
             missing = [d['img_path'] for d in data_list
                        if not osp.exists(d['img_path'])]
             if missing:
-                raise FileNotFoundError(
+                raise MissingFileError(
                     f'{type(self).__name__}: {len(missing)} of '
                     f'{len(data_list)} images of the {self.split!r} split '
                     f'listed in {self.ann_file} are missing (first: '
                     f'{missing[0]}); check that the images under '
-                    f'{image_root} are complete ({self.SOURCE})')
+                    f'{image_root} are complete ({self.CARD.source})')
         return data_list
 
     def extra_repr(self) -> List[str]:

@@ -13,7 +13,8 @@ import numpy as np
 from mmpretrain.registry import DATASETS
 
 from ..utils.checks import check_choice
-from .fewshot import IndexSubsetWrapper
+from ..utils.errors import ConfigError
+from .wrappers import IndexSubsetWrapper
 
 SUBSETS: Tuple[str, ...] = ('base', 'new', 'all')
 
@@ -21,7 +22,7 @@ SUBSETS: Tuple[str, ...] = ('base', 'new', 'all')
 def base_new_labels(num_classes: int, subset: str) -> List[int]:
     """Old labels of ``subset`` in new-label order (the one rule)."""
     check_choice('subset', subset, SUBSETS)
-    labels = sorted(range(num_classes))
+    labels = list(range(num_classes))
     m = math.ceil(num_classes / 2)
     return {'base': labels[:m], 'new': labels[m:], 'all': labels}[subset]
 
@@ -56,7 +57,7 @@ class BaseNewDataset(IndexSubsetWrapper):
             self.dataset.full_init()  # e.g. CustomDataset finds them here
             classes = self.dataset.metainfo.get('classes')
         if classes is None:
-            raise ValueError(
+            raise ConfigError(
                 f'BaseNewDataset: {type(self.dataset).__name__} has no '
                 "metainfo['classes']; pass classes=... to it")
         return tuple(classes)

@@ -12,6 +12,8 @@ import os.path as osp
 import random
 from typing import Dict, List, Optional, Sequence
 
+from ..utils.errors import DataError
+
 #: file suffixes (lower case) counted as images
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.ppm', '.pgm', '.tif',
                   '.tiff', '.webp')
@@ -59,8 +61,8 @@ def generate_split(image_root: str,
     classname_map = classname_map or {}
     folders = [f for f in list_subdirs(image_root) if f not in ignored]
     if not folders:
-        raise ValueError(f'no class folders under {image_root}; expected '
-                         f'{osp.join(image_root, "<class>", "<image>")}')
+        raise DataError(f'no class folders under {image_root}; expected '
+                        f'{osp.join(image_root, "<class>", "<image>")}')
     rng = random.Random(seed)
     splits: Dict[str, List[list]] = {'train': [], 'val': [], 'test': []}
     for label, folder in enumerate(folders):
@@ -69,7 +71,7 @@ def generate_split(image_root: str,
         n = len(images)
         n_train, n_val = round(n * p_train), round(n * p_val)
         if min(n_train, n_val, n - n_train - n_val) <= 0:
-            raise ValueError(
+            raise DataError(
                 f'class folder {osp.join(image_root, folder)} has {n} images: '
                 f'too few for a {p_train:.0%}/{p_val:.0%}/'
                 f'{1 - p_train - p_val:.0%} train/val/test split (each part '

@@ -30,7 +30,8 @@ import os.path as osp
 from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Tuple
 
-from .base import COOP_DATASETS_MD, CoOpDatasetBase, Download, register_reader
+from ..utils.errors import DataError, MissingFileError
+from .base import CoOpDatasetBase, register_reader
 from .folders import list_images, list_subdirs
 
 META_DIR = osp.join(osp.dirname(osp.abspath(__file__)), 'meta')
@@ -76,15 +77,15 @@ def read_classnames(path: str) -> 'OrderedDict[str, str]':
             if not parts[0]:
                 continue
             if len(parts) < 2:
-                raise ValueError(f'{path} line {n}: expected "<wnid> <class '
-                                 f'name>", got {line.strip()!r}')
+                raise DataError(f'{path} line {n}: expected "<wnid> <class '
+                                f'name>", got {line.strip()!r}')
             if parts[0] in names:
-                raise ValueError(f'{path} line {n}: wnid {parts[0]} appears '
-                                 'twice')
+                raise DataError(f'{path} line {n}: wnid {parts[0]} appears '
+                                'twice')
             names[parts[0]] = ' '.join(parts[1:])
     if not names:
-        raise ValueError(f'{path} is empty; expected "<wnid> <class name>" '
-                         'per line')
+        raise DataError(f'{path} is empty; expected "<wnid> <class name>" '
+                        'per line')
     return names
 
 
@@ -97,7 +98,7 @@ def write_classnames(path: str,
     wnids = list(names) if wnids is None else list(wnids)
     unknown = [w for w in wnids if w not in names]
     if unknown:
-        raise ValueError(f'unknown ImageNet wnids {unknown[:5]}')
+        raise DataError(f'unknown ImageNet wnids {unknown[:5]}')
     if osp.exists(path):
         return False
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
@@ -126,8 +127,6 @@ class CoOpImageFolderDataset(CoOpDatasetBase):
     FOLDERS_ARE_INDICES: bool = False
     WNID_SUBSET: Optional[str] = None
     CHECK_FILES = False  # the images are found by listing the folders
-    #: number of images of the full split (checked by the data tool)
-    NUM_IMAGES: Dict[str, int] = {}
 
     def __init__(self,
                  data_root: str,
@@ -153,12 +152,12 @@ class CoOpImageFolderDataset(CoOpDatasetBase):
         image_dir = self.SPLIT_DIRS[self.split]
         image_root = osp.join(root, image_dir)
         if not osp.isdir(image_root):
-            raise FileNotFoundError(
+            raise MissingFileError(
                 f'{name}: image folder {image_root} does not exist; '
-                f'{self.layout_hint(root)} ({self.SOURCE})')
+                f'{self.layout_hint(root)} ({self.CARD.source})')
         path = osp.join(root, self.classnames_file)
         if not osp.isfile(path):
-            raise FileNotFoundError(
+            raise MissingFileError(
                 f'{name}: {path} not found; write it offline with '
                 'python tools/dataset_converters/prepare_data.py --data-root '
                 f'{osp.dirname(root)} --datasets {self.SLUG} '
@@ -166,8 +165,8 @@ class CoOpImageFolderDataset(CoOpDatasetBase):
         names = read_classnames(path)
         wnids = self._class_wnids(names)
         if not wnids:
-            raise ValueError(f'{name}: {path} lists none of the '
-                             f'{self.NUM_CLASSES} classes of {self.SLUG}')
+            raise DataError(f'{name}: {path} lists none of the '
+                            f'{self.CARD.num_classes} classes of {self.SLUG}')
         self._class_folders = ([str(i) for i in range(len(wnids))]
                                if self.FOLDERS_ARE_INDICES else wnids)
         self._check_folders(image_root, path)
@@ -179,13 +178,13 @@ class CoOpImageFolderDataset(CoOpDatasetBase):
         extra = sorted(present - set(self._class_folders))
         name = type(self).__name__
         if missing:
-            raise FileNotFoundError(
+            raise MissingFileError(
                 f'{name}: {len(missing)} of {len(self._class_folders)} class '
                 f'folders are missing under {image_root} (first: '
                 f'{osp.join(image_root, missing[0])}); the classes are the '
-                f'lines of {classnames_path} ({self.SOURCE})')
+                f'lines of {classnames_path} ({self.CARD.source})')
         if extra:
-            raise ValueError(
+            raise DataError(
                 f'{name}: {len(extra)} folders under {image_root} are not '
                 f'classes of {classnames_path} (first: {extra[0]}); fix '
                 'classnames.txt (prepare_data.py --make-classnames writes '
@@ -196,77 +195,53 @@ class CoOpImageFolderDataset(CoOpDatasetBase):
         for label, folder in enumerate(self._class_folders):
             images = list_images(osp.join(self.img_prefix, folder))
             if not images:
-                raise FileNotFoundError(
+                raise MissingFileError(
                     f'{type(self).__name__}: class folder '
                     f'{osp.join(self.img_prefix, folder)} has no images '
-                    f'({self.SOURCE})')
+                    f'({self.CARD.source})')
             entries += [(f'{folder}/{im}', label) for im in images]
         return entries
-
-
-def _coop(anchor: str) -> str:
-    return f'CoOp DATASETS.md {COOP_DATASETS_MD}#{anchor}'
 
 
 @register_reader
 class CoOpImageNet(CoOpImageFolderDataset):
     """ImageNet (1000 classes); ``split='val'`` = ``split='test'`` = the
     official val set (CoOp's convention, see the module docstring)."""
-    SLUG, DIR, NUM_CLASSES = 'imagenet', 'imagenet', 1000
+    SLUG = 'imagenet'
     SPLIT_DIRS = {'train': 'images/train', 'val': 'images/val',
                   'test': 'images/val'}
-    NUM_IMAGES = {'train': 1281167, 'val': 50000, 'test': 50000}
-    SOURCE = f'https://image-net.org (ILSVRC-2012, login), {_coop("imagenet")}'
 
 
 @register_reader
 class CoOpImageNetV2(CoOpImageFolderDataset):
     """ImageNetV2 matched-frequency (1000 classes, test only)."""
-    SLUG, DIR, NUM_CLASSES = 'imagenetv2', 'imagenetv2', 1000
+    SLUG = 'imagenetv2'
     AVAILABLE_SPLITS, DEFAULT_SPLIT = ('test', ), 'test'
     SPLIT_DIRS = {'test': 'imagenetv2-matched-frequency-format-val'}
     FOLDERS_ARE_INDICES = True
-    NUM_IMAGES = {'test': 10000}
-    URL = ('https://huggingface.co/datasets/vaishaal/ImageNetV2/resolve/main/'
-           'imagenetv2-matched-frequency.tar.gz')
-    SOURCE = f'{URL}, {_coop("imagenetv2")}'
-    DOWNLOADS = (Download(URL, (('imagenetv2-matched-frequency-format-val/',
-                                 'imagenetv2-matched-frequency-format-val/'),
-                                )), )
 
 
 @register_reader
 class CoOpImageNetSketch(CoOpImageFolderDataset):
     """ImageNet-Sketch (1000 classes, test only)."""
-    SLUG, DIR, NUM_CLASSES = 'imagenet_sketch', 'imagenet-sketch', 1000
+    SLUG = 'imagenet_sketch'
     AVAILABLE_SPLITS, DEFAULT_SPLIT = ('test', ), 'test'
     SPLIT_DIRS = {'test': 'images'}
-    NUM_IMAGES = {'test': 50889}
-    SOURCE = ('https://github.com/HaohanWang/ImageNet-Sketch, '
-              f'{_coop("imagenet-sketch")}')
 
 
 @register_reader
 class CoOpImageNetA(CoOpImageFolderDataset):
     """ImageNet-A (200 classes, test only)."""
-    SLUG, DIR, NUM_CLASSES = 'imagenet_a', 'imagenet-adversarial', 200
+    SLUG = 'imagenet_a'
     AVAILABLE_SPLITS, DEFAULT_SPLIT = ('test', ), 'test'
     SPLIT_DIRS = {'test': 'imagenet-a'}
     WNID_SUBSET = 'imagenet_a'
-    NUM_IMAGES = {'test': 7500}
-    URL = 'https://people.eecs.berkeley.edu/~hendrycks/imagenet-a.tar'
-    SOURCE = f'{URL}, {_coop("imagenet-a")}'
-    DOWNLOADS = (Download(URL, (('imagenet-a/', 'imagenet-a/'), )), )
 
 
 @register_reader
 class CoOpImageNetR(CoOpImageFolderDataset):
     """ImageNet-R (200 classes, test only)."""
-    SLUG, DIR, NUM_CLASSES = 'imagenet_r', 'imagenet-rendition', 200
+    SLUG = 'imagenet_r'
     AVAILABLE_SPLITS, DEFAULT_SPLIT = ('test', ), 'test'
     SPLIT_DIRS = {'test': 'imagenet-r'}
     WNID_SUBSET = 'imagenet_r'
-    NUM_IMAGES = {'test': 30000}
-    URL = 'https://people.eecs.berkeley.edu/~hendrycks/imagenet-r.tar'
-    SOURCE = f'{URL}, {_coop("imagenet-r")}'
-    DOWNLOADS = (Download(URL, (('imagenet-r/', 'imagenet-r/'), )), )

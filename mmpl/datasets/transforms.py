@@ -8,6 +8,8 @@ it is first loaded, here, with one line naming it. ``prepare_data.py --check
 from mmcv.transforms import LoadImageFromFile
 from mmpretrain.registry import TRANSFORMS
 
+from ..utils.errors import DataError
+
 
 @TRANSFORMS.register_module()
 class CheckedLoadImageFromFile(LoadImageFromFile):
@@ -22,7 +24,7 @@ class CheckedLoadImageFromFile(LoadImageFromFile):
         except FileNotFoundError:
             raise
         except Exception as e:  # decoder errors, mmcv's assertion
-            raise ValueError(
+            raise DataError(
                 f'cannot decode image {filename} ({type(e).__name__}: '
                 f'{str(e).splitlines()[0] if str(e) else "no detail"}); the '
                 'file is corrupt or not an image: re-download it or remove it '

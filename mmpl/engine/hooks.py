@@ -2,16 +2,17 @@
 import json
 import math
 import os
+from typing import Optional
 
 import torch
-from mmengine.dist import is_main_process
+from mmengine.dist import all_reduce, is_distributed, is_main_process
 from mmengine.hooks import Hook
 from mmpretrain.registry import HOOKS
 
-from ..utils.config_tools import fewshot_num_shots
+from ..models.classifier import shape_mismatch
+from ..utils.errors import CheckpointError, TrainingStopped
 from .checkpoint import (from_plain_data, rng_state, set_rng_state,
                          to_plain_data)
-from .distributed import any_process
 from .loops import set_model_classes, unwrap_model
 
 
@@ -36,7 +37,10 @@ class PlainCheckpointHook(Hook):
     ``torch.load(weights_only=True)`` (no arbitrary pickled objects: a
     checkpoint from an untrusted source cannot run code), and add the
     model's rebuild meta under ``meta['mmpl']`` (architecture, weights,
-    class names, mmpl version).
+    class names, mmpl version), the one place it is stored. On load
+    (``load_from``, ``--resume``, before the weights reach the model) it
+    checks the checkpoint against the model, naming both sides from that
+    meta.
 
     It also saves the Python/NumPy/torch generator states and restores them
     on resume, so that an interrupted run continues with the same
@@ -57,11 +61,48 @@ class PlainCheckpointHook(Hook):
         checkpoint['rng_state'] = rng_state()
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        model = unwrap_model(runner.model)
+        state_dict = checkpoint.get('state_dict') or {}
+        if any(k.startswith('module.') for k in state_dict):
+            state_dict = {k[len('module.'):] if k.startswith('module.') else
+                          k: v for k, v in state_dict.items()}
+        mismatch = shape_mismatch(model, state_dict)
+        if mismatch:
+            key, theirs, mine = mismatch
+            meta = (checkpoint.get('meta') or {}).get('mmpl') or {}
+            here = getattr(model, 'checkpoint_meta', dict)()
+            raise CheckpointError(
+                f'checkpoint does not fit this model: {key} has shape '
+                f'{theirs} in the checkpoint ({_describe(meta)}) and {mine} '
+                f'here ({_describe(here)})')
         if 'message_hub' in checkpoint:
             checkpoint['message_hub'] = from_plain_data(
                 checkpoint['message_hub'])
         if runner._resume and 'rng_state' in checkpoint:
             set_rng_state(checkpoint['rng_state'])
+
+
+def _describe(meta: dict) -> str:
+    """``'arch X, 10 classes'`` from a model's checkpoint meta."""
+    text = f'arch {meta.get("arch", "?")}'
+    if meta.get('classes'):
+        text += f', {len(meta["classes"])} classes'
+    return text
+
+
+def fewshot_num_shots(cfg) -> Optional[int]:
+    """K of the training set's ``FewShotDataset`` (None when the config
+    trains on full data or has no training set)."""
+    todo = [cfg.get('train_dataloader')]
+    while todo:  # outermost first
+        node = todo.pop(0)
+        if isinstance(node, dict):
+            if node.get('type') == 'FewShotDataset':
+                return node.get('num_shots')
+            todo.extend(node.values())
+        elif isinstance(node, (list, tuple)):
+            todo.extend(node)
+    return None
 
 
 def run_identity(runner, dataset=None) -> dict:
@@ -107,6 +148,16 @@ class RunResultsHook(Hook):
         self._write(runner, runner.test_loop, 'test_results.json', metrics)
 
 
+def any_process(flag: bool) -> bool:
+    """Whether ``flag`` is true in any process (the flag itself when not
+    distributed). Every process must call it at the same point."""
+    if not is_distributed():
+        return flag
+    value = torch.tensor([float(flag)])
+    all_reduce(value, op='sum')
+    return bool(value.item() > 0)
+
+
 @HOOKS.register_module()
 class NaNGuardHook(Hook):
     """Stop training at the first non-finite loss, before any checkpoint of
@@ -128,7 +179,7 @@ class NaNGuardHook(Hook):
         if not any_process(bool(bad)):
             return
         last = runner.message_hub.get_info('last_ckpt')
-        raise RuntimeError(
+        raise TrainingStopped(
             f'non-finite loss at iteration {runner.iter + 1} (epoch '
             f'{runner.epoch + 1}): {bad or "in another process"}; training '
             'stopped, no checkpoint written for it. Last good checkpoint: '

@@ -19,6 +19,7 @@ from mmpretrain.registry import LOOPS
 from torch.utils.data import DataLoader
 
 from ..evaluation import harmonic_mean
+from ..utils.errors import ConfigError, DataError
 
 BASE_KEY = 'base/accuracy/top1'
 NEW_KEY = 'new/accuracy/top1'
@@ -33,7 +34,7 @@ def set_model_classes(model, dataset) -> None:
     meta = getattr(dataset, 'metainfo', None) or {}
     classes = meta.get('classes')
     if not classes:
-        raise ValueError(
+        raise DataError(
             f'{type(dataset).__name__} has no metainfo["classes"]; prompt '
             'learning needs the class names of every evaluated dataset.')
     unwrap_model(model).set_classes(list(classes), meta.get('template'))
@@ -50,7 +51,7 @@ class _SplitEvaluation:
         else:
             split_cfgs = {'': dataloader}
         if not split_cfgs:
-            raise ValueError('no evaluation splits configured')
+            raise ConfigError('no evaluation splits configured')
         diff_rank_seed = runner._randomness_cfg.get('diff_rank_seed', False)
         self.dataloaders: Dict[str, DataLoader] = {}
         self.evaluators: Dict[str, Evaluator] = {}

@@ -16,6 +16,8 @@ from mmengine.optim.scheduler.lr_scheduler import LRSchedulerMixin
 from mmengine.optim.scheduler.param_scheduler import INF, _ParamScheduler
 from mmpretrain.registry import PARAM_SCHEDULERS
 
+from ..utils.errors import ConfigError
+
 
 @PARAM_SCHEDULERS.register_module()
 class ConstantWarmupCosineLR(LRSchedulerMixin, _ParamScheduler):
@@ -44,10 +46,11 @@ class ConstantWarmupCosineLR(LRSchedulerMixin, _ParamScheduler):
                  by_epoch: bool = True,
                  verbose: bool = False):
         if not by_epoch:
-            raise ValueError('ConstantWarmupCosineLR is defined per epoch '
-                             '(by_epoch=True), as in the CoOp benchmark')
+            raise ConfigError('ConstantWarmupCosineLR is defined per epoch '
+                              '(by_epoch=True), as in the CoOp benchmark')
         if warmup_epochs < 0:
-            raise ValueError(f'warmup_epochs must be >= 0, got {warmup_epochs}')
+            raise ConfigError(
+                f'warmup_epochs must be >= 0, got {warmup_epochs}')
         self.warmup_lr = warmup_lr
         self.warmup_epochs = warmup_epochs
         self.T_max = T_max or (end - begin)

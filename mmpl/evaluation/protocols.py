@@ -15,6 +15,8 @@ ImageNet itself is the *source* of xd and dg: reported, not averaged.
 from dataclasses import dataclass
 from typing import Mapping, Optional, Tuple
 
+from ..utils.errors import ConfigError
+
 #: the 11 datasets of the benchmark, in the papers' table order
 BENCHMARK_DATASETS = ('imagenet', 'caltech101', 'oxford_pets',
                       'stanford_cars', 'flowers102', 'food101',
@@ -63,9 +65,9 @@ TOP1_SUFFIX = '/accuracy/top1'
 def get_protocol(name: str) -> Protocol:
     """The protocol called ``name``; an unknown name is a user error."""
     if name not in PROTOCOLS:
-        raise ValueError(f'unknown protocol {name!r}; expected one of '
-                         f'{", ".join(PROTOCOLS)} (the config key '
-                         '`protocol`)')
+        raise ConfigError(f'unknown protocol {name!r}; expected one of '
+                          f'{", ".join(PROTOCOLS)} (the config key '
+                          '`protocol`)')
     return PROTOCOLS[name]
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import (Dict, Iterable, Iterator, List, NamedTuple, Optional,
                     Sequence, Tuple)
 
+from ..utils.errors import DataError, MissingFileError
 from .protocols import (BASE_KEY, NEW_KEY, PROTOCOLS, TOP1_SUFFIX,
                         infer_protocol)
 
@@ -56,7 +57,7 @@ def find_results(paths: Iterable[str],
         files = sorted(f for name in names for f in glob.glob(
             osp.join(path, '**', name), recursive=True))
         if not files:
-            raise FileNotFoundError(f'no {" or ".join(names)} under {path}')
+            raise MissingFileError(f'no {" or ".join(names)} under {path}')
         for file in files:
             record = _load(file)
             stage = RESULT_FILES.get(osp.basename(file))
@@ -111,7 +112,7 @@ def aggregate_seeds(records: Iterable[dict]) -> Dict[MeasureKey, SeedStats]:
     for record in records:
         protocol = record_protocol(record)
         if protocol not in PROTOCOLS:
-            raise ValueError(
+            raise DataError(
                 f'{record.get("path")}: unknown protocol {protocol!r}; '
                 f'expected one of {", ".join(PROTOCOLS)} (config key '
                 '`protocol`)')
@@ -123,7 +124,7 @@ def aggregate_seeds(records: Iterable[dict]) -> Dict[MeasureKey, SeedStats]:
             seed = record['seed']
             if seed in seeds:
                 what = f' ({shots} shots)' if shots is not None else ''
-                raise ValueError(
+                raise DataError(
                     f'two results for {key.method} on {dataset}{what} seed '
                     f'{seed}: {seeds[seed][1]} and {record.get("path")}')
             seeds[seed] = (float(value), record.get('path'))

@@ -42,6 +42,7 @@ from ..prompts.base import (BaseFeatureTuner, BaseTextPrompt,
 # PromptCLIPOutputs / cosine_logits are re-exported (public import paths).
 from ..structures import (FrozenImageFeatures, Needs,  # noqa: F401
                           PromptCLIPOutputs, TextPrompts, cosine_logits)
+from ..utils.errors import CheckpointError, ConfigError
 from ..version import __version__
 
 
@@ -173,8 +174,8 @@ class PromptCLIPClassifier(BaseClassifier):
         else:
             module = MODELS.build(cfg, default_args=dict(clip=self.clip))
         if not isinstance(module, base):
-            raise TypeError(f'{name}={type(module).__name__} is not a '
-                            f'{base.__name__}')
+            raise ConfigError(f'{name}={type(module).__name__} is not a '
+                              f'{base.__name__}')
         return module
 
     def _check_combination(self) -> None:
@@ -185,15 +186,15 @@ class PromptCLIPClassifier(BaseClassifier):
             if m is not None and needs_of(m).image_tokens
         ]
         if needs_tokens and not self.clip.is_vit:
-            raise ValueError(
+            raise ConfigError(
                 f'{", ".join(needs_tokens)} need image tokens, but '
                 f'{self.clip.arch} has no ViT image tower; use a ViT arch.')
         if self.visual_prompt is not None and not self.clip.is_vit:
-            raise ValueError(f'{type(self.visual_prompt).__name__} needs a '
-                             f'ViT image tower; {self.clip.arch} has none.')
+            raise ConfigError(f'{type(self.visual_prompt).__name__} needs a '
+                              f'ViT image tower; {self.clip.arch} has none.')
         if (self.visual_prompt is not None
                 and self.text_prompt.produces_visual_prompts):
-            raise ValueError(
+            raise ConfigError(
                 f'{type(self.text_prompt).__name__} already produces '
                 f'visual prompts; drop visual_prompt='
                 f'{type(self.visual_prompt).__name__}')
@@ -258,7 +259,7 @@ class PromptCLIPClassifier(BaseClassifier):
                 unless the model was configured with its own ``template``.
         """
         if not classnames:
-            raise ValueError('set_classes needs at least one class name')
+            raise ConfigError('set_classes needs at least one class name')
         self._classnames = tuple(classnames)
         self._dataset_template = template
 
@@ -271,7 +272,7 @@ class PromptCLIPClassifier(BaseClassifier):
 
     def _current_class_set(self) -> _ClassSet:
         if self._classnames is None:
-            raise RuntimeError(
+            raise ConfigError(
                 'PromptCLIPClassifier has no class names: they are set from '
                 "the dataset's metainfo['classes'] by ClassNamesHook (train) "
                 'and MultiSplitValLoop/TestLoop (eval); add them to the '
@@ -446,28 +447,29 @@ class PromptCLIPClassifier(BaseClassifier):
             model=self._model_cfg,
             template=self._dataset_template)
 
-    def get_extra_state(self) -> dict:
-        return self.checkpoint_meta()
-
-    def set_extra_state(self, state: dict) -> None:
-        self.loaded_checkpoint_meta = state
-
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict,
                               missing_keys, unexpected_keys, error_msgs):
-        meta = state_dict.get(prefix + '_extra_state') or {}
-        theirs = f'arch {meta.get("arch", "?")}'
-        if meta.get('classes'):
-            theirs += f', trained on {len(meta["classes"])} classes'
-        mine = f'arch {self.clip.arch}'
-        if self._classnames:
-            mine += f', {len(self._classnames)} classes'
-        for key, param in self.named_parameters(prefix=prefix.rstrip('.')):
-            if key in state_dict and state_dict[key].shape != param.shape:
-                raise ValueError(
-                    f'checkpoint does not fit this model: {key} has shape '
-                    f'{tuple(state_dict[key].shape)} in the checkpoint '
-                    f'({theirs}) and {tuple(param.shape)} here ({mine})')
+        # Checkpoints of mmpl <= 0.1 carried the meta as ``_extra_state``
+        # too; it lives in ``checkpoint['meta']['mmpl']`` only now.
+        state_dict.pop(prefix + '_extra_state', None)
+        mismatch = shape_mismatch(self, state_dict, prefix)
+        if mismatch:
+            key, theirs, mine = mismatch
+            raise CheckpointError(
+                f'checkpoint does not fit this model: {key} has shape '
+                f'{theirs} in the checkpoint and {mine} here')
         self._eval_text_cache.clear()  # the prompts are about to change
         super()._load_from_state_dict(state_dict, prefix, local_metadata,
                                       strict, missing_keys, unexpected_keys,
                                       error_msgs)
+
+
+def shape_mismatch(model: nn.Module, state_dict: dict,
+                   prefix: str = '') -> Optional[Tuple[str, tuple, tuple]]:
+    """``(key, shape in state_dict, shape in model)`` of the first
+    parameter of ``model`` whose shape in ``state_dict`` (keys under
+    ``prefix``) differs; None when every present one fits."""
+    for key, param in model.named_parameters(prefix=prefix.rstrip('.')):
+        if key in state_dict and state_dict[key].shape != param.shape:
+            return key, tuple(state_dict[key].shape), tuple(param.shape)
+    return None

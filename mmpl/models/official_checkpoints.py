@@ -49,6 +49,8 @@ from typing import Dict, List, Tuple
 import torch
 from torch import Tensor
 
+from ..utils.errors import CheckpointError
+
 #: official layouts this module converts
 OFFICIAL_LAYOUTS = ('coop', 'cocoop', 'kgcoop', 'maple', 'ivlp')
 #: Dassl's registered model name per layout (the checkpoint's sub-folder)
@@ -56,7 +58,7 @@ DASSL_MODEL_NAMES = ('prompt_learner', 'MultiModalPromptLearner',
                      'VLPromptLearner')
 
 
-class OfficialCheckpointError(ValueError):
+class OfficialCheckpointError(CheckpointError):
     """An official checkpoint cannot be read or does not fit the model."""
 
 

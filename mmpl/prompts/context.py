@@ -13,13 +13,15 @@ import torch
 from torch import Tensor, nn
 
 from ..clip import context_init_embedding
+from ..utils.errors import ConfigError
 
 
 def check_n_ctx(n_ctx: int, context_length: int = 77) -> None:
     if (not isinstance(n_ctx, int) or isinstance(n_ctx, bool)
             or not 1 <= n_ctx < context_length - 2):
-        raise ValueError(f'n_ctx must be an integer in [1, {context_length - 3}]'
-                         f', got {n_ctx!r}')
+        raise ConfigError(
+            f'n_ctx must be an integer in [1, {context_length - 3}], got '
+            f'{n_ctx!r}')
 
 
 def init_context(clip, n_ctx: int, ctx_init: Optional[str],

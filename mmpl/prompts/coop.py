@@ -13,6 +13,7 @@ from torch import Tensor
 
 from ..clip import ClassTokens
 from ..clip.class_tokens import phrase_token_count, readable_phrase
+from ..utils.errors import ConfigError
 from .base import BaseTextPrompt, FrozenImageFeatures, TextPrompts
 from .context import init_context, insert_context, shared_prefix_length
 
@@ -82,11 +83,11 @@ class CoOp(BaseTextPrompt):
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         if class_token_position not in CLASS_TOKEN_POSITIONS:
-            raise ValueError(f'class_token_position must be one of '
-                             f'{CLASS_TOKEN_POSITIONS}, got '
-                             f'{class_token_position!r}')
+            raise ConfigError(f'class_token_position must be one of '
+                              f'{CLASS_TOKEN_POSITIONS}, got '
+                              f'{class_token_position!r}')
         if class_specific and not num_classes:
-            raise ValueError('CoOp(class_specific=True) needs num_classes')
+            raise ConfigError('CoOp(class_specific=True) needs num_classes')
         self.n_ctx = n_ctx
         self.class_specific = class_specific
         self.class_token_position = class_token_position
@@ -108,7 +109,7 @@ class CoOp(BaseTextPrompt):
         num_classes = class_tokens.num_classes
         ctx = self.ctx  # (M, Dt) or (C, M, Dt)
         if self.class_specific and ctx.shape[0] != num_classes:
-            raise ValueError(
+            raise ConfigError(
                 f'class-specific contexts were learned for {ctx.shape[0]} '
                 f'classes but the current class set has {num_classes}; CSC '
                 'cannot transfer to other classes (use class_specific=False)')

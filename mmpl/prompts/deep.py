@@ -8,6 +8,8 @@ import torch
 from mmengine.logging import print_log
 from torch import nn
 
+from ..utils.errors import ConfigError
+
 DEPTH_OVERFLOW = ('clip', 'error')
 
 
@@ -27,17 +29,17 @@ def resolve_depth(clip, depth: int, need_vision: bool,
         the depth to use.
     """
     if overflow not in DEPTH_OVERFLOW:
-        raise ValueError(f'depth_overflow must be one of {DEPTH_OVERFLOW}, '
-                         f'got {overflow!r}')
+        raise ConfigError(f'depth_overflow must be one of {DEPTH_OVERFLOW}, '
+                          f'got {overflow!r}')
     if not isinstance(depth, int) or isinstance(depth, bool) or depth < 1:
-        raise ValueError(f'{owner}: depth must be an integer >= 1, got '
-                         f'{depth!r}')
+        raise ConfigError(f'{owner}: depth must be an integer >= 1, got '
+                          f'{depth!r}')
     layers = clip.text_layers
     where = f'the {layers}-layer text encoder'
     if need_vision:
         if not clip.is_vit:
-            raise ValueError(f'{owner} prompts the image tower and needs a '
-                             f'ViT; {clip.arch} has none')
+            raise ConfigError(f'{owner} prompts the image tower and needs a '
+                              f'ViT; {clip.arch} has none')
         if clip.vision_layers < layers:
             layers = clip.vision_layers
             where = f'the {layers}-layer image encoder'
@@ -46,7 +48,7 @@ def resolve_depth(clip, depth: int, need_vision: bool,
     message = (f'{owner}: prompt depth {depth} exceeds {where} of '
                f'{clip.arch}')
     if overflow == 'error':
-        raise ValueError(message + f'; use depth <= {layers}')
+        raise ConfigError(message + f'; use depth <= {layers}')
     print_log(message + f'; using depth {layers}', logger='current',
               level=30)
     return layers

@@ -28,9 +28,10 @@ from mmpretrain.registry import MODELS
 from torch import Tensor, nn
 
 from ..clip import ClassTokens
+from ..utils.checks import check_choice
+from ..utils.errors import ConfigError
 from .base import (BaseTextPrompt, FrozenImageFeatures, Needs,
                    TextPrompts)
-from ..utils.checks import check_choice
 from .context import init_context, insert_context, shared_prefix_length
 from .deep import layer_prompts, resolve_depth
 from .layers import bottleneck_mlp
@@ -62,8 +63,8 @@ class CrossAttentionGuidance(nn.Module):
     def __init__(self, source_dim: int, target_dim: int, num_heads: int = 8):
         super().__init__()
         if target_dim % num_heads:
-            raise ValueError(f'guidance_heads={num_heads} does not divide '
-                             f'the prompt width {target_dim}')
+            raise ConfigError(f'guidance_heads={num_heads} does not divide '
+                              f'the prompt width {target_dim}')
         self.kv = nn.Linear(source_dim, target_dim)
         self.attn = nn.MultiheadAttention(target_dim, num_heads,
                                           batch_first=True)
@@ -123,9 +124,9 @@ class DGPrompt(BaseTextPrompt):
         check_choice('guidance', guidance, GUIDANCE_TYPES)
         n_visual = n_visual or n_ctx
         if guidance == 'linear' and n_visual != n_ctx:
-            raise ValueError(f'guidance={guidance!r} maps prompts token by '
-                             f'token: n_visual ({n_visual}) must equal n_ctx '
-                             f'({n_ctx})')
+            raise ConfigError(f'guidance={guidance!r} maps prompts token by '
+                              f'token: n_visual ({n_visual}) must equal n_ctx '
+                              f'({n_ctx})')
         self.n_ctx = n_ctx
         self.depth = resolve_depth(clip, depth, True, depth_overflow,
                                    'DGPrompt')

@@ -39,6 +39,7 @@ from torch import Tensor, nn
 
 from ..clip import ClassTokens
 from ..utils.checks import check_choice
+from ..utils.errors import ConfigError
 from .base import (BaseTextPrompt, FrozenImageFeatures, Needs,
                    TextPrompts)
 from .context import init_context, insert_context, shared_prefix_length
@@ -107,8 +108,8 @@ class FTP(BaseTextPrompt):
         check_choice('decomposition', decomposition, DECOMPOSITIONS)
         check_choice('attend_over', attend_over, TOKEN_SETS)
         if diversity_weight < 0:
-            raise ValueError(f'diversity_weight must be >= 0, got '
-                             f'{diversity_weight}')
+            raise ConfigError(f'diversity_weight must be >= 0, got '
+                              f'{diversity_weight}')
         self.n_ctx = n_ctx
         self.decomposition = decomposition
         self.diversity_weight = float(diversity_weight)

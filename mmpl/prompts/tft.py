@@ -29,6 +29,7 @@ from mmpretrain.registry import MODELS
 from torch import Tensor, nn
 
 from ..utils.checks import check_choice
+from ..utils.errors import ConfigError
 from .base import BaseFeatureTuner, Needs
 from .layers import QueryTokenAttention, select_tokens
 
@@ -74,7 +75,7 @@ class TFT(BaseFeatureTuner):
         super().__init__(init_cfg=init_cfg)
         check_choice('attend_over', attend_over, ('tokens', 'patches'))
         if temperature <= 0:
-            raise ValueError(f'temperature must be > 0, got {temperature}')
+            raise ConfigError(f'temperature must be > 0, got {temperature}')
         self.attend_over = attend_over
         self.class_agnostic = class_agnostic
         self.temperature = temperature

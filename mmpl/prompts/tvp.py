@@ -36,6 +36,7 @@ from mmpretrain.registry import MODELS
 from torch import Tensor, nn
 
 from ..utils.checks import check_choice, check_int
+from ..utils.errors import ConfigError
 from .base import (BaseVisualPrompt, FrozenImageFeatures, Needs,
                    VisualPrompts)
 from .deep import resolve_depth
@@ -92,7 +93,7 @@ class TVP(BaseVisualPrompt):
         if top_k is not None:
             check_int('top_k', top_k, owner='TVP')
         if tau <= 0:
-            raise ValueError(f'TVP: tau must be > 0, got {tau}')
+            raise ConfigError(f'TVP: tau must be > 0, got {tau}')
         self.top_k = top_k
         self.tau = float(tau)
         self.text_source = text_source
@@ -119,9 +120,9 @@ class TVP(BaseVisualPrompt):
         if self.top_k is None:
             return min(DEFAULT_TOP_K, num_classes)
         if self.top_k > num_classes:
-            raise ValueError(f'TVP: top_k={self.top_k} is out of range for '
-                             f'{num_classes} classes (need 1 <= top_k <= '
-                             f'{num_classes}; top_k=None uses min(5, C))')
+            raise ConfigError(f'TVP: top_k={self.top_k} is out of range for '
+                              f'{num_classes} classes (need 1 <= top_k <= '
+                              f'{num_classes}; top_k=None uses min(5, C))')
         return self.top_k
 
     def reorganized_text(self, text: Tensor, global_feature: Tensor):

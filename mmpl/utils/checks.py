@@ -1,11 +1,13 @@
-"""Option checks with one wording, used by every module (imports nothing of
-mmpl)."""
+"""Option checks with one wording, used by every module (a leaf: imports
+only :mod:`mmpl.utils.errors`)."""
 from typing import Any, Optional, Sequence
+
+from .errors import ConfigError
 
 
 def check_choice(name: str, value: Any, choices: Sequence,
                  owner: Optional[str] = None) -> None:
-    """Raise ValueError unless ``value`` is one of ``choices``.
+    """Raise :class:`ConfigError` (a ValueError) unless ``value`` is one of ``choices``.
 
     Args:
         name: the option's name, as the user wrote it.
@@ -15,13 +17,13 @@ def check_choice(name: str, value: Any, choices: Sequence,
     """
     if value not in choices:
         prefix = f'{owner}: ' if owner else ''
-        raise ValueError(f'{prefix}{name} must be one of {tuple(choices)}, '
+        raise ConfigError(f'{prefix}{name} must be one of {tuple(choices)}, '
                          f'got {value!r}')
 
 
 def check_int(name: str, value: Any, minimum: int = 1,
               owner: Optional[str] = None) -> None:
-    """Raise ValueError unless ``value`` is an int (not a bool) >= ``minimum``.
+    """Raise :class:`ConfigError` (a ValueError) unless ``value`` is an int (not a bool) >= ``minimum``.
 
     Args:
         name: the option's name, as the user wrote it.
@@ -32,5 +34,5 @@ def check_int(name: str, value: Any, minimum: int = 1,
     if isinstance(value, bool) or not isinstance(value, int) \
             or value < minimum:
         prefix = f'{owner}: ' if owner else ''
-        raise ValueError(f'{prefix}{name} must be an integer >= {minimum}, '
+        raise ConfigError(f'{prefix}{name} must be an integer >= {minimum}, '
                          f'got {value!r}')

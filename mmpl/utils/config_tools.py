@@ -7,6 +7,8 @@ cannot reach them all; these helpers walk every dataloader.
 import os.path as osp
 from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
+from .errors import ConfigError
+
 DATALOADER_KEYS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
 
@@ -84,12 +86,6 @@ def iter_named_loaders(cfg) -> Iterator[Tuple[str, dict]]:
                 yield f'{key}.{name}', split
 
 
-def iter_loader_cfgs(cfg) -> Iterator[dict]:
-    """Every dataloader config: the train one and each named eval split."""
-    for _, loader in iter_named_loaders(cfg):
-        yield loader
-
-
 def loader_options(cfg, batch_size: Optional[int] = None,
                    max_batch_size: Optional[int] = None,
                    num_workers: Optional[int] = None) -> Dict[str, Any]:
@@ -145,16 +141,6 @@ def set_image_size(cfg, size: int, default: int = 224) -> None:
                 node[key] = size
 
 
-def fewshot_num_shots(cfg) -> Optional[int]:
-    """K of the training set's ``FewShotDataset`` (None when the config
-    trains on full data or has no training set)."""
-    loader = cfg.get('train_dataloader')
-    for _, node in _walk(loader) if loader is not None else ():
-        if node.get('type') == 'FewShotDataset':
-            return node.get('num_shots')
-    return None
-
-
 def data_root_options(cfg, root: str) -> Dict[str, str]:
     """``--cfg-options`` that move every dataset of ``cfg`` under ``root``:
     a reader's ``data_root`` ``data/eurosat`` becomes ``<root>/eurosat``
@@ -176,12 +162,12 @@ def num_shots_options(cfg, num_shots: int) -> Dict[str, Any]:
     }
     name = osp.basename(getattr(cfg, 'filename', None) or 'the config')
     if not options:
-        raise ValueError(f'{name} has no FewShotDataset: it does not select '
-                         'shots')
+        raise ConfigError(f'{name} has no FewShotDataset: it does not select '
+                          'shots')
     epochs = cfg.get('fewshot_epochs') or {}
     if epochs:
         if num_shots not in epochs:
-            raise ValueError(
+            raise ConfigError(
                 f'{name}: no schedule '
                 f'for {num_shots} shots in fewshot_epochs {dict(epochs)}; '
                 'add it or pass train_cfg.max_epochs')

@@ -66,17 +66,21 @@ def parse_args(argv=None):
 
 def _check_args(args) -> None:
     import torch
+
+    from mmpl.utils.errors import (ConfigError, ExistingFileError,
+                                   MissingFileError)
     if not osp.isfile(args.config):
-        raise FileNotFoundError(f'config not found: {args.config!r}')
+        raise MissingFileError(f'config not found: {args.config!r}')
     if args.device == 'cuda' and not torch.cuda.is_available():
-        raise ValueError('--device cuda: no CUDA GPU is visible')
+        raise ConfigError('--device cuda: no CUDA GPU is visible')
     for name in ('batch_size', 'num_classes', 'steps'):
         if getattr(args, name) < 1:
-            raise ValueError(f'--{name.replace("_", "-")} must be >= 1')
+            raise ConfigError(f'--{name.replace("_", "-")} must be >= 1')
     if args.warmup < 0:
-        raise ValueError('--warmup must be >= 0')
+        raise ConfigError('--warmup must be >= 0')
     if args.out and osp.exists(args.out):
-        raise FileExistsError(f'--out {args.out!r} exists; give a new path')
+        raise ExistingFileError(
+            f'--out {args.out!r} exists; give a new path')
 
 
 def _model_options(args) -> dict:
@@ -92,13 +96,13 @@ def _model_options(args) -> dict:
 
 
 def build(args):
-    from mmpl.utils.benchmark import build_benchmark_model
+    from mmpl.benchmark.speed import build_benchmark_model
     return build_benchmark_model(args.config, args.arch, args.num_classes,
                                  args.device, cfg_options=_model_options(args))
 
 
 def measure(model, args, phase: str, form: str) -> dict:
-    from mmpl.utils.benchmark import measure as measure_phase
+    from mmpl.benchmark.speed import measure as measure_phase
     return measure_phase(model, phase, form, args.batch_size, args.steps,
                          args.warmup, args.amp and form == 'mmpl').to_dict()
 
@@ -153,7 +157,7 @@ def run(args) -> dict:
     """Measure every phase and formulation; the report as a dict."""
     import torch
 
-    from mmpl.utils.benchmark import max_logit_difference, synthetic_batch
+    from mmpl.benchmark.speed import max_logit_difference, synthetic_batch
     forms = ['mmpl'] + (['reference'] if args.reference else [])
     model = build(args)
     method = model.method_name
@@ -222,19 +226,16 @@ def format_table(report: dict) -> str:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from mmpl.utils import is_user_error, raised_in, user_error_message
-    try:
-        _check_args(args)
-        if args.worker:
-            result = measure(build(args), args, *args.worker)
-            print(json.dumps(result))
-            return 0
-        report = run(args)
-    except Exception as exc:  # one line for bad input, traceback for bugs
-        if not (is_user_error(exc) or raised_in(exc, __file__)):
-            raise
-        print(f'mmpl: error: {user_error_message(exc)}', file=sys.stderr)
-        return 2
+    from mmpl.utils.errors import run_cli
+    return run_cli(_benchmark, args)
+
+
+def _benchmark(args) -> int:
+    _check_args(args)
+    if args.worker:
+        print(json.dumps(measure(build(args), args, *args.worker)))
+        return 0
+    report = run(args)
     print(format_table(report))
     if args.out:
         with open(args.out, 'w') as f:

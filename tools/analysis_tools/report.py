@@ -1,6 +1,8 @@
 """Aggregate benchmark runs into each protocol's table.
 
     python tools/analysis_tools/report.py work_dirs/ --out-dir reports
+    python tools/analysis_tools/report.py work_dirs/ --protocols b2n \
+        --out-dir reports/b2n                   # base-to-new only
 
 Reads the run records under the given folders (written by RunResultsHook:
 method, dataset, seed, protocol, shots, metrics): ``results.json`` (the
@@ -19,18 +21,16 @@ import argparse
 import sys
 
 
-def parse_args(argv=None, description=None, out_dir='reports',
-               protocols=None, filename=None):
-    parser = argparse.ArgumentParser(
-        description=description or __doc__.splitlines()[0])
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('work_dirs', nargs='+',
                         help='folders holding results.json files (searched '
                         'recursively), or the files themselves')
-    parser.add_argument('--out-dir', default=out_dir)
-    parser.add_argument('--protocols', nargs='+', default=protocols,
+    parser.add_argument('--out-dir', default='reports')
+    parser.add_argument('--protocols', nargs='+', default=None,
                         choices=['b2n', 'fewshot', 'xd', 'dg'],
                         help='only these protocols (default: all found)')
-    parser.add_argument('--filename', default=filename,
+    parser.add_argument('--filename', default=None,
                         help='read only files of this name for every '
                         'protocol (default: results.json for b2n/fewshot, '
                         'test_results.json for xd/dg)')
@@ -41,12 +41,8 @@ def parse_args(argv=None, description=None, out_dir='reports',
 def run(args) -> int:
     """Write the reports for parsed ``args``; print the tables."""
     from mmpl.evaluation.report import to_markdown, write_reports
-    try:
-        tables = write_reports(args.work_dirs, args.out_dir, args.filename,
-                               args.protocols, args.title)
-    except (FileNotFoundError, ValueError) as exc:
-        print(f'mmpl: error: {exc}', file=sys.stderr)
-        return 2
+    tables = write_reports(args.work_dirs, args.out_dir, args.filename,
+                           args.protocols, args.title)
     if not tables:
         wanted = ', '.join(args.protocols or ['any protocol'])
         print(f'mmpl: error: no results of {wanted} found under '
@@ -60,7 +56,8 @@ def run(args) -> int:
 
 
 def main(argv=None) -> int:
-    return run(parse_args(argv))
+    from mmpl.utils.errors import run_cli
+    return run_cli(run, parse_args(argv))
 
 
 if __name__ == '__main__':

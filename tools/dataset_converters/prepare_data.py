@@ -40,11 +40,12 @@ from typing import List, Optional
 from mmpretrain.utils import register_all_modules
 
 from mmpl.datasets import READERS, SPLITS
-from mmpl.datasets.coop_split import CoOpSplitDataset
 from mmpl.datasets.folders import COOP_SPLIT_RATIOS, GENERATED_KEY, \
     generate_split
 from mmpl.datasets.imagenet import (CLASSNAMES_FILE, CoOpImageFolderDataset,
                                     imagenet_wnids, write_classnames)
+from mmpl.datasets.split_file import CoOpSplitDataset
+from mmpl.utils.errors import MMPLError
 
 LOUD = '!' * 78
 
@@ -57,40 +58,41 @@ def say(msg: str = '') -> None:
 def check_dataset(slug: str, root: str, verify_images: bool = False) -> bool:
     """Report the state of one dataset; ``True`` when every split loads."""
     reader = READERS[slug]
-    folder = osp.join(root, reader.DIR)
+    card = reader.CARD
+    folder = osp.join(root, card.dir)
     say(f'[{slug}] {folder}')
     if not osp.isdir(folder):
-        say(f'  MISSING folder {folder} ({reader.SOURCE})')
+        say(f'  MISSING folder {folder} ({card.source})')
         return False
     ok = True
     seen = set()
     for split in reader.AVAILABLE_SPLITS:
         try:
             ds = reader(data_root=folder, split=split, serialize_data=False)
-        except (FileNotFoundError, ValueError) as e:
+        except MMPLError as e:
             ok = False
             if str(e) not in seen:
                 seen.add(str(e))
                 say(f'  MISSING/BAD {split}: {e}')
-                if getattr(reader, 'CAN_GENERATE_SPLIT', False) and \
+                if card.can_generate_split and \
                         'split file' in str(e) and 'not found' in str(e):
                     say('  (or --make-split: a seeded split, NOT '
                         'comparable with published numbers)')
             continue
-        expected = getattr(reader, 'NUM_IMAGES', {}).get(split)
+        expected = card.num_images.get(split)
         count = f'{len(ds)} images'
         if expected is not None and len(ds) != expected:
             count += f' (the full dataset has {expected})'
         say(f'  ok {split}: {count}, {len(ds.metainfo["classes"])} classes')
         if verify_images:
             ok &= _verify_images(ds)
-    if ok and reader.NUM_CLASSES:
+    if ok and card.num_classes:
         n = len(reader(data_root=folder,
                        split=reader.AVAILABLE_SPLITS[0],
                        lazy_init=True).metainfo['classes'])
-        if n != reader.NUM_CLASSES:
+        if n != card.num_classes:
             say(f'  NOTE {n} classes, the full dataset has '
-                f'{reader.NUM_CLASSES}')
+                f'{card.num_classes}')
     return ok
 
 
@@ -178,14 +180,16 @@ def extract(archive: str, folder: str, members) -> int:
 
 def download_dataset(slug: str, root: str) -> bool:
     reader = READERS[slug]
-    folder = osp.join(root, reader.DIR)
+    card = reader.CARD
+    folder = osp.join(root, card.dir)
     say(f'[{slug}] download into {folder}')
-    if not reader.DOWNLOADS:
-        say(f'  not downloadable by this tool; get it from {reader.SOURCE}')
+    if not card.downloads:
+        say(f'  not downloadable by this tool; get it from {card.source}')
         return False
     ok = True
-    for dl in reader.DOWNLOADS:
-        targets = [osp.join(folder, dest or getattr(reader, 'IMAGE_DIR', ''))
+    image_dir = getattr(reader, 'IMAGE_DIR', None) or ''
+    for dl in card.downloads:
+        targets = [osp.join(folder, dest or image_dir)
                    for _, dest in dl.members]
         if all(osp.isdir(t) and os.listdir(t) for t in targets):
             say(f'  present: {", ".join(targets)}; skipped {dl.url}')
@@ -205,10 +209,10 @@ def download_dataset(slug: str, root: str) -> bool:
         n = extract(archive, folder, dl.members)
         say(f'  extracted {n} files from {archive} (kept the archive; '
             'delete it yourself when done)')
-    split_file = getattr(reader, 'SPLIT_FILE', None)
+    split_file = getattr(reader, 'SPLIT_FILE', None)  # split-file readers
     if split_file and not osp.exists(osp.join(folder, split_file)):
         say(f'  the split file {osp.join(folder, split_file)} is published '
-            f'at {getattr(reader, "SPLIT_SOURCE", reader.SOURCE)}')
+            f'at {card.split_source}')
     return ok
 
 
@@ -217,7 +221,7 @@ def make_classnames(slug: str, root: str) -> bool:
     reader = READERS[slug]
     if not issubclass(reader, CoOpImageFolderDataset):
         return True
-    path = osp.join(root, reader.DIR, CLASSNAMES_FILE)
+    path = osp.join(root, reader.CARD.dir, CLASSNAMES_FILE)
     if write_classnames(path, imagenet_wnids()):
         say(f'[{slug}] wrote {path} (1000 classes: sorted ILSVRC-2012 '
             'wnids + open_clip IMAGENET_CLASSNAMES)')
@@ -231,15 +235,16 @@ def make_split(slug: str, root: str, seed: int) -> bool:
     reader = READERS[slug]
     if not issubclass(reader, CoOpSplitDataset):
         return True
-    folder = osp.join(root, reader.DIR)
+    card = reader.CARD
+    folder = osp.join(root, card.dir)
     path = osp.join(folder, reader.SPLIT_FILE)
     if osp.exists(path):
         say(f'[{slug}] {path} exists; left unchanged')
         return True
-    if not reader.CAN_GENERATE_SPLIT:
+    if not card.can_generate_split:
         say(f'[{slug}] cannot generate a split for {slug} (its official '
             'split is built from annotation files, not class folders); get '
-            f'{reader.SPLIT_FILE} from {reader.SPLIT_SOURCE}')
+            f'{reader.SPLIT_FILE} from {card.split_source}')
         return False
     image_root = osp.join(folder, reader.IMAGE_DIR)
     if not osp.isdir(image_root):
@@ -255,7 +260,7 @@ def make_split(slug: str, root: str, seed: int) -> bool:
     say(LOUD)
     say(f'WARNING [{slug}]: wrote a GENERATED split {path} (seed {seed}).')
     say('Results with it are NOT comparable with published numbers. For')
-    say(f'comparable results use the official file: {reader.SPLIT_SOURCE}')
+    say(f'comparable results use the official file: {card.split_source}')
     say(f'(delete {path} yourself and put the official one there).')
     say(LOUD)
     return True

@@ -4,7 +4,7 @@
 
 A real open_clip model (``mmpl-shapes-vit``: ViT 64 px / patch 16, width 64,
 3+3 layers, the real BPE tokenizer) learns from clean renderings of
-colour x shape images (``mmpl.datasets.shapes``, distribution ``pretrain``)
+colour x shape images (``mmpl.benchmark.shapes``, distribution ``pretrain``)
 paired with captions such as "a photo of a red triangle." (with a
 random-length prefix of filler words, so that the positions where prompt
 methods put their context tokens are trained too). Each step
@@ -60,9 +60,9 @@ def pretrain(steps: int = 2000, batch_size: int = 128,
     """Train and return (model, log of (step, loss, zero-shot acc))."""
     import open_clip
 
+    from mmpl.benchmark.shapes import class_names, render_batch
     from mmpl.clip import (TextTower, VisionTower,
                            register_mmpl_model_configs)
-    from mmpl.datasets.shapes import class_names, render_batch
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
     register_mmpl_model_configs()

@@ -38,14 +38,16 @@ def main(argv=None):
 
     import mmpl  # noqa: F401  (registers mmpl's modules)
     from mmpl.models.official_checkpoints import convert_official_checkpoint
+    from mmpl.utils.errors import (ExistingFileError, MissingFileError,
+                                   MMPLError)
     from mmpretrain.utils import register_all_modules
     register_all_modules(init_default_scope=True)
     try:
         if osp.exists(args.out):
-            raise ValueError(f'{args.out} exists; mmpl never overwrites a '
-                             'file: give another output path')
+            raise ExistingFileError(f'{args.out} exists; mmpl never overwrites '
+                                    'a file: give another output path')
         if not osp.isfile(args.config):
-            raise ValueError(f'config not found: {args.config!r}')
+            raise MissingFileError(f'config not found: {args.config!r}')
         cfg = Config.fromfile(args.config)
         if args.cfg_options:
             cfg.merge_from_dict(args.cfg_options)
@@ -53,10 +55,10 @@ def main(argv=None):
             args.source, cfg.model.to_dict(), args.layout)
         folder = osp.dirname(osp.abspath(args.out))
         if not osp.isdir(folder):
-            raise ValueError(f'output folder {folder} does not exist')
+            raise MissingFileError(f'output folder {folder} does not exist')
         with open(args.out, 'xb') as f:
             torch.save(checkpoint, f)
-    except ValueError as exc:  # OfficialCheckpointError, CLIPBuildError
+    except MMPLError as exc:  # OfficialCheckpointError, CLIPBuildError ...
         print(f'mmpl: error: {str(exc).splitlines()[0]}', file=sys.stderr)
         return 2
     info = checkpoint['meta']['converted_from']

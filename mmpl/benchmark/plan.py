@@ -26,8 +26,9 @@ from typing import Any, Dict, List, Optional, Sequence
 from mmengine.config import Config
 
 from ..evaluation.protocols import BENCHMARK_DATASETS
-from .config_tools import data_root_options, num_shots_options
-from .offline import offline_options
+from ..testing.offline import offline_options
+from ..utils.config_tools import data_root_options, num_shots_options
+from ..utils.errors import ConfigError, MissingFileError
 
 #: config keys that decide what a training run learns
 TRAINING_KEYS = ('model', 'train_dataloader', 'optim_wrapper',
@@ -76,14 +77,14 @@ def sibling_config(path: str, dataset: str) -> str:
     name = config_name(path)
     own = dataset_of(name)
     if own is None:
-        raise ValueError(f'cannot run {osp.basename(path)} on other datasets:'
-                         ' its name does not end with _<dataset> (one of '
-                         f'{", ".join(BENCHMARK_DATASETS)})')
+        raise ConfigError(f'cannot run {osp.basename(path)} on other datasets:'
+                          ' its name does not end with _<dataset> (one of '
+                          f'{", ".join(BENCHMARK_DATASETS)})')
     sibling = osp.join(osp.dirname(path),
                        f'{name[:-len(own)]}{dataset}{osp.splitext(path)[1]}')
     if not osp.isfile(sibling):
-        raise FileNotFoundError(f'no config {sibling} for dataset {dataset!r}'
-                                f' (next to {osp.basename(path)})')
+        raise MissingFileError(f'no config {sibling} for dataset {dataset!r}'
+                               f' (next to {osp.basename(path)})')
     return sibling
 
 
@@ -128,7 +129,7 @@ class BenchmarkPlanner:
 
     def load(self, path: str) -> Config:
         if not osp.isfile(path):
-            raise FileNotFoundError(f'config not found: {path!r}')
+            raise MissingFileError(f'config not found: {path!r}')
         if path not in self._configs:
             self._configs[path] = Config.fromfile(path)
         return self._configs[path]
@@ -207,8 +208,8 @@ class BenchmarkPlanner:
         """
         if shots and not any(self.protocol(c) == 'fewshot'
                              for c in configs):
-            raise ValueError('--shots selects the shots of few-shot configs '
-                             '(protocol fewshot); none was given')
+            raise ConfigError('--shots selects the shots of few-shot configs '
+                              '(protocol fewshot); none was given')
         runs: List[Run] = []
         for config in configs:
             protocol = self.protocol(config)

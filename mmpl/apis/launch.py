@@ -12,7 +12,7 @@ down in order: a gloo process that exits with a live process group aborts
 about every second time with ``terminate called without an active
 exception``.
 
-    from mmpl.engine import run_stage
+    from mmpl.apis import run_stage
     run_stage(cfg, 'train')            # tools/train.py
     metrics = run_stage(cfg, 'test')   # tools/test.py: metrics on rank 0
 """
@@ -23,47 +23,15 @@ from typing import Optional
 
 import torch
 import torch.distributed as torch_dist
-from mmengine.dist import all_reduce, broadcast, get_rank, is_distributed
-from mmengine.model import (MMDistributedDataParallel,
-                            MMFullyShardedDataParallel)
-from mmengine.registry import MODEL_WRAPPERS, RUNNERS
+from mmengine.dist import get_rank
+from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from .loops import unwrap_model
+from ..engine.model_wrappers import CPUDistributedDataParallel
+from ..utils.errors import LaunchError
 
 #: strategies of mmengine's FlexibleRunner that shard or offload with CUDA
 GPU_STRATEGIES = ('FSDPStrategy', 'DeepSpeedStrategy', 'ColossalAIStrategy')
-
-
-@MODEL_WRAPPERS.register_module()
-class CPUDistributedDataParallel(MMDistributedDataParallel):
-    """``MMDistributedDataParallel`` for CPU processes (gloo): DDP accepts
-    no ``device_ids`` for a CPU module, and the runner always passes
-    ``device_ids=[LOCAL_RANK]``. Selected by :func:`prepare_launch` when no
-    GPU is visible. Registered in mmengine's root ``MODEL_WRAPPERS``: the
-    runner looks wrapper types up there without switching scope."""
-
-    def __init__(self, module, device_ids=None, **kwargs):
-        super().__init__(module=module, device_ids=None, **kwargs)
-
-
-@MODEL_WRAPPERS.register_module()
-class PromptCLIPFullyShardedDataParallel(MMFullyShardedDataParallel):
-    """``MMFullyShardedDataParallel`` that also moves the frozen CLIP to the
-    process's GPU. The frozen CLIP lives outside the module tree (it is not
-    trained and not checkpointed), so FSDP neither shards nor moves it; only
-    the prompt parameters are sharded. The example config
-    ``configs/examples/coop_vitl14_b2n_imagenet_fsdp.py`` selects it."""
-
-    def __init__(self, module, device_id=None, **kwargs):
-        if device_id is not None:
-            device = torch.device('cuda', device_id) if isinstance(
-                device_id, int) else torch.device(device_id)
-            from ..clip import FrozenCLIP
-            for sub in module.modules():
-                if isinstance(sub, FrozenCLIP):
-                    sub.to(device)
-        super().__init__(module=module, device_id=device_id, **kwargs)
 
 
 def _strategy_type(cfg) -> Optional[str]:
@@ -103,13 +71,13 @@ def _check_strategy(cfg, has_gpu: bool) -> None:
     if strategy not in GPU_STRATEGIES:
         return
     if not has_gpu:
-        raise RuntimeError(
+        raise LaunchError(
             f'{strategy} (runner_type=FlexibleRunner) needs CUDA GPUs and '
             'none is visible; run it on GPUs with tools/dist_train.sh '
             'CONFIG N, or drop runner_type/strategy from the config to '
             'train with the default Runner')
     if cfg.get('launcher', 'none') == 'none':
-        raise RuntimeError(
+        raise LaunchError(
             f'{strategy} needs a process group, also on one GPU: start it '
             'with tools/dist_train.sh CONFIG N (or --launcher pytorch/slurm)')
 
@@ -119,7 +87,7 @@ def _init_gloo(cfg) -> None:
     missing = [k for k in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT')
                if k not in os.environ]
     if missing:
-        raise RuntimeError(
+        raise LaunchError(
             '--launcher pytorch expects the environment torchrun sets '
             f'({", ".join(missing)} missing): start the processes with '
             'tools/dist_train.sh CONFIG N or tools/dist_test.sh')
@@ -140,7 +108,7 @@ def prepare_launch(cfg) -> None:
     if launcher == 'none' or has_gpu:
         return  # single process, or mmengine's own NCCL set-up
     if launcher != 'pytorch':
-        raise RuntimeError(
+        raise LaunchError(
             f'--launcher {launcher} needs GPUs; on CPU start processes with '
             'torchrun: tools/dist_train.sh CONFIG N (--launcher pytorch)')
     if not torch_dist.is_initialized():
@@ -148,51 +116,13 @@ def prepare_launch(cfg) -> None:
     _use_cpu_wrapper(cfg)
 
 
-def _broadcast_tensors(model) -> None:
-    for value in model.state_dict().values():
-        if isinstance(value, torch.Tensor):
-            broadcast(value)
-
-
-def _sync_tensors_after_init(runner) -> None:
-    """In a distributed run, mmengine broadcasts every ``state_dict()``
-    value after ``init_weights``, which fails on non-tensor extra state (the
-    classifier's ``_extra_state``: plain rebuild meta, the same in every
-    process). Replace that step, for this runner only, by one that
-    broadcasts the tensors."""
-    strategy = getattr(runner, 'strategy', None)
-    if strategy is None:  # Runner: runs it in train()
-
-        def init_model_weights() -> None:
-            model = unwrap_model(runner.model)
-            if hasattr(model, 'init_weights'):
-                model.init_weights()
-                _broadcast_tensors(model)
-
-        runner._init_model_weights = init_model_weights
-        return
-
-    def strategy_init_model_weights(model):  # FlexibleRunner: prepare()
-        if hasattr(model, 'init_weights') and strategy.dispatch_kwargs.get(
-                'init_weights_for_test_or_val', True):
-            model.init_weights()
-            _broadcast_tensors(model)
-        return model
-
-    strategy._init_model_weights = strategy_init_model_weights
-
-
 def build_runner(cfg):
     """``Runner.from_cfg``, or the registered runner named by
     ``cfg.runner_type`` (e.g. ``'FlexibleRunner'``), as mmpretrain's
     tools/train.py does."""
     if 'runner_type' in cfg:
-        runner = RUNNERS.build(cfg)
-    else:
-        runner = Runner.from_cfg(cfg)
-    if runner.distributed:
-        _sync_tensors_after_init(runner)
-    return runner
+        return RUNNERS.build(cfg)
+    return Runner.from_cfg(cfg)
 
 
 def finish_launch(clean: bool = True) -> None:
@@ -204,16 +134,6 @@ def finish_launch(clean: bool = True) -> None:
     if clean:
         torch_dist.barrier()
     torch_dist.destroy_process_group()
-
-
-def any_process(flag: bool) -> bool:
-    """Whether ``flag`` is true in any process (the flag itself when not
-    distributed). Every process must call it at the same point."""
-    if not is_distributed():
-        return flag
-    value = torch.tensor([float(flag)])
-    all_reduce(value, op='sum')
-    return bool(value.item() > 0)
 
 
 def run_stage(cfg, stage: str) -> Optional[dict]:

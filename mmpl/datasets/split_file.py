@@ -1,5 +1,6 @@
-"""Readers for datasets in the CoOp split-file format (and FGVCAircraft's
-text lists, and the user's own data).
+"""The reader of the CoOp split-file format, and the benchmark datasets
+that use it (FGVCAircraft's text lists: :mod:`.fgvc_aircraft`; the user's
+own data: :mod:`.custom`).
 
 From the CoOp benchmark protocol: a dataset lives in its own folder
 (``data_root``, e.g. ``data/eurosat``) with an image root (``2750`` for
@@ -9,22 +10,22 @@ where ``rel_path`` is relative to the image root, labels are 0-based and
 contiguous and class names are the readable names.
 
 Project's reading: there is ONE reader (:class:`CoOpSplitDataset`); a dataset
-is a subclass that only sets class attributes (``SLUG``, ``SPLIT_FILE``,
-``IMAGE_DIR``, ``CLASSNAME_MAP``, ``DROP_CLASSES``, the catalogue and the
-hints used in error messages). Class names are taken from the entries of
+is a subclass that only sets its four reading attributes (``SPLIT_FILE``,
+``IMAGE_DIR``, ``CLASSNAME_MAP``, ``DROP_CLASSES``) and ``SLUG``, which
+names its catalogue card (:mod:`.catalogue`). Class names are taken from the entries of
 *all* splits of the file (so that train/val/test agree on
 ``metainfo['classes']``), after :meth:`CoOpSplitDataset.normalize_classname`.
 """
 import json
 import os.path as osp
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from mmengine.logging import print_log
 from mmpretrain.registry import DATASETS
 
-from .base import (COOP_DATASETS_MD, SPLITS, CoOpDatasetBase, Download,
-                   register_reader)
-from .folders import GENERATED_KEY, generate_split
+from ..utils.errors import ConfigError, DataError, MissingFileError
+from .base import SPLITS, CoOpDatasetBase, register_reader
+from .folders import GENERATED_KEY
 
 #: EuroSAT folder name -> readable name (CoOp's ``NEW_CLASSNAMES``).
 EUROSAT_CLASSNAMES: Dict[str, str] = {
@@ -82,13 +83,6 @@ class CoOpSplitDataset(CoOpDatasetBase):
     CLASSNAME_MAP: Dict[str, str] = {}
     #: raw class names whose entries are dropped
     DROP_CLASSES: Tuple[str, ...] = ()
-    #: how images are laid out under the image root (for error messages)
-    IMAGE_LAYOUT: str = '<rel_path from the split file>'
-    #: where the official split file is published
-    SPLIT_SOURCE: str = COOP_DATASETS_MD
-    #: ``prepare_data.py --make-split`` may generate a split (CoOp generated
-    #: this dataset's official split with read_and_split_data)
-    CAN_GENERATE_SPLIT: bool = False
 
     def __init__(self,
                  data_root: str,
@@ -101,9 +95,9 @@ class CoOpSplitDataset(CoOpDatasetBase):
         self._image_dir = image_dir if image_dir is not None else \
             self.IMAGE_DIR
         if self._split_file is None or self._image_dir is None:
-            raise ValueError(f'{type(self).__name__}: `split_file` and '
-                             '`image_dir` are required (relative to '
-                             'data_root)')
+            raise ConfigError(f'{type(self).__name__}: `split_file` and '
+                              '`image_dir` are required (relative to '
+                              'data_root)')
         self._split_entries: Optional[List[list]] = None
         super().__init__(data_root, split, **kwargs)
 
@@ -118,14 +112,14 @@ class CoOpSplitDataset(CoOpDatasetBase):
         return cls.CLASSNAME_MAP.get(name, name)
 
     def layout_hint(self, root: str) -> str:
-        return (f'expected {osp.join(root, self._image_dir, self.IMAGE_LAYOUT)}'
+        return (f'expected {osp.join(root, self._image_dir, self.CARD.layout)}'
                 f' and {osp.join(root, self._split_file)}')
 
-    def _missing_split_file(self, path: str) -> FileNotFoundError:
-        return FileNotFoundError(
+    def _missing_split_file(self, path: str) -> MissingFileError:
+        return MissingFileError(
             f'{type(self).__name__}: split file {path} not found; the '
             'official split_zhou_*.json files are published with CoOp\'s '
-            f'DATASETS.md instructions ({self.SPLIT_SOURCE}); put the file '
+            f'DATASETS.md instructions ({self.CARD.split_source}); put the file '
             'at that path')
 
     def _read_annotations(self, root: str):
@@ -134,9 +128,9 @@ class CoOpSplitDataset(CoOpDatasetBase):
             raise self._missing_split_file(split_path)
         image_root = osp.join(root, self._image_dir)
         if not osp.isdir(image_root):
-            raise FileNotFoundError(
+            raise MissingFileError(
                 f'{type(self).__name__}: image root {image_root} does not '
-                f'exist; {self.layout_hint(root)} ({self.SOURCE})')
+                f'exist; {self.layout_hint(root)} ({self.CARD.source})')
         classes, splits = self._load_splits(root)
         self._split_entries = splits[self.split]
         return classes, self._image_dir, self._split_file
@@ -151,9 +145,8 @@ class CoOpSplitDataset(CoOpDatasetBase):
 
     def _entries(self) -> List[Tuple[str, int]]:
         entries = self._split_entries
-        if entries is None:  # reloaded after a full_init: read again
+        if entries is None:  # read in __init__; a copy without it reads again
             entries = self._load_splits(self.data_root)[1][self.split]
-        self._split_entries = None  # the serialized data list replaces it
         return [(rel, label) for rel, label, _ in entries]
 
     @staticmethod
@@ -162,11 +155,11 @@ class CoOpSplitDataset(CoOpDatasetBase):
             with open(path, encoding='utf-8') as f:
                 data = json.load(f)
         except json.JSONDecodeError as e:
-            raise ValueError(f'split file {path} is not valid JSON: '
-                             f'{e}') from None
+            raise DataError(f'split file {path} is not valid JSON: '
+                            f'{e}') from None
         if not isinstance(data, dict) or not any(s in data for s in SPLITS):
-            raise ValueError(f'split file {path} must be a JSON object with '
-                             f'keys {list(SPLITS)}')
+            raise DataError(f'split file {path} must be a JSON object with '
+                            f'keys {list(SPLITS)}')
         if GENERATED_KEY in data:
             print_log(
                 f'WARNING: {path} is NOT an official split ({GENERATED_KEY}: '
@@ -180,7 +173,7 @@ class CoOpSplitDataset(CoOpDatasetBase):
                         and isinstance(entry[0], str)
                         and isinstance(entry[1], int)
                         and not isinstance(entry[1], bool)):
-                    raise ValueError(
+                    raise DataError(
                         f'split file {path}: bad entry {entry!r} in '
                         f'{split!r}; expected [rel_path, int label, '
                         f'classname]')
@@ -221,27 +214,19 @@ class CoOpSplitDataset(CoOpDatasetBase):
                 classname = cls.normalize_classname(str(classname))
                 old = names.setdefault(label, classname)
                 if old != classname:
-                    raise ValueError(
+                    raise DataError(
                         f'split file {path}: label {label} has two different '
                         f'class names {old!r} and {classname!r}')
         if not names:
-            raise ValueError(f'split file {path} has no entries')
+            raise DataError(f'split file {path} has no entries')
         n = max(names) + 1
         missing = sorted(set(range(n)) - set(names))
         if min(names) < 0 or missing:
-            raise ValueError(
+            raise DataError(
                 f'split file {path}: labels must be contiguous 0..{n - 1}; '
                 f'found labels {min(names)}..{max(names)}, missing '
                 f'{missing[:10]}{"..." if len(missing) > 10 else ""}')
         return tuple(names[i] for i in range(n))
-
-
-def _coop(anchor: str) -> str:
-    return f'{COOP_DATASETS_MD}#{anchor}'
-
-
-def _source(images: str, anchor: str) -> str:
-    return f'images: {images}, split: CoOp DATASETS.md {_coop(anchor)}'
 
 
 @register_reader
@@ -249,32 +234,20 @@ class CoOpCaltech101(CoOpSplitDataset):
     """Caltech101 (100 classes): ``101_ObjectCategories/<class>/*.jpg`` and
     ``split_zhou_Caltech101.json``; ``BACKGROUND_Google`` and ``Faces_easy``
     are dropped, ``airplanes/Faces/Leopards/Motorbikes`` get CoOp's names."""
-    SLUG, DIR, NUM_CLASSES = 'caltech101', 'caltech-101', 100
+    SLUG = 'caltech101'
     SPLIT_FILE = 'split_zhou_Caltech101.json'
     IMAGE_DIR = '101_ObjectCategories'
     CLASSNAME_MAP = CALTECH101_CLASSNAMES
     DROP_CLASSES = ('BACKGROUND_Google', 'Faces_easy')
-    IMAGE_LAYOUT = '<class>/image_*.jpg'
-    SPLIT_SOURCE = _coop('caltech101')
-    SOURCE = _source('https://data.caltech.edu/records/mzrjq-6wc02',
-                     'caltech101')
-    CAN_GENERATE_SPLIT = True
 
 
 @register_reader
 class CoOpOxfordPets(CoOpSplitDataset):
     """Oxford-IIIT Pets (37 classes): ``images/<Breed>_<n>.jpg`` and
     ``split_zhou_OxfordPets.json``."""
-    SLUG, DIR, NUM_CLASSES = 'oxford_pets', 'oxford_pets', 37
+    SLUG = 'oxford_pets'
     SPLIT_FILE = 'split_zhou_OxfordPets.json'
     IMAGE_DIR = 'images'
-    IMAGE_LAYOUT = '<Breed>_<n>.jpg'
-    SPLIT_SOURCE = _coop('oxfordpets')
-    SOURCE = _source('https://www.robots.ox.ac.uk/~vgg/data/pets/',
-                     'oxfordpets')
-    DOWNLOADS = (Download(
-        'https://www.robots.ox.ac.uk/~vgg/data/pets/data/images.tar.gz',
-        (('images/', 'images/'), )), )
 
 
 @register_reader
@@ -282,77 +255,45 @@ class CoOpStanfordCars(CoOpSplitDataset):
     """Stanford Cars (196 classes): the dataset folder itself is the image
     root (``cars_train/*.jpg``, ``cars_test/*.jpg``) with
     ``split_zhou_StanfordCars.json``."""
-    SLUG, DIR, NUM_CLASSES = 'stanford_cars', 'stanford_cars', 196
+    SLUG = 'stanford_cars'
     SPLIT_FILE = 'split_zhou_StanfordCars.json'
     IMAGE_DIR = ''
-    IMAGE_LAYOUT = 'cars_{train,test}/<n>.jpg'
-    SPLIT_SOURCE = _coop('stanfordcars')
-    SOURCE = _source('https://ai.stanford.edu/~jkrause/cars/car_dataset.html'
-                     ' (mirrors: see CoOp DATASETS.md)', 'stanfordcars')
 
 
 @register_reader
 class CoOpFlowers102(CoOpSplitDataset):
     """Oxford Flowers102 (102 classes): ``jpg/image_<n>.jpg`` and
     ``split_zhou_OxfordFlowers.json``."""
-    SLUG, DIR, NUM_CLASSES = 'flowers102', 'oxford_flowers', 102
+    SLUG = 'flowers102'
     SPLIT_FILE = 'split_zhou_OxfordFlowers.json'
     IMAGE_DIR = 'jpg'
-    IMAGE_LAYOUT = 'image_<n>.jpg'
-    SPLIT_SOURCE = _coop('flowers102')
-    SOURCE = _source('https://www.robots.ox.ac.uk/~vgg/data/flowers/102/',
-                     'flowers102')
-    DOWNLOADS = (Download(
-        'https://www.robots.ox.ac.uk/~vgg/data/flowers/102/102flowers.tgz',
-        (('jpg/', 'jpg/'), )), )
 
 
 @register_reader
 class CoOpFood101(CoOpSplitDataset):
     """Food-101 (101 classes): ``images/<class>/<id>.jpg`` and
     ``split_zhou_Food101.json``."""
-    SLUG, DIR, NUM_CLASSES = 'food101', 'food-101', 101
+    SLUG = 'food101'
     SPLIT_FILE = 'split_zhou_Food101.json'
     IMAGE_DIR = 'images'
-    IMAGE_LAYOUT = '<class>/<id>.jpg'
-    SPLIT_SOURCE = _coop('food101')
-    SOURCE = _source('https://data.vision.ee.ethz.ch/cvl/food-101.tar.gz',
-                     'food101')
-    DOWNLOADS = (Download('https://data.vision.ee.ethz.ch/cvl/food-101.tar.gz',
-                          (('food-101/images/', 'images/'), )), )
-    CAN_GENERATE_SPLIT = True
 
 
 @register_reader
 class CoOpSUN397(CoOpSplitDataset):
     """SUN397 (397 classes): ``SUN397/<l>/<class>[/<sub>]/*.jpg`` and
     ``split_zhou_SUN397.json``."""
-    SLUG, DIR, NUM_CLASSES = 'sun397', 'sun397', 397
+    SLUG = 'sun397'
     SPLIT_FILE = 'split_zhou_SUN397.json'
     IMAGE_DIR = 'SUN397'
-    IMAGE_LAYOUT = '<letter>/<class>/*.jpg'
-    SPLIT_SOURCE = _coop('sun397')
-    SOURCE = _source('http://vision.princeton.edu/projects/2010/SUN/'
-                     'SUN397.tar.gz', 'sun397')
-    DOWNLOADS = (Download(
-        'http://vision.princeton.edu/projects/2010/SUN/SUN397.tar.gz',
-        (('SUN397/', 'SUN397/'), )), )
 
 
 @register_reader
 class CoOpDTD(CoOpSplitDataset):
     """Describable Textures (47 classes): ``images/<class>/*.jpg`` and
     ``split_zhou_DescribableTextures.json``."""
-    SLUG, DIR, NUM_CLASSES = 'dtd', 'dtd', 47
+    SLUG = 'dtd'
     SPLIT_FILE = 'split_zhou_DescribableTextures.json'
     IMAGE_DIR = 'images'
-    IMAGE_LAYOUT = '<class>/<class>_<n>.jpg'
-    SPLIT_SOURCE = _coop('dtd')
-    SOURCE = _source('https://www.robots.ox.ac.uk/~vgg/data/dtd/', 'dtd')
-    DOWNLOADS = (Download(
-        'https://www.robots.ox.ac.uk/~vgg/data/dtd/download/'
-        'dtd-r1.0.1.tar.gz', (('dtd/images/', 'images/'), )), )
-    CAN_GENERATE_SPLIT = True
 
 
 @register_reader
@@ -365,153 +306,16 @@ class CoOpEuroSAT(CoOpSplitDataset):
     order); a split file with raw folder names (``AnnualCrop``) is mapped to
     them (CoOp's ``NEW_CLASSNAMES``).
     """
-    SLUG, DIR, NUM_CLASSES = 'eurosat', 'eurosat', 10
+    SLUG = 'eurosat'
     SPLIT_FILE = 'split_zhou_EuroSAT.json'
     IMAGE_DIR = '2750'
     CLASSNAME_MAP = EUROSAT_CLASSNAMES
-    IMAGE_LAYOUT = '<class>/*.jpg'
-    SPLIT_SOURCE = _coop('eurosat')
-    SOURCE = _source('http://madm.dfki.de/files/sentinel/EuroSAT.zip',
-                     'eurosat')
-    DOWNLOADS = (Download('http://madm.dfki.de/files/sentinel/EuroSAT.zip',
-                          (('2750/', '2750/'), )), )
-    CAN_GENERATE_SPLIT = True
 
 
 @register_reader
 class CoOpUCF101(CoOpSplitDataset):
     """UCF101 middle frames (101 classes): ``UCF-101-midframes/<Class>/*.jpg``
     and ``split_zhou_UCF101.json``."""
-    SLUG, DIR, NUM_CLASSES = 'ucf101', 'ucf101', 101
+    SLUG = 'ucf101'
     SPLIT_FILE = 'split_zhou_UCF101.json'
     IMAGE_DIR = 'UCF-101-midframes'
-    IMAGE_LAYOUT = '<Class>/v_<Class>_g<n>_c<n>.jpg'
-    SPLIT_SOURCE = _coop('ucf101')
-    SOURCE = ('images and split (UCF-101-midframes.zip, '
-              f'split_zhou_UCF101.json): CoOp DATASETS.md {_coop("ucf101")}')
-
-
-@register_reader
-class CoOpFGVCAircraft(CoOpSplitDataset):
-    """FGVC-Aircraft (100 variants), read from the dataset's own lists.
-
-    Layout (the ``data`` folder of ``fgvc-aircraft-2013b``, renamed):
-    ``images/<id>.jpg``, ``variants.txt`` (one variant per line; label =
-    line index) and ``images_variant_{train,val,test}.txt`` (``<id>
-    <variant>`` per line; variant names may contain spaces and ``/``).
-    """
-    SLUG, DIR, NUM_CLASSES = 'fgvc_aircraft', 'fgvc_aircraft', 100
-    SPLIT_FILE = 'variants.txt'
-    LIST_FILE = 'images_variant_{}.txt'
-    IMAGE_DIR = 'images'
-    IMAGE_LAYOUT = '<id>.jpg'
-    SPLIT_SOURCE = ('the data/ folder of fgvc-aircraft-2013b.tar.gz '
-                    '(https://www.robots.ox.ac.uk/~vgg/data/fgvc-aircraft/)')
-    SOURCE = ('https://www.robots.ox.ac.uk/~vgg/data/fgvc-aircraft/archives/'
-              f'fgvc-aircraft-2013b.tar.gz, see {_coop("fgvcaircraft")}')
-    DOWNLOADS = (Download(
-        'https://www.robots.ox.ac.uk/~vgg/data/fgvc-aircraft/archives/'
-        'fgvc-aircraft-2013b.tar.gz', (('fgvc-aircraft-2013b/data/', ''), )),
-                 )
-
-    def layout_hint(self, root: str) -> str:
-        return (f'expected {osp.join(root, "images", "<id>.jpg")}, '
-                f'{osp.join(root, "variants.txt")} and '
-                f'{osp.join(root, "images_variant_{train,val,test}.txt")}')
-
-    def _missing_split_file(self, path: str) -> FileNotFoundError:
-        return FileNotFoundError(
-            f'{type(self).__name__}: {path} not found; it is in '
-            f'{self.SPLIT_SOURCE}; {self.layout_hint(osp.dirname(path))}')
-
-    def _read_annotations(self, root: str):
-        classes = super()._read_annotations(root)[0]
-        return classes, self._image_dir, self.LIST_FILE.format(self.split)
-
-    def _load_splits(self, root: str):
-        with open(osp.join(root, self._split_file), encoding='utf-8') as f:
-            classes = tuple(line.strip() for line in f if line.strip())
-        label_of = {name: i for i, name in enumerate(classes)}
-        splits = {}
-        for split in SPLITS:
-            path = osp.join(root, self.LIST_FILE.format(split))
-            if not osp.isfile(path):
-                raise self._missing_split_file(path)
-            entries = []
-            with open(path, encoding='utf-8') as f:
-                for n, line in enumerate(f, 1):
-                    parts = line.strip().split(' ')
-                    if not parts[0]:
-                        continue
-                    variant = ' '.join(parts[1:])
-                    if variant not in label_of:
-                        raise ValueError(
-                            f'{path} line {n}: variant {variant!r} is not in '
-                            f'{osp.join(root, self._split_file)}')
-                    entries.append([f'{parts[0]}.jpg', label_of[variant],
-                                    variant])
-            splits[split] = entries
-        return classes, splits
-
-
-@DATASETS.register_module()
-class CoOpCustomDataset(CoOpSplitDataset):
-    """The user's own data: a CoOp split file, or one folder per class.
-
-    Args:
-        data_root: the dataset folder.
-        split: ``'train'``, ``'val'`` or ``'test'``.
-        split_file: a split file in the CoOp JSON format, relative to
-            ``data_root``. If ``None``, ``<data_root>/<image_dir>/<class>/*``
-            is split per class with CoOp's seeded rule (50% train, 20% val,
-            30% test; class folders sorted, labels in that order; see
-            :func:`mmpl.datasets.folders.generate_split`).
-        image_dir: image root relative to ``data_root`` (default: ``''``,
-            the data root itself).
-        split_seed: seed of the generated split (same seed -> same split on
-            every machine).
-        template: prompt template (default ``'a photo of a {}.'``).
-        slug: ``metainfo['dataset']`` (default ``'custom'``).
-        **kwargs: see :class:`CoOpSplitDataset`.
-
-    Class names are the split file's names or the folder names (underscores
-    become spaces in prompts); pass ``metainfo=dict(classes=[...])`` to
-    rename them.
-    """
-
-    def __init__(self,
-                 data_root: str,
-                 split: Optional[str] = None,
-                 split_file: Optional[str] = None,
-                 image_dir: str = '',
-                 split_seed: int = 1,
-                 **kwargs: Any) -> None:
-        self.split_seed = split_seed
-        self._generated = split_file is None
-        super().__init__(data_root, split, split_file=split_file or '',
-                         image_dir=image_dir, **kwargs)
-
-    def layout_hint(self, root: str) -> str:
-        if not self._generated:
-            return super().layout_hint(root)
-        return ('expected one folder per class: '
-                f'{osp.join(root, self._image_dir, "<class>", "<image>")}')
-
-    def _read_annotations(self, root: str):
-        if not self._generated:
-            return super()._read_annotations(root)
-        if not osp.isdir(osp.join(root, self._image_dir)):
-            raise FileNotFoundError(
-                f'{type(self).__name__}: image root '
-                f'{osp.join(root, self._image_dir)} does not exist; '
-                f'{self.layout_hint(root)}')
-        classes, splits = self._load_splits(root)
-        self._split_entries = splits[self.split]
-        return classes, self._image_dir, ''
-
-    def _load_splits(self, root: str):
-        if not self._generated:
-            return super()._load_splits(root)
-        image_root = osp.join(root, self._image_dir)
-        splits = generate_split(image_root, seed=self.split_seed)
-        return self._classes_from_splits(splits, image_root), splits

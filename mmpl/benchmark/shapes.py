@@ -19,14 +19,31 @@ real reader (``CoOpSplitDataset``) loads it.
 
 Nothing here is part of any published protocol; it is mmpl's stand-in for
 CLIP + the 11 datasets where those cannot be downloaded.
+
+:func:`to_embedded_benchmark` rewrites any method config to run on it,
+offline on CPU. A method's real config (e.g.
+``configs/coop/coop_vitb16_b2n_eurosat.py``) keeps its prompt modules,
+losses, optimizer and schedule shape; what cannot be downloaded is swapped:
+
+* CLIP: ``mmpl-shapes-vit``, the tiny CLIP pretrained by
+  ``tools/misc/pretrain_tiny_clip.py`` on the ``pretrain`` rendering and
+  shipped with mmpl (``pretrained='mmpl:shapes-vit'``);
+* data: the ``downstream`` rendering, read by ``CoOpCustomDataset``;
+* input size 64 px instead of 224, milder random crops, no dataloader
+  workers, a short schedule.
 """
 import json
 import os
 import os.path as osp
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from PIL import Image, ImageDraw
+
+from ..utils.config_tools import (iter_dataset_cfgs, replace_clip,
+                                  replace_readers, set_image_size,
+                                  set_loader_options)
+from ..utils.errors import ConfigError, ExistingFileError
 
 COLOURS: Dict[str, Tuple[int, int, int]] = {
     'red': (220, 40, 40),
@@ -81,7 +98,7 @@ def _polygon(shape: str, cx: float, cy: float, r: float,
         return [(cx + r * 1.15 * (x * ca - y * sa),
                  cy + r * 1.15 * (x * sa + y * ca)) for x, y in pts]
     else:
-        raise ValueError(f'unknown shape {shape!r}')
+        raise ConfigError(f'unknown shape {shape!r}')
     return [(cx + rad * np.cos(a + angle), cy + rad * np.sin(a + angle))
             for a, rad in zip(corners, radius)]
 
@@ -122,8 +139,8 @@ def render(name: str, rng: np.random.Generator, size: int = 64,
                        rng.normal(0, shift['colour_noise'], size=3), 0, 255)
         clutter = int(rng.integers(*shift['clutter']))
     else:
-        raise ValueError(f'distribution must be pretrain or downstream, got '
-                         f'{distribution!r}')
+        raise ConfigError(f'distribution must be pretrain or downstream, got '
+                          f'{distribution!r}')
     img = Image.fromarray(canvas.astype(np.uint8))
     draw = ImageDraw.Draw(img)
     for _ in range(clutter):  # gray distractors, never the class colour
@@ -163,7 +180,7 @@ def write_downstream_dataset(data_root: str,
     split_path = osp.join(data_root, SPLIT_FILE)
     if osp.isdir(data_root) and os.listdir(data_root) and \
             not osp.isfile(split_path):
-        raise FileExistsError(
+        raise ExistingFileError(
             f'{data_root} is not empty and holds no {SPLIT_FILE}; refusing '
             'to write generated images into it')
     names = class_names()
@@ -183,3 +200,101 @@ def write_downstream_dataset(data_root: str,
     with open(split_path, 'w') as f:
         json.dump(split, f)
     return data_root
+
+
+SHAPES_CLIP = dict(arch='mmpl-shapes-vit', pretrained='mmpl:shapes-vit')
+IMAGE_SIZE = 64
+#: RandomResizedCrop area range: CLIP's 0.08-1 would often crop the small,
+#: off-centre object out of a 64 px image
+CROP_AREA = (0.5, 1.0)
+
+
+def shapes_reader(data_root: str) -> dict:
+    """Reader config of the downstream shapes dataset at ``data_root``."""
+    return dict(type='CoOpCustomDataset', data_root=data_root,
+                split_file=SPLIT_FILE, image_dir=IMAGE_DIR,
+                template=TEMPLATE, slug='shapes')
+
+
+def to_embedded_benchmark(cfg,
+                          data_root: str,
+                          max_epochs: Optional[int] = None,
+                          batch_size: Optional[int] = None,
+                          lr: Optional[float] = None):
+    """Rewrite a method config (in place) to run on the embedded benchmark.
+
+    Args:
+        cfg: a loaded mmengine Config of any mmpl method.
+        data_root: folder written by ``write_downstream_dataset``.
+        max_epochs, batch_size, lr: schedule overrides (None keeps the
+            method's own value).
+    """
+    replace_clip(cfg, SHAPES_CLIP)
+    replace_readers(cfg, lambda node: dict(
+        shapes_reader(data_root), split=node.get('split'),
+        pipeline=node.get('pipeline', []), serialize_data=False))
+    set_image_size(cfg, IMAGE_SIZE)
+    for node in iter_dataset_cfgs(cfg):
+        if node.get('type') == 'RandomResizedCrop':
+            node['crop_ratio_range'] = CROP_AREA
+    set_loader_options(cfg, num_workers=0)
+    if batch_size is not None:
+        cfg.train_dataloader.batch_size = batch_size
+    if max_epochs is not None:
+        cfg.train_cfg.max_epochs = max_epochs
+    if lr is not None:
+        cfg.optim_wrapper.optimizer.lr = lr
+    return cfg
+
+
+ZERO_SHOT = 'CLIP zero-shot'
+#: method label -> its real config (ViT-B/16 settings, relative to the
+#: repository root), rewritten by :func:`to_embedded_benchmark`
+METHODS = {
+    ZERO_SHOT: 'configs/coop/coop_vitb16_b2n_eurosat.py',
+    'CoOp': 'configs/coop/coop_vitb16_b2n_eurosat.py',
+    'CoCoOp': 'configs/cocoop/cocoop_vitb16_b2n_eurosat.py',
+    'CTP+TFT': 'configs/tomm/ctp_tft_vitb16_b2n_eurosat.py',
+    'MaPLe': 'configs/maple/maple_vitb16_b2n_eurosat.py',
+    'DGPrompt': 'configs/dgprompt/dgprompt_vitb16_b2n_eurosat.py',
+    'FTP+TVP': 'configs/mpl/ftp_tvp_vitb16_b2n_eurosat.py',
+}
+#: the demo's short schedule (the same for every trained method)
+SCHEDULE = dict(max_epochs=30, batch_size=16, lr=0.01)
+
+
+def embedded_config(label: str, config: str, data_root: str, work_dir: str,
+                    schedule: dict = SCHEDULE, seed: int = 1):
+    """The config of method ``label`` (its real ``config`` file) on the
+    embedded benchmark at ``data_root``; ``ZERO_SHOT`` swaps the text
+    prompt for ``ZeroShotCLIP``."""
+    from ..apis.run import load_config
+    cfg = load_config(config, work_dir=work_dir, seed=seed)
+    to_embedded_benchmark(cfg, data_root, **schedule)
+    if label == ZERO_SHOT:
+        cfg.model.text_prompt = dict(type='ZeroShotCLIP')
+    cfg.method_name = label
+    cfg.default_hooks.logger.interval = 50
+    cfg.default_hooks.checkpoint.save_last = True
+    return cfg
+
+
+def run_methods(methods: dict, data_root: str, work_dir: str,
+                schedule: dict = SCHEDULE, seed: int = 1,
+                config_root: str = '.') -> list:
+    """Evaluate zero-shot / train + evaluate every method of ``methods``
+    (label -> config path under ``config_root``); returns the report rows
+    (one results.json per method under ``work_dir``)."""
+    from mmengine.runner import Runner
+
+    from ..evaluation.report import aggregate_b2n, find_results
+    for label, config in methods.items():
+        run_dir = osp.join(work_dir, label.replace(' ', '_').replace('+', '_'))
+        runner = Runner.from_cfg(embedded_config(
+            label, osp.join(config_root, config), data_root, run_dir,
+            schedule, seed))
+        if label == ZERO_SHOT:
+            runner.val_loop.run()  # nothing to learn: evaluate only
+        else:
+            runner.train()  # evaluates the last epoch (results.json)
+    return aggregate_b2n(find_results([work_dir]))

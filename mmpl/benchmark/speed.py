@@ -389,7 +389,7 @@ def build_benchmark_model(config: str,
     from mmpretrain.registry import MODELS
 
     import mmpl  # noqa: F401  (registers the modules)
-    from .config_tools import replace_clip
+    from ..utils.config_tools import replace_clip
 
     cfg = Config.fromfile(config)
     if cfg_options:

@@ -5,13 +5,12 @@ change applies in-process (``cfg.merge_from_dict``) and on a
 ``tools/train.py`` / ``tools/test.py`` command line
 (``tools/misc/smoke.py``, ``tools/run_benchmark.py --smoke``).
 """
-import contextlib
 import os.path as osp
 from typing import Any, Dict, Optional
 
-from mmengine.config import Config
-
-from .config_tools import iter_dataset_paths, loader_options
+from ..utils.config_tools import iter_dataset_paths, loader_options
+from ..utils.errors import ConfigError
+from .miniature import MINIATURE_WRITERS, write_miniature
 
 TINY_CLIP = dict(arch='mmpl-tiny-vit', pretrained=None)
 
@@ -28,7 +27,6 @@ def offline_options(cfg, data_dir: str, batch_size: int = 4,
     one epoch. ``roots`` (dataset type -> data root): miniatures already
     written, reused and added to across calls.
     """
-    from ..datasets.miniature import MINIATURE_WRITERS, write_miniature
     options: Dict[str, Any] = {f'model.clip.{k}': v
                                for k, v in TINY_CLIP.items()}
     roots = {} if roots is None else roots
@@ -37,8 +35,8 @@ def offline_options(cfg, data_dir: str, batch_size: int = 4,
             continue
         kind = node['type']
         if kind not in MINIATURE_WRITERS:
-            raise ValueError(f'no miniature layout for dataset type {kind!r}'
-                             f' (known: {sorted(MINIATURE_WRITERS)})')
+            raise ConfigError(f'no miniature layout for dataset type {kind!r}'
+                              f' (known: {sorted(MINIATURE_WRITERS)})')
         if kind not in roots:
             roots[kind] = write_miniature(kind, data_dir)
         options[f'{key}.data_root'] = roots[kind]
@@ -58,17 +56,3 @@ def make_offline(cfg, data_dir: str, batch_size: int = 4):
     cfg.merge_from_dict(offline_options(cfg, osp.abspath(data_dir),
                                         batch_size))
     return cfg
-
-
-@contextlib.contextmanager
-def plain_config_text():
-    """Within the block, configs print as ``repr`` instead of going through
-    yapf: the runner logs and dumps its config several times, which costs
-    seconds per run and says nothing in an offline check."""
-    original = Config.pretty_text
-    Config.pretty_text = property(
-        lambda self: '# offline check\n' + repr(self._cfg_dict.to_dict()))
-    try:
-        yield
-    finally:
-        Config.pretty_text = original

@@ -1,0 +1,135 @@
+"""Run a config: the one entry that every tool shares.
+
+``tools/train.py``, ``tools/test.py``, ``tools/misc/smoke.py``,
+``tools/demo.py`` and ``tools/run_benchmark.py`` are argparse shells over
+these functions; tests call them directly.
+
+    from mmpl.apis import load_config, test, train
+    cfg = load_config('configs/coop/coop_vitb16_b2n_eurosat.py',
+                      data_root='data/eurosat', seed=1)
+    train(cfg)
+    metrics = test(load_config(...), 'work_dirs/.../epoch_50.pth')
+"""
+import os.path as osp
+import uuid
+from typing import Optional
+
+from mmengine.config import Config
+from mmengine.runner import Runner
+
+from ..testing.offline import make_offline
+from ..utils.config_tools import set_data_root, set_runtime_seed
+from ..utils.errors import ConfigError, MissingFileError
+from .launch import run_stage
+
+
+class QuietConfig(Config):
+    """A Config whose text is not run through yapf: the runner logs and
+    dumps its config several times, which costs seconds per run and says
+    nothing in an offline or in-process check."""
+
+    @property
+    def pretty_text(self) -> str:
+        return '# mmpl: unformatted config\n' + repr(self._cfg_dict.to_dict())
+
+
+def load_config(path: str,
+                cfg_options: Optional[dict] = None,
+                work_dir: Optional[str] = None,
+                data_root: Optional[str] = None,
+                seed: Optional[int] = None,
+                launcher: str = 'none',
+                quiet: bool = False,
+                unique_name: Optional[str] = None) -> Config:
+    """Load ``path`` and apply the options every tool shares.
+
+    Args:
+        path: the config file.
+        cfg_options: ``--cfg-options`` (dotted keys), merged first.
+        work_dir: logs and checkpoints; default: the config's
+            ``work_dir``, else ``./work_dirs/<config name>``.
+        data_root: the folder of every dataset of the config.
+        seed: run seed: ``randomness.seed`` and every few-shot sampling
+            seed (the benchmark seeds are 1, 2, 3).
+        launcher: mmengine's launcher (``none``, ``pytorch``, ``slurm``,
+            ``mpi``).
+        quiet: skip yapf when the config is logged (:class:`QuietConfig`).
+        unique_name: prefix of a fresh ``experiment_name``: mmengine keys
+            its logger and visualizer instances on it, so several runs in
+            one process need one each.
+    """
+    if not osp.isfile(path):
+        raise MissingFileError(f'config not found: {path!r}')
+    cfg = Config.fromfile(path)
+    if quiet:
+        cfg = QuietConfig(cfg.to_dict(), filename=cfg.filename)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    cfg.launcher = launcher
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(path))[0])
+    if data_root:
+        set_data_root(cfg, data_root)
+    if seed is not None:
+        set_runtime_seed(cfg, seed)
+    if unique_name:
+        cfg.experiment_name = f'{unique_name}_{uuid.uuid4().hex[:12]}'
+    return cfg
+
+
+def train(cfg: Config,
+          resume: Optional[str] = None,
+          amp: bool = False,
+          validate: bool = True) -> None:
+    """Train ``cfg`` (one process, or this process's part of a
+    distributed run).
+
+    Args:
+        resume: ``'auto'`` (the latest checkpoint of the work dir) or a
+            checkpoint path; None trains from the start.
+        amp: automatic mixed precision (mmengine's ``AmpOptimWrapper``,
+            CUDA only).
+        validate: evaluate after training (the config's val splits).
+    """
+    if amp:
+        import torch
+        if not torch.cuda.is_available():
+            raise ConfigError("--amp needs a CUDA GPU (mmengine's "
+                              'AmpOptimWrapper); train without --amp on CPU')
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    if not validate:
+        cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    if resume == 'auto':
+        cfg.resume, cfg.load_from = True, None
+    elif resume is not None:
+        cfg.resume, cfg.load_from = True, resume
+    run_stage(cfg, 'train')
+
+
+def test(cfg: Config, checkpoint: Optional[str] = None) -> Optional[dict]:
+    """Evaluate ``checkpoint`` (None: the model as built, e.g.
+    ``ZeroShotCLIP``) on the config's test splits; returns the metrics on
+    the main process, None on the others."""
+    if checkpoint and not osp.isfile(checkpoint):
+        raise MissingFileError(f'checkpoint not found: {checkpoint!r}')
+    cfg.load_from = checkpoint
+    return run_stage(cfg, 'test')
+
+
+def smoke(config: str, work_dir: str,
+          cfg_options: Optional[dict] = None) -> dict:
+    """Run ``config`` end to end offline under ``work_dir``: a tiny random
+    CLIP, miniature data in each reader's layout, one short epoch (when
+    the config trains), then every test split. Returns the test
+    metrics."""
+    cfg = load_config(config, cfg_options, work_dir=work_dir, quiet=True,
+                      unique_name='smoke')
+    cfg = make_offline(cfg, osp.join(work_dir, 'data'))
+    runner = Runner.from_cfg(cfg)  # one CPU process, whatever runner_type
+    if cfg.get('train_dataloader') is not None:
+        runner.train()
+    return runner.test()

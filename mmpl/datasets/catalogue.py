@@ -1,0 +1,182 @@
+"""The catalogue of the benchmark datasets: one :class:`DatasetCard` each.
+
+A card says where a dataset lives under a data root, how big it is, where
+it is published and what the data tool may do with it (download, generate
+a split). Readers only read; they keep their card as ``CARD`` for their
+error messages, and ``tools/dataset_converters/prepare_data.py`` reads the
+cards (``READERS[slug].CARD``). Nothing here imports a reader.
+"""
+from dataclasses import dataclass, field
+from typing import Dict, NamedTuple, Optional, Tuple
+
+COOP_DATASETS_MD = ('https://github.com/KaiyangZhou/CoOp/blob/main/'
+                    'DATASETS.md')
+
+
+class Download(NamedTuple):
+    """A public archive of a dataset, and where its content goes.
+
+    ``members`` maps an archive path prefix to a path (prefix) relative to
+    the dataset folder; members outside every prefix are not extracted.
+    """
+    url: str
+    members: Tuple[Tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class DatasetCard:
+    """What mmpl knows about a dataset besides how to read it.
+
+    Attributes:
+        slug: the dataset's name in mmpl (``metainfo['dataset']``, the key
+            of the prompt templates and of :data:`READERS`).
+        dir: its folder under a data root (PROTOCOL.md ``dir``).
+        num_classes: classes of the full dataset (checked by the data tool).
+        source: where the data comes from (for error messages).
+        split_source: where the official split file is published.
+        layout: how images are laid out under the image root (for error
+            messages).
+        downloads: public archives the data tool can download.
+        can_generate_split: ``prepare_data.py --make-split`` may generate a
+            split (CoOp generated this dataset's official split with
+            ``read_and_split_data``).
+        num_images: images of each full split (checked by the data tool).
+    """
+    slug: str
+    dir: Optional[str] = None
+    num_classes: Optional[int] = None
+    source: str = f'see CoOp DATASETS.md ({COOP_DATASETS_MD})'
+    split_source: str = COOP_DATASETS_MD
+    layout: str = '<rel_path from the split file>'
+    downloads: Tuple[Download, ...] = ()
+    can_generate_split: bool = False
+    num_images: Dict[str, int] = field(default_factory=dict)
+
+
+#: the card of a reader outside the catalogue (the user's own data)
+CUSTOM = DatasetCard('custom')
+
+
+def _coop(anchor: str) -> str:
+    return f'{COOP_DATASETS_MD}#{anchor}'
+
+
+def _source(images: str, anchor: str) -> str:
+    return f'images: {images}, split: CoOp DATASETS.md {_coop(anchor)}'
+
+
+def _coop_ref(anchor: str) -> str:
+    return f'CoOp DATASETS.md {_coop(anchor)}'
+
+
+_VGG = 'https://www.robots.ox.ac.uk/~vgg/data'
+_FGVC = f'{_VGG}/fgvc-aircraft/archives/fgvc-aircraft-2013b.tar.gz'
+_IMAGENET_V2 = ('https://huggingface.co/datasets/vaishaal/ImageNetV2/'
+                'resolve/main/imagenetv2-matched-frequency.tar.gz')
+_HENDRYCKS = 'https://people.eecs.berkeley.edu/~hendrycks'
+
+#: slug -> card, the 11 datasets of the CoOp benchmark and the 4 ImageNet
+#: variants of domain generalisation
+CARDS: Dict[str, DatasetCard] = {card.slug: card for card in (
+    DatasetCard(
+        'caltech101', 'caltech-101', 100,
+        source=_source('https://data.caltech.edu/records/mzrjq-6wc02',
+                       'caltech101'),
+        split_source=_coop('caltech101'), layout='<class>/image_*.jpg',
+        can_generate_split=True),
+    DatasetCard(
+        'oxford_pets', 'oxford_pets', 37,
+        source=_source(f'{_VGG}/pets/', 'oxfordpets'),
+        split_source=_coop('oxfordpets'), layout='<Breed>_<n>.jpg',
+        downloads=(Download(f'{_VGG}/pets/data/images.tar.gz',
+                            (('images/', 'images/'), )), )),
+    DatasetCard(
+        'stanford_cars', 'stanford_cars', 196,
+        source=_source('https://ai.stanford.edu/~jkrause/cars/'
+                       'car_dataset.html (mirrors: see CoOp DATASETS.md)',
+                       'stanfordcars'),
+        split_source=_coop('stanfordcars'),
+        layout='cars_{train,test}/<n>.jpg'),
+    DatasetCard(
+        'flowers102', 'oxford_flowers', 102,
+        source=_source(f'{_VGG}/flowers/102/', 'flowers102'),
+        split_source=_coop('flowers102'), layout='image_<n>.jpg',
+        downloads=(Download(f'{_VGG}/flowers/102/102flowers.tgz',
+                            (('jpg/', 'jpg/'), )), )),
+    DatasetCard(
+        'food101', 'food-101', 101,
+        source=_source('https://data.vision.ee.ethz.ch/cvl/food-101.tar.gz',
+                       'food101'),
+        split_source=_coop('food101'), layout='<class>/<id>.jpg',
+        downloads=(Download(
+            'https://data.vision.ee.ethz.ch/cvl/food-101.tar.gz',
+            (('food-101/images/', 'images/'), )), ),
+        can_generate_split=True),
+    DatasetCard(
+        'fgvc_aircraft', 'fgvc_aircraft', 100,
+        source=f'{_FGVC}, see {_coop("fgvcaircraft")}',
+        split_source=('the data/ folder of fgvc-aircraft-2013b.tar.gz '
+                      f'({_VGG}/fgvc-aircraft/)'),
+        layout='<id>.jpg',
+        downloads=(Download(_FGVC,
+                            (('fgvc-aircraft-2013b/data/', ''), )), )),
+    DatasetCard(
+        'sun397', 'sun397', 397,
+        source=_source('http://vision.princeton.edu/projects/2010/SUN/'
+                       'SUN397.tar.gz', 'sun397'),
+        split_source=_coop('sun397'), layout='<letter>/<class>/*.jpg',
+        downloads=(Download(
+            'http://vision.princeton.edu/projects/2010/SUN/SUN397.tar.gz',
+            (('SUN397/', 'SUN397/'), )), )),
+    DatasetCard(
+        'dtd', 'dtd', 47,
+        source=_source(f'{_VGG}/dtd/', 'dtd'), split_source=_coop('dtd'),
+        layout='<class>/<class>_<n>.jpg',
+        downloads=(Download(f'{_VGG}/dtd/download/dtd-r1.0.1.tar.gz',
+                            (('dtd/images/', 'images/'), )), ),
+        can_generate_split=True),
+    DatasetCard(
+        'eurosat', 'eurosat', 10,
+        source=_source('http://madm.dfki.de/files/sentinel/EuroSAT.zip',
+                       'eurosat'),
+        split_source=_coop('eurosat'), layout='<class>/*.jpg',
+        downloads=(Download('http://madm.dfki.de/files/sentinel/EuroSAT.zip',
+                            (('2750/', '2750/'), )), ),
+        can_generate_split=True),
+    DatasetCard(
+        'ucf101', 'ucf101', 101,
+        source=('images and split (UCF-101-midframes.zip, '
+                f'split_zhou_UCF101.json): {_coop_ref("ucf101")}'),
+        split_source=_coop('ucf101'),
+        layout='<Class>/v_<Class>_g<n>_c<n>.jpg'),
+    DatasetCard(
+        'imagenet', 'imagenet', 1000,
+        source=('https://image-net.org (ILSVRC-2012, login), '
+                f'{_coop_ref("imagenet")}'),
+        num_images={'train': 1281167, 'val': 50000, 'test': 50000}),
+    DatasetCard(
+        'imagenetv2', 'imagenetv2', 1000,
+        source=f'{_IMAGENET_V2}, {_coop_ref("imagenetv2")}',
+        downloads=(Download(
+            _IMAGENET_V2, (('imagenetv2-matched-frequency-format-val/',
+                            'imagenetv2-matched-frequency-format-val/'), )),
+                   ),
+        num_images={'test': 10000}),
+    DatasetCard(
+        'imagenet_sketch', 'imagenet-sketch', 1000,
+        source=('https://github.com/HaohanWang/ImageNet-Sketch, '
+                f'{_coop_ref("imagenet-sketch")}'),
+        num_images={'test': 50889}),
+    DatasetCard(
+        'imagenet_a', 'imagenet-adversarial', 200,
+        source=f'{_HENDRYCKS}/imagenet-a.tar, {_coop_ref("imagenet-a")}',
+        downloads=(Download(f'{_HENDRYCKS}/imagenet-a.tar',
+                            (('imagenet-a/', 'imagenet-a/'), )), ),
+        num_images={'test': 7500}),
+    DatasetCard(
+        'imagenet_r', 'imagenet-rendition', 200,
+        source=f'{_HENDRYCKS}/imagenet-r.tar, {_coop_ref("imagenet-r")}',
+        downloads=(Download(f'{_HENDRYCKS}/imagenet-r.tar',
+                            (('imagenet-r/', 'imagenet-r/'), )), ),
+        num_images={'test': 30000}),
+)}
