@@ -170,3 +170,10 @@ def test_incomplete_state_dict_names_missing_tensors(source, tmp_path):
     with pytest.raises(CLIPBuildError) as exc:
         FrozenCLIP(arch=ARCH, pretrained=path, quick_gelu=False)
     _one_line(exc, path, 'text_projection')
+
+
+def test_shipped_weights_keep_their_activation():
+    """mmpl's own fp16 weights carry OpenAI's tensor names but were trained
+    with the architecture's activation (not taken for OpenAI's)."""
+    clip = FrozenCLIP(arch='mmpl-shapes-vit', pretrained='mmpl:shapes-vit')
+    assert _activation(clip) is torch.nn.GELU

@@ -20,7 +20,7 @@ from mmengine.config import Config
 from PIL import Image
 
 from mmpl.apis import PromptInferencer
-from mmpl.datasets.shapes import (TEMPLATE, class_names, render_batch,
+from mmpl.benchmark.shapes import (TEMPLATE, class_names, render_batch,
                                   write_downstream_dataset)
 from helpers import load_tool
 
@@ -33,8 +33,8 @@ METHODS = {'CoOp': 'configs/coop/coop_vitb16_b2n_eurosat.py',
 
 def embedded_config(config: str, data_root: str, work_dir: str) -> Config:
     """``config`` on the embedded benchmark: one epoch, no validation."""
-    from mmpl.utils import set_runtime_seed
-    from mmpl.utils.embedded_benchmark import to_embedded_benchmark
+    from mmpl.utils.config_tools import set_runtime_seed
+    from mmpl.benchmark.shapes import to_embedded_benchmark
     cfg = Config.fromfile(osp.join(ROOT, config))
     to_embedded_benchmark(cfg, data_root, max_epochs=1, batch_size=16,
                           lr=0.01)

@@ -30,7 +30,7 @@ def user_config(path, base: str, data_root: str) -> str:
     """A user's config outside the repo: inherits ``base`` from the
     installed mmpl and runs it on the embedded benchmark (tiny shipped
     CLIP, generated images, 64 px, one epoch of 2 iterations)."""
-    from mmpl.datasets.shapes import IMAGE_DIR, SPLIT_FILE, TEMPLATE
+    from mmpl.benchmark.shapes import IMAGE_DIR, SPLIT_FILE, TEMPLATE
     text = textwrap.dedent(f"""\
         _base_ = ['{base}']
         shapes = dict(type='CoOpCustomDataset', data_root={data_root!r},
@@ -158,7 +158,7 @@ def user_run(installed, tmp_path_factory):
     runs) on a user config outside the repo inheriting
     ``mmpl::coop/...``: one epoch of the embedded benchmark (2 iterations
     of the tiny CLIP). Returns (config, checkpoint, folder)."""
-    from mmpl.datasets.shapes import write_downstream_dataset
+    from mmpl.benchmark.shapes import write_downstream_dataset
     python, pkg, _ = installed
     work = tmp_path_factory.mktemp('user')
     data_root = write_downstream_dataset(str(work / 'shapes'),
@@ -194,7 +194,7 @@ def test_installed_test_entry_point_runs(installed, user_run):
                     reason='openmim is not installed (optional extra: '
                     'pip install mmpl[mim])')
 def test_mim_train_and_test(installed, tmp_path):
-    from mmpl.datasets.shapes import write_downstream_dataset
+    from mmpl.benchmark.shapes import write_downstream_dataset
     python, _, _ = installed
     data_root = write_downstream_dataset(str(tmp_path / 'shapes'),
                                          images_per_class=(16, 0, 1))

@@ -220,7 +220,9 @@ def build_open_clip(arch: str,
             activation for a local file. Always one line saying what to do.
     """
     check_arch(arch)
-    if pretrained is not None and pretrained.startswith(PACKAGED_PREFIX):
+    packaged = pretrained is not None and pretrained.startswith(
+        PACKAGED_PREFIX)
+    if packaged:
         # mmpl trained these with the architecture's own activation
         quick_gelu = bool(quick_gelu)
         pretrained = resolve_packaged_weights(pretrained)
@@ -237,6 +239,9 @@ def build_open_clip(arch: str,
         arch_cfg = open_clip.get_model_config(arch) or {}
         weights = read_weight_file(pretrained,
                                    bool(arch_cfg.get('quick_gelu', False)))
+        if packaged:  # fp16 with OpenAI's names, but not OpenAI's weights
+            weights.kind, weights.quick_gelu, weights.reason = (
+                'state_dict', None, '')
     force_quick_gelu = _resolve_quick_gelu(
         arch, pretrained, quick_gelu,
         weights is not None and weights.kind in ('torchscript',

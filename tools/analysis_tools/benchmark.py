@@ -14,7 +14,7 @@ synthetic images. Per phase (``train``: forward + backward + SGD step;
 pays for its text features once), peak memory (CPU: resident set size of a
 fresh process per phase; CUDA: max allocated) and the text encoder's work
 (sequences x tokens per step). ``--reference`` runs the per-image
-formulation on the same weights and inputs (see ``mmpl/utils/benchmark.py``)
+formulation on the same weights and inputs (see ``mmpl/benchmark/speed.py``)
 and prints the ratios and the max |logits(mmpl) - logits(reference)|.
 """
 import argparse
