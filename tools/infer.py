@@ -22,6 +22,9 @@ import warnings
 # mmcv-lite says at import that it lacks a CUDA op mmpl never uses
 warnings.filterwarnings('ignore', message='Fail to import ``MultiScale')
 
+from mmpl.utils.errors import (ConfigError, ExistingFileError,  # noqa: E402
+                               MissingFileError, run_cli)
+
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
@@ -58,25 +61,25 @@ def check_args(args) -> list:
     from mmpl.apis import PromptInferencer
     if args.out:
         if osp.splitext(args.out)[1].lower() not in ('.json', '.csv'):
-            raise ValueError(f'--out {args.out!r} must end in .json or .csv. '
+            raise ConfigError(f'--out {args.out!r} must end in .json or .csv. '
                              'Choose the output format by its suffix')
         if osp.exists(args.out):
-            raise FileExistsError(
+            raise ExistingFileError(
                 f'--out {args.out!r} exists. Choose another file or remove '
                 'it (results are never written over a file)')
     if args.topk < 1 or args.batch_size < 1:
-        raise ValueError('--topk and --batch-size must be >= 1. Give '
+        raise ConfigError('--topk and --batch-size must be >= 1. Give '
                          'positive numbers')
     if not osp.isfile(args.checkpoint):
-        raise FileNotFoundError(
+        raise MissingFileError(
             f'checkpoint not found: {args.checkpoint!r}. Give the .pth file '
             'written by tools/train.py')
     if args.config and not osp.isfile(args.config):
-        raise FileNotFoundError(f'config not found: {args.config!r}. Give '
+        raise MissingFileError(f'config not found: {args.config!r}. Give '
                                 'the training config file')
     images = PromptInferencer.expand_inputs(args.images)
     if not images:
-        raise FileNotFoundError(
+        raise MissingFileError(
             f'no images found in {", ".join(args.images)}. Give image files '
             '(.jpg, .png, ...) or folders holding them')
     return images
@@ -89,7 +92,7 @@ def class_list(args):
     if args.classes is not None:
         names = [n.strip() for n in args.classes.split(',') if n.strip()]
         if not names:
-            raise ValueError('--classes is empty. Give names separated by '
+            raise ConfigError('--classes is empty. Give names separated by '
                              'commas, e.g. --classes "cat,dog"')
         return names
     return None
@@ -117,25 +120,20 @@ def write_results(path: str, results: list, skipped: list, meta: dict,
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
-    from mmpl.utils import is_user_error, raised_in, user_error_message
-    try:
-        images = check_args(args)
-        classes = class_list(args)
-        from mmpl.apis import PromptInferencer
-        inferencer = PromptInferencer(
-            args.checkpoint, config=args.config, classes=classes,
-            template=args.template, device=args.device,
-            pretrained=args.pretrained)
-        folders = any(osp.isdir(p) for p in args.images)
-        out = inferencer(images, topk=args.topk, batch_size=args.batch_size,
-                         skip_errors=True, progress=folders)
-    except Exception as exc:  # one line for bad input, traceback for bugs
-        if not (is_user_error(exc) or raised_in(exc, __file__)
-                or isinstance(exc, (FileNotFoundError, FileExistsError))):
-            raise
-        print(f'mmpl: error: {user_error_message(exc)}', file=sys.stderr)
-        return 2
+    return run_cli(_infer, parse_args(argv))
+
+
+def _infer(args) -> int:
+    images = check_args(args)
+    classes = class_list(args)
+    from mmpl.apis import PromptInferencer
+    inferencer = PromptInferencer(
+        args.checkpoint, config=args.config, classes=classes,
+        template=args.template, device=args.device,
+        pretrained=args.pretrained)
+    folders = any(osp.isdir(p) for p in args.images)
+    out = inferencer(images, topk=args.topk, batch_size=args.batch_size,
+                     skip_errors=True, progress=folders)
     results = [r for r in out if 'error' not in r]
     skipped = [r for r in out if 'error' in r]
     for r in results:

@@ -43,6 +43,8 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 import numpy as np
 import torch
 
+from ..utils.errors import ConfigError, MissingFileError
+
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif',
                     '.tiff', '.webp')
 
@@ -53,7 +55,7 @@ def list_images(path: str) -> List[str]:
     if osp.isfile(path):
         return [path]
     if not osp.isdir(path):
-        raise FileNotFoundError(
+        raise MissingFileError(
             f'image path not found: {path!r}. Give an image file or a folder '
             'of images')
     found = []
@@ -68,14 +70,14 @@ def read_class_names(path: str) -> List[str]:
     """Class names from a text file: one per line; blank lines and lines
     starting with ``#`` are ignored."""
     if not osp.isfile(path):
-        raise FileNotFoundError(
+        raise MissingFileError(
             f'class file not found: {path!r}. Give a text file with one '
             'class name per line')
     with open(path, encoding='utf-8') as f:
         names = [line.strip() for line in f]
     names = [n for n in names if n and not n.startswith('#')]
     if not names:
-        raise ValueError(f'class file {path!r} holds no class names. Write '
+        raise ConfigError(f'class file {path!r} holds no class names. Write '
                          'one class name per line')
     return names
 
@@ -84,18 +86,18 @@ def read_checkpoint(path: str) -> dict:
     """Load an mmpl checkpoint with ``torch.load(weights_only=True)``."""
     from ..engine.checkpoint import register_checkpoint_safe_globals
     if not osp.isfile(path):
-        raise FileNotFoundError(f'checkpoint not found: {path!r}. Give the '
+        raise MissingFileError(f'checkpoint not found: {path!r}. Give the '
                                 '.pth file written by tools/train.py')
     register_checkpoint_safe_globals()
     try:
         ckpt = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e:
-        raise ValueError(
+        raise ConfigError(
             f'cannot read checkpoint {path!r} ({type(e).__name__}: '
             f'{str(e).splitlines()[0] if str(e) else ""}). Give a checkpoint '
             'written by tools/train.py') from None
     if not isinstance(ckpt, dict):
-        raise ValueError(f'{path!r} is not an mmpl checkpoint (no dict)')
+        raise ConfigError(f'{path!r} is not an mmpl checkpoint (no dict)')
     return ckpt
 
 
@@ -137,7 +139,7 @@ def load_prompt_weights(model: torch.nn.Module, state_dict: dict) -> None:
     missing = [k for k in missing if not k.endswith('_extra_state')]
     unexpected = [k for k in unexpected if not k.endswith('_extra_state')]
     if missing or unexpected:
-        raise ValueError(
+        raise ConfigError(
             'checkpoint does not fit the model: '
             + (f'missing {missing[:3]} ' if missing else '')
             + (f'unexpected {unexpected[:3]} ' if unexpected else '')
@@ -189,7 +191,7 @@ class PromptInferencer:
         from mmpretrain.registry import MODELS, TRANSFORMS
         from mmengine.registry import DefaultScope
         if checkpoint is None and config is None:
-            raise ValueError('PromptInferencer needs a checkpoint, a config '
+            raise ConfigError('PromptInferencer needs a checkpoint, a config '
                              'or both')
         ckpt = read_checkpoint(checkpoint) if checkpoint else {}
         meta = (ckpt.get('meta') or {}).get('mmpl') or {}
@@ -200,12 +202,12 @@ class PromptInferencer:
             pipeline = test_pipeline_of(cfg)
         else:
             if not ckpt.get('meta', {}).get('mmpl'):
-                raise ValueError(
+                raise ConfigError(
                     f'{checkpoint!r} has no meta["mmpl"]: not a checkpoint '
                     'of tools/train.py. Pass the training config (--config)')
             model_cfg = copy.deepcopy(meta.get('model'))
             if not model_cfg:
-                raise ValueError(
+                raise ConfigError(
                     f'{checkpoint!r} does not carry the model\'s settings '
                     '(written by an older mmpl). Pass the config it was '
                     'trained with (--config)')
@@ -218,7 +220,7 @@ class PromptInferencer:
             model = MODELS.build(model_cfg)
         if ckpt:
             if 'state_dict' not in ckpt:
-                raise ValueError(f'{checkpoint!r} has no state_dict')
+                raise ConfigError(f'{checkpoint!r} has no state_dict')
             load_prompt_weights(model, ckpt['state_dict'])
         if device is None:
             device = 'cuda' if torch.cuda.is_available() else 'cpu'
@@ -245,16 +247,16 @@ class PromptInferencer:
         names = list(classes) if classes is not None else \
             self.checkpoint_classes
         if not names:
-            raise ValueError('no class names: the checkpoint holds none. '
+            raise ConfigError('no class names: the checkpoint holds none. '
                              'Pass classes (--classes a,b,c or '
                              '--classes-file FILE)')
         names = [str(n).strip() for n in names]
         if any(not n for n in names):
-            raise ValueError('empty class name in the class list. Give '
+            raise ConfigError('empty class name in the class list. Give '
                              'non-empty names')
         if len(set(names)) != len(names):
             dup = sorted({n for n in names if names.count(n) > 1})
-            raise ValueError(f'class names repeat: {dup[:3]}. Give each '
+            raise ConfigError(f'class names repeat: {dup[:3]}. Give each '
                              'class once')
         self.classes = names
         self.model.set_classes(names, template or self.default_template)
@@ -292,11 +294,11 @@ class PromptInferencer:
                 if img.ndim == 2:
                     img = np.stack([img] * 3, axis=-1)
                 if img.ndim != 3 or img.shape[2] not in (3, 4):
-                    raise ValueError(f'array of shape {item.shape} is not an '
+                    raise ConfigError(f'array of shape {item.shape} is not an '
                                      'image (HxWx3 BGR or HxW)')
                 img = img[..., :3]
             else:
-                raise TypeError(f'cannot classify a {type(item).__name__}: '
+                raise ConfigError(f'cannot classify a {type(item).__name__}: '
                                 'give a path, a folder, a PIL image or an '
                                 'array')
             img = np.ascontiguousarray(img)
@@ -316,7 +318,7 @@ class PromptInferencer:
         from mmengine.dataset import pseudo_collate
         items = self.expand_inputs(inputs)
         if batch_size < 1:
-            raise ValueError(f'batch size must be >= 1, got {batch_size}')
+            raise ConfigError(f'batch size must be >= 1, got {batch_size}')
         bar = None
         if progress and items:
             from mmengine.utils import ProgressBar
