@@ -61,6 +61,35 @@ def test_lower_layers_do_not_import_upper_ones(layer):
     assert not bad, bad
 
 
+def test_utils_import_nothing_of_mmpl_outside_utils():
+    bad = []
+    for name in sorted(os.listdir(osp.join(PACKAGE, 'utils'))):
+        if name.endswith('.py'):
+            path = osp.join(PACKAGE, 'utils', name)
+            bad += [f'utils/{name} imports {imported}'
+                    for imported in _mmpl_imports(path, 'mmpl.utils')
+                    if imported != 'utils']
+    assert not bad, bad
+
+
+def test_no_tool_imports_another_tool():
+    """Tools are argparse shells over mmpl.apis / mmpl.benchmark: none
+    imports, runs or loads another tool's file."""
+    bad = []
+    for root, _, files in os.walk(osp.join(ROOT, 'tools')):
+        for name in files:
+            if not name.endswith('.py'):
+                continue
+            path = osp.join(root, name)
+            text = open(path).read()
+            imported = set(_mmpl_imports(path, 'tools'))
+            if 'tools' in imported or any(
+                    word in text for word in ('runpy', 'import_module',
+                                              'spec_from_file_location')):
+                bad.append(osp.relpath(path, ROOT))
+    assert not bad, bad
+
+
 def test_structures_import_nothing_of_mmpl():
     path = osp.join(PACKAGE, 'structures.py')
     assert list(_mmpl_imports(path, 'mmpl')) == []

@@ -137,32 +137,15 @@ class FrozenCLIP(nn.Module):
         frozen weights)."""
         return self.text.embed_tokens(token_ids)
 
-    def encode_text(self,
-                    prompt_embeds: Tensor,
-                    eot_index: Tensor,
-                    deep_prompts: Optional[Sequence[PromptTokens]] = None,
-                    chunk_size: Optional[int] = None) -> Tensor:
-        """(N, L, Dt) prompt embeddings (shallow prompts in place), (N,)
-        EOT positions, deep prompts per layer 1 .. J-1 ((M, Dt) or
-        (N, M, Dt)) -> (N, D) text features, grouped by EOT position and
-        cut after it; see :meth:`~mmpl.clip.towers.TextTower.encode`."""
-        return self.text.encode(prompt_embeds, eot_index, deep_prompts,
-                                chunk_size)
+    def encode_text(self, *args, **kwargs) -> Tensor:
+        """(N, L, Dt) prompt embeddings, (N,) EOT positions -> (N, D):
+        :meth:`~mmpl.clip.towers.TextTower.encode`."""
+        return self.text.encode(*args, **kwargs)
 
-    def encode_class_prompts(
-            self,
-            prompt_embeds: Tensor,
-            eot_index: Tensor,
-            shared_prefix: int = 0,
-            deep_prompts: Optional[Sequence[PromptTokens]] = None,
-            chunk_size: Optional[int] = None) -> Tensor:
-        """(G, C, L, Dt) class prompts of G images (G = 1: shared), (C,)
-        EOT positions -> (G, C, D) text features; a ``shared_prefix`` of P
-        positions runs once per image. See
+    def encode_class_prompts(self, *args, **kwargs) -> Tensor:
+        """(G, C, L, Dt) class prompts of G images -> (G, C, D):
         :meth:`~mmpl.clip.towers.TextTower.encode_class_prompts`."""
-        return self.text.encode_class_prompts(prompt_embeds, eot_index,
-                                              shared_prefix, deep_prompts,
-                                              chunk_size)
+        return self.text.encode_class_prompts(*args, **kwargs)
 
     def encode_token_ids(self, token_ids: Tensor,
                          chunk_size: Optional[int] = None) -> Tensor:
