@@ -4,6 +4,7 @@ losses and gradients as the per-image formulation of the original code
 both and reports the ratios."""
 import json
 import os.path as osp
+import statistics
 import subprocess
 import sys
 
@@ -138,15 +139,51 @@ def test_measure_counts_text_once_per_evaluation_for_coop():
     assert ref.text_passes_per_step == 1  # the original: once per batch
 
 
+def test_flop_count_of_a_product_and_of_cpu_fused_attention():
+    from mmpl.benchmark.efficiency import count_flops
+    a, b = torch.randn(6, 5), torch.randn(5, 4)
+    assert count_flops(lambda: a @ b) == 2 * 6 * 5 * 4
+    # (B, H, L, d): QK^T and AV are 2 * 2*L*L*d per head; backward 2.5x
+    q = torch.randn(2, 3, 8, 16, requires_grad=True)
+    forward = 2 * 3 * 2 * (2 * 8 * 8 * 16)
+    attention = torch.nn.functional.scaled_dot_product_attention
+    assert count_flops(lambda: attention(q, q, q)) == forward
+    assert count_flops(lambda: attention(q, q, q).sum().backward()) == \
+        forward * 7 // 2
+
+
+def test_measure_reports_flops_and_efficiency_against_the_probe():
+    model = _model('maple', num_classes=5)
+    train = bm.measure(model, 'train', 'mmpl', batch_size=2, steps=2,
+                       probe_seconds=0.05)
+    evaluation = bm.measure(model, 'eval', 'mmpl', batch_size=2, steps=2,
+                            probe_seconds=0.05)
+    for result in (train, evaluation):
+        assert result.compute_dtype == 'float32'
+        assert result.probe_gflops['float32'] > 0
+        seconds = result.step_seconds
+        step = (statistics.median(seconds) if result.phase == 'train'
+                else sum(seconds) / len(seconds))
+        assert result.achieved_gflops == pytest.approx(
+            result.flops_per_step / step / 1e9)
+        assert result.probe_fraction == pytest.approx(
+            result.achieved_gflops / result.probe_gflops['float32'])
+    # a training step also runs the backward of both towers
+    assert train.flops_per_step > evaluation.flops_per_step > 0
+
+
 def test_benchmark_tool_in_process(tmp_path, capsys):
     out = tmp_path / 'bench.json'
     assert tool.main([osp.join(ROOT, FAMILIES['ftp_tvp']), '--arch', TINY,
                       '--batch-size', '2', '--num-classes', '6', '--steps',
                       '2', '--reference', '--in-process', '--out',
-                      str(out)]) == 0
+                      str(out), '--probe-seconds', '0.05']) == 0
     printed = capsys.readouterr().out
     assert 'FTP+TVP' in printed and 'images/s of the reference' in printed
+    assert 'of probe' in printed and 'matmul probe' in printed
     report = json.loads(out.read_text())
+    for r in report['results']:
+        assert r['flops_per_step'] > 0 and 0 < r['probe_fraction']
     assert report['max_logit_difference'] < 1e-4
     assert {(r['phase'], r['formulation']) for r in report['results']} == {
         ('train', 'mmpl'), ('eval', 'mmpl'), ('train', 'reference'),
@@ -166,7 +203,7 @@ def test_benchmark_tool_fresh_process_per_phase(tmp_path):
         [sys.executable, osp.join(ROOT, 'tools/analysis_tools/benchmark.py'),
          osp.join(ROOT, FAMILIES['cocoop']), '--arch', TINY, '--batch-size',
          '2', '--num-classes', '5', '--steps', '1', '--phases', 'train',
-         '--reference', '--out', str(out)],
+         '--reference', '--out', str(out), '--probe-seconds', '0.05'],
         capture_output=True, text=True, cwd=str(tmp_path))
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads(out.read_text())

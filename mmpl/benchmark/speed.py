@@ -24,13 +24,15 @@ import contextlib
 import resource
 import statistics
 import time
-from dataclasses import asdict, dataclass
-from typing import Iterator, List, Optional, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Dict, Iterator, List, Optional, Sequence
 
 import open_clip
 import torch
 from mmpretrain.structures import DataSample
 from torch import Tensor
+
+from .efficiency import count_flops, efficiency, matmul_probe
 
 FORMULATIONS = ('mmpl', 'reference')
 PHASES = ('train', 'eval')
@@ -283,6 +285,15 @@ class PhaseResult:
     text_sequences_per_step: float
     text_tokens_per_step: float
     text_passes_per_step: float
+    #: matmul-like FLOPs of one step (eval: of the pass, per batch)
+    flops_per_step: int = 0
+    #: dtype -> GFLOP/s of the device's matmul probe, in this process
+    probe_gflops: Dict[str, float] = field(default_factory=dict)
+    #: the probe dtype the step computes in (fp32, or the AMP dtype)
+    compute_dtype: str = 'float32'
+    achieved_gflops: float = 0.0
+    #: achieved_gflops / probe_gflops[compute_dtype]
+    probe_fraction: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -293,11 +304,24 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def _amp_dtype(device: torch.device) -> torch.dtype:
+    return torch.float16 if device.type == 'cuda' else torch.bfloat16
+
+
 def _autocast(device: torch.device, amp: bool):
     if not amp:
         return contextlib.nullcontext()
-    dtype = torch.float16 if device.type == 'cuda' else torch.bfloat16
-    return torch.autocast(device.type, dtype=dtype)
+    return torch.autocast(device.type, dtype=_amp_dtype(device))
+
+
+def _probe_dtypes(device: torch.device, amp: bool) -> List[torch.dtype]:
+    """fp32, the AMP dtype when it is used, and bf16 on CUDA."""
+    dtypes = [torch.float32]
+    if amp:
+        dtypes.append(_amp_dtype(device))
+    if device.type == 'cuda' and torch.bfloat16 not in dtypes:
+        dtypes.append(torch.bfloat16)
+    return dtypes
 
 
 def _train_step(model, images, samples, name: str, amp: bool):
@@ -329,13 +353,17 @@ def _eval_step(model, images, name: str, amp: bool):
 
 
 def measure(model, phase: str, name: str, batch_size: int, steps: int,
-            warmup: int = 1, amp: bool = False) -> PhaseResult:
+            warmup: int = 1, amp: bool = False,
+            probe_seconds: float = 0.6) -> PhaseResult:
     """Time ``steps`` training steps (``phase='train'``: forward, backward,
     SGD step; median step time after ``warmup`` steps) or one evaluation
     pass of ``steps`` batches (``'eval'``: after ``warmup`` batches, the text
     cache is cleared as at the start of a real evaluation; images/s over
-    the whole pass) of formulation ``name``. For a per-phase CPU peak, call
-    it in a fresh process."""
+    the whole pass) of formulation ``name``. Then counts the FLOPs of one
+    step (eval: of a fresh pass, per batch) and probes the device's matmul
+    throughput (:mod:`.efficiency`), so the result says how close the step
+    runs to the device's limit. For a per-phase CPU peak, call it in a
+    fresh process."""
     if phase not in PHASES:
         raise ValueError(f'phase {phase!r} is not one of {PHASES}')
     if amp and name == 'reference':
@@ -362,17 +390,33 @@ def measure(model, phase: str, name: str, batch_size: int, steps: int,
                 _sync(device)
                 times.append(time.perf_counter() - start)
         peak = probe.peak()
+        # the work of one step, counted outside the timing (eval: a fresh
+        # pass of the same batches, text cache empty, per batch)
+        if phase == 'eval':
+            model.train()
+            model.eval()
+        flops = count_flops(lambda: [step() for _ in range(
+            1 if phase == 'train' else steps)])
+        flops_per_step = flops // (1 if phase == 'train' else steps)
     if phase == 'train':
-        images_per_s = batch_size / statistics.median(times)
+        step_time = statistics.median(times)
     else:  # the whole pass, text encoded once where the model caches it
-        images_per_s = batch_size * steps / sum(times)
+        step_time = sum(times) / steps
+    images_per_s = batch_size / step_time
+    probes = {str(dtype).replace('torch.', ''): matmul_probe(device, dtype, probe_seconds)
+              for dtype in _probe_dtypes(device, amp)}
+    compute_dtype = str(_amp_dtype(device) if amp else torch.float32
+                        ).replace('torch.', '')
     return PhaseResult(
         phase=phase, formulation=name, images_per_s=images_per_s,
         step_seconds=times, peak_bytes=peak,
         working_bytes=max(peak - probe.baseline, 0),
         text_sequences_per_step=work.sequences / steps,
         text_tokens_per_step=work.tokens / steps,
-        text_passes_per_step=work.passes / steps)
+        text_passes_per_step=work.passes / steps,
+        flops_per_step=flops_per_step, probe_gflops=probes,
+        compute_dtype=compute_dtype,
+        **efficiency(flops_per_step, step_time, probes[compute_dtype]))
 
 
 def build_benchmark_model(config: str,

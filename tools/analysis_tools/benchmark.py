@@ -13,7 +13,10 @@ synthetic images. Per phase (``train``: forward + backward + SGD step;
 (train: median step after warm-up; eval: the whole pass, as an evaluation
 pays for its text features once), peak memory (CPU: resident set size of a
 fresh process per phase; CUDA: max allocated) and the text encoder's work
-(sequences x tokens per step). ``--reference`` runs the per-image
+(sequences x tokens per step), and how close the step runs to the
+device's limit: the matmul FLOPs of a step counted from its operations'
+shapes, the achieved GFLOP/s, and their fraction of a matmul probe run in
+the same process (``mmpl/benchmark/efficiency.py``). ``--reference`` runs the per-image
 formulation on the same weights and inputs (see ``mmpl/benchmark/speed.py``)
 and prints the ratios and the max |logits(mmpl) - logits(reference)|.
 """
@@ -42,6 +45,8 @@ def parse_args(argv=None):
                         help='timed steps (train) / batches (eval)')
     parser.add_argument('--warmup', type=int, default=1)
     parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
+    parser.add_argument('--probe-seconds', type=float, default=0.6,
+                        help='time of the matmul probe per dtype')
     parser.add_argument('--amp', action='store_true',
                         help='mixed precision for mmpl (fp16 on CUDA, bf16 '
                         'on CPU); the reference stays fp32')
@@ -78,6 +83,8 @@ def _check_args(args) -> None:
             raise ConfigError(f'--{name.replace("_", "-")} must be >= 1')
     if args.warmup < 0:
         raise ConfigError('--warmup must be >= 0')
+    if not args.probe_seconds > 0:
+        raise ConfigError('--probe-seconds must be > 0')
     if args.out and osp.exists(args.out):
         raise ExistingFileError(
             f'--out {args.out!r} exists; give a new path')
@@ -104,7 +111,8 @@ def build(args):
 def measure(model, args, phase: str, form: str) -> dict:
     from mmpl.benchmark.speed import measure as measure_phase
     return measure_phase(model, phase, form, args.batch_size, args.steps,
-                         args.warmup, args.amp and form == 'mmpl').to_dict()
+                         args.warmup, args.amp and form == 'mmpl',
+                         args.probe_seconds).to_dict()
 
 
 def _worker_command(args, phase: str, form: str) -> list:
@@ -113,6 +121,7 @@ def _worker_command(args, phase: str, form: str) -> list:
            '--arch', args.arch, '--batch-size', str(args.batch_size),
            '--num-classes', str(args.num_classes), '--steps', str(args.steps),
            '--warmup', str(args.warmup), '--device', args.device,
+           '--probe-seconds', str(args.probe_seconds),
            '--worker', phase, form,
            '--model-options', json.dumps(_model_options(args))]
     return cmd + (['--amp'] if args.amp else [])
@@ -203,7 +212,8 @@ def format_table(report: dict) -> str:
         f"{report['steps']} steps",
         f"{'phase':<6} {'formulation':<11} {'images/s':>9} "
         f"{'peak MiB':>9} {'work MiB':>9} {'text seq/step':>14} "
-        f"{'text tok/step':>14}"
+        f"{'text tok/step':>14} {'GFLOP/step':>10} {'GFLOP/s':>8} "
+        f"{'of probe':>8}"
     ]
     for r in report['results']:
         lines.append(
@@ -211,7 +221,18 @@ def format_table(report: dict) -> str:
             f"{r['images_per_s']:>9.3f} {r['peak_bytes'] / MiB:>9.0f} "
             f"{r['working_bytes'] / MiB:>9.0f} "
             f"{r['text_sequences_per_step']:>14.0f} "
-            f"{r['text_tokens_per_step']:>14.0f}")
+            f"{r['text_tokens_per_step']:>14.0f} "
+            f"{r['flops_per_step'] / 1e9:>10.1f} "
+            f"{r['achieved_gflops']:>8.1f} {r['probe_fraction']:>8.0%}")
+    probes = {}
+    for r in report['results']:
+        for dtype, value in r['probe_gflops'].items():
+            probes[dtype] = max(value, probes.get(dtype, 0.0))
+    if probes:
+        lines.append('matmul probe (best of the phases): ' + ', '.join(
+            f'{dtype} {value:.0f} GFLOP/s' for dtype, value in
+            sorted(probes.items())) + '; "of probe": achieved GFLOP/s over '
+            "the probe in the step's dtype")
     for phase, r in report['ratios'].items():
         lines.append(
             f"{phase}: {_fmt(r['speedup'], '.1f')}x the images/s of the "

@@ -1,0 +1,116 @@
+"""How close a measured step runs to the device's matmul limit.
+
+Two numbers, both taken in the process that runs the steps:
+
+* the **probe**: the device's dense matmul throughput (GFLOP/s) in a given
+  dtype, measured by timing square and rectangular products for a short
+  while (:func:`matmul_probe`); the best shape is the limit;
+* the **FLOPs of a step**, counted from the shapes of the operations that
+  step really runs (:func:`count_flops`: torch's FLOP formulas, with
+  formulas added for the CPU's fused attention kernels, which torch does
+  not count). Matmuls, convolutions and attention products are counted,
+  forward and backward; elementwise work is not.
+
+The efficiency of a phase is ``FLOPs / step time / probe``
+(:func:`efficiency`); ``tools/analysis_tools/benchmark.py`` prints it and
+writes it to its JSON.
+"""
+import time
+from typing import Callable, Dict, Sequence, Tuple
+
+import torch
+from torch.utils import flop_counter
+from torch.utils._python_dispatch import TorchDispatchMode
+
+#: (m, k, n) of the probe's products: a square one and the shape of a ViT-B
+#: MLP projection over a batch of tokens
+PROBE_SHAPES: Tuple[Tuple[int, int, int], ...] = ((2048, 2048, 2048),
+                                                  (896, 512, 2048))
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+
+
+def matmul_probe(device, dtype: torch.dtype = torch.float32,
+                 seconds: float = 0.6,
+                 shapes: Sequence[Tuple[int, int, int]] = PROBE_SHAPES
+                 ) -> float:
+    """The best GFLOP/s of ``a @ b`` over ``shapes``, each timed for about
+    ``seconds / len(shapes)`` after one warm-up product."""
+    device = torch.device(device)
+    best = 0.0
+    for m, k, n in shapes:
+        a = torch.randn(m, k, device=device).to(dtype)
+        b = torch.randn(k, n, device=device).to(dtype)
+        torch.mm(a, b)  # warm-up (kernel selection, allocation)
+        _sync(device)
+        reps, start = 0, time.perf_counter()
+        while True:
+            for _ in range(4 if device.type == 'cuda' else 1):
+                torch.mm(a, b)
+                reps += 1
+            _sync(device)
+            elapsed = time.perf_counter() - start
+            if elapsed >= seconds / len(shapes):
+                break
+        best = max(best, 2 * m * k * n * reps / elapsed / 1e9)
+    return best
+
+
+def _register_cpu_attention_formulas() -> None:
+    """torch counts the CUDA attention kernels but not the CPU's fused
+    (flash) kernel; count it with the same formulas."""
+    aten = torch.ops.aten
+    forward = aten._scaled_dot_product_flash_attention_for_cpu
+    backward = aten._scaled_dot_product_flash_attention_for_cpu_backward
+    if forward in flop_counter.flop_registry:
+        return
+
+    @flop_counter.register_flop_formula(forward, get_raw=True)
+    def _forward_flops(query, key, value, *args, **kwargs) -> int:
+        return flop_counter.sdpa_flop_count(query.shape, key.shape,
+                                            value.shape)
+
+    @flop_counter.register_flop_formula(backward, get_raw=True)
+    def _backward_flops(grad_out, query, key, value, *args, **kwargs) -> int:
+        return flop_counter.sdpa_backward_flop_count(
+            grad_out.shape, query.shape, key.shape, value.shape)
+
+
+class _FlopCount(TorchDispatchMode):
+    """Adds up torch's FLOP formulas over the operations dispatched while
+    it is active. (``FlopCounterMode`` does the same plus a per-module
+    breakdown whose autograd hooks break some graphs; none is needed.)"""
+
+    def __init__(self):
+        super().__init__()
+        self.flops = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        formula = flop_counter.flop_registry.get(func._overloadpacket)
+        if formula is not None:
+            self.flops += formula(*args, **kwargs, out_val=out)
+        return out
+
+
+def count_flops(fn: Callable[[], object]) -> int:
+    """FLOPs of the matmul-like operations that ``fn()`` runs (forward and,
+    if it calls backward, backward)."""
+    _register_cpu_attention_formulas()
+    with _FlopCount() as counter:
+        fn()
+    return counter.flops
+
+
+def efficiency(flops: float, seconds: float, probe_gflops: float
+               ) -> Dict[str, float]:
+    """Achieved GFLOP/s of ``flops`` done in ``seconds`` and its fraction of
+    the probe's."""
+    achieved = flops / seconds / 1e9 if seconds > 0 else 0.0
+    return dict(achieved_gflops=achieved,
+                probe_fraction=achieved / probe_gflops
+                if probe_gflops > 0 else 0.0)
