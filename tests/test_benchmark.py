@@ -197,19 +197,21 @@ def test_benchmark_tool_in_process(tmp_path, capsys):
 
 
 def test_benchmark_tool_fresh_process_per_phase(tmp_path):
-    """The CLI as users run it: one worker process per phase."""
+    """The CLI as users run it: each phase is measured in a worker process
+    of its own (one phase here: one worker)."""
     out = tmp_path / 'bench.json'
     proc = subprocess.run(
         [sys.executable, osp.join(ROOT, 'tools/analysis_tools/benchmark.py'),
          osp.join(ROOT, FAMILIES['cocoop']), '--arch', TINY, '--batch-size',
          '2', '--num-classes', '5', '--steps', '1', '--phases', 'train',
-         '--reference', '--out', str(out), '--probe-seconds', '0.05'],
+         '--out', str(out), '--probe-seconds', '0.05'],
         capture_output=True, text=True, cwd=str(tmp_path))
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads(out.read_text())
     assert report['memory'] == 'per-phase process'
-    assert report['max_logit_difference'] < 1e-4
-    assert report['ratios']['train']['speedup'] > 0
+    [result] = report['results']
+    assert (result['phase'], result['formulation']) == ('train', 'mmpl')
+    assert result['images_per_s'] > 0 and result['flops_per_step'] > 0
 
 
 def test_benchmark_tool_bad_input_is_one_line(capsys):

@@ -197,7 +197,7 @@ def run_infer(*args, cwd=None):
                           timeout=300)
 
 
-def test_cli_writes_the_api_predictions(trained, data, tmp_path):
+def test_cli_writes_the_api_predictions(trained, data, tmp_path, capsys):
     ckpt, _ = trained['CoCoOp']
     _, _, folder, _ = data
     classes = tmp_path / 'new.txt'
@@ -221,10 +221,12 @@ def test_cli_writes_the_api_predictions(trained, data, tmp_path):
     assert str(broken / 'broken.png') in proc.stderr
     # never overwrites
     before = out.read_text()
-    proc = run_infer(folder, ckpt, '--classes', 'a,b', '--out', out)
-    assert proc.returncode == 2
-    assert proc.stderr.startswith('mmpl: error: ') and \
-        len(proc.stderr.strip().splitlines()) == 1
+    capsys.readouterr()
+    assert infer_tool.main([str(folder), ckpt, '--classes', 'a,b', '--out',
+                            str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith('mmpl: error: ') and \
+        len(err.strip().splitlines()) == 1
     assert out.read_text() == before
     # CSV, classes on the command line; stdout lists one line per image
     out_csv = tmp_path / 'res.csv'

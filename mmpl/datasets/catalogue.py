@@ -69,49 +69,55 @@ def _coop_ref(anchor: str) -> str:
     return f'CoOp DATASETS.md {_coop(anchor)}'
 
 
+def _coop_split(slug: str, folder: str, num_classes: int, images: str,
+                anchor: str, **kwargs) -> DatasetCard:
+    """The card of a dataset whose split file CoOp publishes (DATASETS.md,
+    section ``anchor``); its images come from ``images``."""
+    return DatasetCard(slug, folder, num_classes,
+                       source=_source(images, anchor),
+                       split_source=_coop(anchor), **kwargs)
+
+
+def _archive(url: str, *folders: str) -> Tuple[Download, ...]:
+    """One archive whose ``folders`` (prefixes ending in ``/``) keep their
+    paths under the dataset folder."""
+    return (Download(url, tuple((f, f) for f in folders)), )
+
+
 _VGG = 'https://www.robots.ox.ac.uk/~vgg/data'
 _FGVC = f'{_VGG}/fgvc-aircraft/archives/fgvc-aircraft-2013b.tar.gz'
 _IMAGENET_V2 = ('https://huggingface.co/datasets/vaishaal/ImageNetV2/'
                 'resolve/main/imagenetv2-matched-frequency.tar.gz')
 _HENDRYCKS = 'https://people.eecs.berkeley.edu/~hendrycks'
+_FOOD101 = 'https://data.vision.ee.ethz.ch/cvl/food-101.tar.gz'
+_SUN397 = 'http://vision.princeton.edu/projects/2010/SUN/SUN397.tar.gz'
+_EUROSAT = 'http://madm.dfki.de/files/sentinel/EuroSAT.zip'
 
 #: slug -> card, the 11 datasets of the CoOp benchmark and the 4 ImageNet
 #: variants of domain generalisation
 CARDS: Dict[str, DatasetCard] = {card.slug: card for card in (
-    DatasetCard(
+    _coop_split(
         'caltech101', 'caltech-101', 100,
-        source=_source('https://data.caltech.edu/records/mzrjq-6wc02',
-                       'caltech101'),
-        split_source=_coop('caltech101'), layout='<class>/image_*.jpg',
-        can_generate_split=True),
-    DatasetCard(
-        'oxford_pets', 'oxford_pets', 37,
-        source=_source(f'{_VGG}/pets/', 'oxfordpets'),
-        split_source=_coop('oxfordpets'), layout='<Breed>_<n>.jpg',
-        downloads=(Download(f'{_VGG}/pets/data/images.tar.gz',
-                            (('images/', 'images/'), )), )),
-    DatasetCard(
+        'https://data.caltech.edu/records/mzrjq-6wc02', 'caltech101',
+        layout='<class>/image_*.jpg', can_generate_split=True),
+    _coop_split(
+        'oxford_pets', 'oxford_pets', 37, f'{_VGG}/pets/', 'oxfordpets',
+        layout='<Breed>_<n>.jpg',
+        downloads=_archive(f'{_VGG}/pets/data/images.tar.gz', 'images/')),
+    _coop_split(
         'stanford_cars', 'stanford_cars', 196,
-        source=_source('https://ai.stanford.edu/~jkrause/cars/'
-                       'car_dataset.html (mirrors: see CoOp DATASETS.md)',
-                       'stanfordcars'),
-        split_source=_coop('stanfordcars'),
+        'https://ai.stanford.edu/~jkrause/cars/car_dataset.html (mirrors: '
+        'see CoOp DATASETS.md)', 'stanfordcars',
         layout='cars_{train,test}/<n>.jpg'),
-    DatasetCard(
-        'flowers102', 'oxford_flowers', 102,
-        source=_source(f'{_VGG}/flowers/102/', 'flowers102'),
-        split_source=_coop('flowers102'), layout='image_<n>.jpg',
-        downloads=(Download(f'{_VGG}/flowers/102/102flowers.tgz',
-                            (('jpg/', 'jpg/'), )), )),
-    DatasetCard(
-        'food101', 'food-101', 101,
-        source=_source('https://data.vision.ee.ethz.ch/cvl/food-101.tar.gz',
-                       'food101'),
-        split_source=_coop('food101'), layout='<class>/<id>.jpg',
-        downloads=(Download(
-            'https://data.vision.ee.ethz.ch/cvl/food-101.tar.gz',
-            (('food-101/images/', 'images/'), )), ),
-        can_generate_split=True),
+    _coop_split(
+        'flowers102', 'oxford_flowers', 102, f'{_VGG}/flowers/102/',
+        'flowers102', layout='image_<n>.jpg',
+        downloads=_archive(f'{_VGG}/flowers/102/102flowers.tgz', 'jpg/')),
+    _coop_split(
+        'food101', 'food-101', 101, _FOOD101, 'food101',
+        layout='<class>/<id>.jpg', can_generate_split=True,
+        downloads=(Download(_FOOD101,
+                            (('food-101/images/', 'images/'), )), )),
     DatasetCard(
         'fgvc_aircraft', 'fgvc_aircraft', 100,
         source=f'{_FGVC}, see {_coop("fgvcaircraft")}',
@@ -120,29 +126,19 @@ CARDS: Dict[str, DatasetCard] = {card.slug: card for card in (
         layout='<id>.jpg',
         downloads=(Download(_FGVC,
                             (('fgvc-aircraft-2013b/data/', ''), )), )),
-    DatasetCard(
-        'sun397', 'sun397', 397,
-        source=_source('http://vision.princeton.edu/projects/2010/SUN/'
-                       'SUN397.tar.gz', 'sun397'),
-        split_source=_coop('sun397'), layout='<letter>/<class>/*.jpg',
-        downloads=(Download(
-            'http://vision.princeton.edu/projects/2010/SUN/SUN397.tar.gz',
-            (('SUN397/', 'SUN397/'), )), )),
-    DatasetCard(
-        'dtd', 'dtd', 47,
-        source=_source(f'{_VGG}/dtd/', 'dtd'), split_source=_coop('dtd'),
-        layout='<class>/<class>_<n>.jpg',
+    _coop_split(
+        'sun397', 'sun397', 397, _SUN397, 'sun397',
+        layout='<letter>/<class>/*.jpg',
+        downloads=_archive(_SUN397, 'SUN397/')),
+    _coop_split(
+        'dtd', 'dtd', 47, f'{_VGG}/dtd/', 'dtd',
+        layout='<class>/<class>_<n>.jpg', can_generate_split=True,
         downloads=(Download(f'{_VGG}/dtd/download/dtd-r1.0.1.tar.gz',
-                            (('dtd/images/', 'images/'), )), ),
-        can_generate_split=True),
-    DatasetCard(
-        'eurosat', 'eurosat', 10,
-        source=_source('http://madm.dfki.de/files/sentinel/EuroSAT.zip',
-                       'eurosat'),
-        split_source=_coop('eurosat'), layout='<class>/*.jpg',
-        downloads=(Download('http://madm.dfki.de/files/sentinel/EuroSAT.zip',
-                            (('2750/', '2750/'), )), ),
-        can_generate_split=True),
+                            (('dtd/images/', 'images/'), )), )),
+    _coop_split(
+        'eurosat', 'eurosat', 10, _EUROSAT, 'eurosat',
+        layout='<class>/*.jpg', can_generate_split=True,
+        downloads=_archive(_EUROSAT, '2750/')),
     DatasetCard(
         'ucf101', 'ucf101', 101,
         source=('images and split (UCF-101-midframes.zip, '
@@ -157,10 +153,8 @@ CARDS: Dict[str, DatasetCard] = {card.slug: card for card in (
     DatasetCard(
         'imagenetv2', 'imagenetv2', 1000,
         source=f'{_IMAGENET_V2}, {_coop_ref("imagenetv2")}',
-        downloads=(Download(
-            _IMAGENET_V2, (('imagenetv2-matched-frequency-format-val/',
-                            'imagenetv2-matched-frequency-format-val/'), )),
-                   ),
+        downloads=_archive(_IMAGENET_V2,
+                           'imagenetv2-matched-frequency-format-val/'),
         num_images={'test': 10000}),
     DatasetCard(
         'imagenet_sketch', 'imagenet-sketch', 1000,
@@ -170,13 +164,11 @@ CARDS: Dict[str, DatasetCard] = {card.slug: card for card in (
     DatasetCard(
         'imagenet_a', 'imagenet-adversarial', 200,
         source=f'{_HENDRYCKS}/imagenet-a.tar, {_coop_ref("imagenet-a")}',
-        downloads=(Download(f'{_HENDRYCKS}/imagenet-a.tar',
-                            (('imagenet-a/', 'imagenet-a/'), )), ),
+        downloads=_archive(f'{_HENDRYCKS}/imagenet-a.tar', 'imagenet-a/'),
         num_images={'test': 7500}),
     DatasetCard(
         'imagenet_r', 'imagenet-rendition', 200,
         source=f'{_HENDRYCKS}/imagenet-r.tar, {_coop_ref("imagenet-r")}',
-        downloads=(Download(f'{_HENDRYCKS}/imagenet-r.tar',
-                            (('imagenet-r/', 'imagenet-r/'), )), ),
+        downloads=_archive(f'{_HENDRYCKS}/imagenet-r.tar', 'imagenet-r/'),
         num_images={'test': 30000}),
 )}
