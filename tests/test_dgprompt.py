@@ -1,4 +1,5 @@
-"""MaPLe, DGPrompt and the retention losses (tiny random CLIPs, CPU)."""
+"""MaPLe and DGPrompt (tiny CLIPs, CPU); the retention losses are in
+test_retention.py."""
 import json
 import os.path as osp
 
@@ -8,11 +9,7 @@ import torch
 import torch.nn.functional as F
 
 import mmpl
-from mmpl.losses import (ImageRetentionLoss, LogitRetentionLoss,
-                         TextRetentionLoss)
-from mmpl.models import cosine_logits
-from mmpl.structures import PromptCLIPOutputs
-from mmpl.prompts import DGPrompt, FrozenImageFeatures, MaPLe
+from mmpl.prompts import DGPrompt, MaPLe
 from helpers import build_classifier, record_blocks, samples, train_losses
 
 DEEP_ARCH = 'mmpl-tiny-vit-4layers'
@@ -243,89 +240,6 @@ def test_dgprompt_image_conditioned_per_image_and_chunked(tiny_clip,
                               prompts.visual_prompts[1])
     torch.testing.assert_close(chunked, logits)
     torch.testing.assert_close(single, logits, rtol=1e-4, atol=1e-4)
-
-
-# ----------------------------------------------------------- retention losses
-def _outputs(f, g, f0, t0, scale=torch.tensor(100.)):
-    return PromptCLIPOutputs(logits=cosine_logits(f, g, scale),
-                             image_features=f, text_features=g,
-                             logit_scale=scale,
-                             frozen_image=FrozenImageFeatures(f0),
-                             anchors=t0)
-
-
-LOSSES = [TextRetentionLoss(), TextRetentionLoss(8.0, 'cosine'),
-          ImageRetentionLoss(), LogitRetentionLoss(),
-          LogitRetentionLoss(reduction='batchmean', temperature=2.0)]
-
-
-@pytest.mark.parametrize('loss', LOSSES, ids=lambda m: repr(m.__dict__.get(
-    'distance', type(m).__name__)))
-def test_retention_zero_iff_frozen(loss):
-    g = torch.Generator().manual_seed(0)
-    f0, t0 = torch.randn(3, 16, generator=g), torch.randn(5, 16, generator=g)
-    labels = torch.tensor([0, 1, 2])
-    same = _outputs(f0.clone(), t0.clone()[None], f0, t0)
-    assert loss(same, labels).item() == 0.0
-    # image-conditioned text features (B, C, D) equal to the anchors
-    same_b = _outputs(f0.clone(), t0[None].repeat(3, 1, 1), f0, t0)
-    if not isinstance(loss, LogitRetentionLoss):
-        assert loss(same_b, labels).item() == 0.0
-    moved = _outputs(f0 + 0.3 * torch.randn(3, 16, generator=g),
-                     (t0 + 0.3 * torch.randn(5, 16, generator=g))[None],
-                     f0, t0)
-    assert loss(moved, labels).item() > 0.0
-
-
-def test_retention_reads_per_class_image_features():
-    f0, t0 = torch.randn(2, 8), torch.randn(3, 8)
-    out = _outputs(f0[:, None].repeat(1, 3, 1), t0[None], f0, t0)
-    assert ImageRetentionLoss()(out, None).item() == 0.0
-    assert LogitRetentionLoss()(out, None).item() == pytest.approx(0, abs=1e-6)
-
-
-def test_retention_zero_at_init_when_prompts_reproduce_clip(tiny_images):
-    """CoOp initialised from the anchor template reproduces frozen CLIP:
-    every retention term is zero, end to end (up to float rounding: the
-    prompts' text pass runs the shared [SOS] ctx prefix once, the anchors'
-    pass whole sequences; both are exact in real arithmetic)."""
-    clf = build('mmpl-tiny-vit',
-                dict(type='CoOp', n_ctx=4, ctx_init='a photo of a'),
-                extra_losses=[dict(type='TextRetentionLoss'),
-                              dict(type='TextRetentionLoss', distance='cosine',
-                                   loss_name='loss_cos'),
-                              dict(type='ImageRetentionLoss'),
-                              dict(type='LogitRetentionLoss')],
-                template='a photo of a {}.')
-    clf.train()
-    losses = clf.loss(tiny_images, samples([0, 1]))
-    for name in ('loss_text_retention', 'loss_cos', 'loss_image_retention',
-                 'loss_logit_retention'):
-        assert abs(losses[name].item()) < 1e-5, name
-
-
-def test_anchors_encoded_once_per_class_set(tiny_images):
-    clf = build('mmpl-tiny-vit', dict(type='DGPrompt', depth=2),
-                extra_losses=[dict(type='TextRetentionLoss'),
-                              dict(type='LogitRetentionLoss')])
-    calls = []
-    encode = clf.clip.encode_token_ids
-    clf.clip.encode_token_ids = lambda *a, **k: calls.append(1) or encode(
-        *a, **k)
-    clf.train()
-    for _ in range(3):
-        clf.loss(tiny_images, samples([0, 4]))
-    assert len(calls) == 1
-    clf.set_classes(OTHER_CLASSES)
-    clf.loss(tiny_images, samples([0, 2]))
-    clf.eval()
-    with torch.no_grad():
-        clf.predict(tiny_images)
-    assert len(calls) == 2
-    clf.set_classes(CLASSES)
-    clf.train()
-    clf.loss(tiny_images, samples([1, 2]))
-    assert len(calls) == 2
 
 
 @pytest.mark.parametrize('prompt', [

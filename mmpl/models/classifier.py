@@ -36,7 +36,10 @@ from mmpretrain.structures import DataSample
 from torch import Tensor, nn
 
 from ..clip import (CLIP_MEAN, CLIP_STD, DEFAULT_TEMPLATE, ClassTokens,
-                    FrozenCLIP, build_class_tokens, class_prompt_texts)
+                    FrozenCLIP, build_class_tokens, class_prompt_texts,
+                    readable_classname)
+from ..losses.anchors import (ensemble_anchors, ensemble_texts,
+                              resolve_templates)
 from ..prompts.base import (BaseFeatureTuner, BaseTextPrompt,
                             BaseVisualPrompt, needs_of)
 # PromptCLIPOutputs / cosine_logits are re-exported (public import paths).
@@ -103,6 +106,10 @@ class PromptCLIPClassifier(BaseClassifier):
             :class:`PromptCLIPOutputs` (retention, alignment ...).
         template: hand-crafted prompt template for the anchors; None uses the
             dataset's (``metainfo['template']``), else 'a photo of a {}.'.
+        anchor_templates: anchors from an ensemble of templates instead
+            (PromptSRC): 'openai_imagenet' (open_clip's 80 OpenAI ImageNet
+            templates), 'simple_imagenet', or a list of '... {} ...'
+            strings; None = the one ``template`` [default].
         classnames: optional initial class names (normally set from data).
         text_chunk_size: max sequences per text-encoder call (memory bound
             for B*C image-conditioned prompts); None = one call.
@@ -122,6 +129,7 @@ class PromptCLIPClassifier(BaseClassifier):
                  loss: dict = dict(type='mmpretrain.CrossEntropyLoss', loss_weight=1.0),
                  extra_losses: Sequence[dict] = (),
                  template: Optional[str] = None,
+                 anchor_templates=None,
                  classnames: Optional[Sequence[str]] = None,
                  text_chunk_size: Optional[int] = None,
                  data_preprocessor: Optional[dict] = None,
@@ -138,6 +146,7 @@ class PromptCLIPClassifier(BaseClassifier):
             type=type(self).__name__, clip=clip, text_prompt=text_prompt,
             visual_prompt=visual_prompt, feature_tuner=feature_tuner,
             loss=loss, extra_losses=list(extra_losses), template=template,
+            anchor_templates=anchor_templates,
             text_chunk_size=text_chunk_size,
             data_preprocessor=data_preprocessor))
         self.clip = FrozenCLIP(**clip)
@@ -151,6 +160,9 @@ class PromptCLIPClassifier(BaseClassifier):
         self.extra_losses = nn.ModuleList(
             [MODELS.build(cfg) for cfg in extra_losses])
         self.template = template
+        #: (T,) template callables of the anchor ensemble, or None
+        self._anchor_ensemble = (None if anchor_templates is None else
+                                 resolve_templates(anchor_templates))
         self.text_chunk_size = text_chunk_size
         self.cache_eval_text = True
         self._check_combination()
@@ -283,20 +295,29 @@ class PromptCLIPClassifier(BaseClassifier):
             tokens = build_class_tokens(self.clip, self._classnames,
                                         self.text_prompt.n_ctx,
                                         self.text_prompt.context_phrase)
-            class_set = _remember(self._class_sets, key, _ClassSet(
-                tokens,
-                class_prompt_texts(self.anchor_template, self._classnames)))
+            if self._anchor_ensemble is None:
+                texts = class_prompt_texts(self.anchor_template,
+                                           self._classnames)
+            else:  # T*C texts, template-major
+                texts = ensemble_texts(self._anchor_ensemble, [
+                    readable_classname(n) for n in self._classnames])
+            class_set = _remember(self._class_sets, key,
+                                  _ClassSet(tokens, texts))
         return class_set
 
     def class_anchors(self) -> Tensor:
-        """(C, D) frozen text features of the hand-crafted template, computed
-        once per class set."""
+        """(C, D) frozen text features of the hand-crafted template (or the
+        unit mean over ``anchor_templates``), computed once per class set."""
         class_set = self._current_class_set()
         if class_set.anchors is None:
             with torch.no_grad():
                 ids = self.clip.tokenize(class_set.anchor_texts)
-                class_set.anchors = self.clip.encode_token_ids(
+                anchors = self.clip.encode_token_ids(
                     ids, chunk_size=self.text_chunk_size).float()
+            if self._anchor_ensemble is not None:
+                anchors = ensemble_anchors(anchors,
+                                           len(self._anchor_ensemble))
+            class_set.anchors = anchors
         return class_set.anchors
 
     # ---------------------------------------------------------------- forward
