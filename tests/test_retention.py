@@ -282,6 +282,7 @@ def test_loss_values_on_the_shipped_clip(tiny_images):
         out = clf.forward_features(images)
         losses = clf.loss(images, samples([0, 2]))
     t0, f0 = out.anchors, out.frozen_image.global_feature
+    assert out.text_features.shape[0] == 2  # per image: DGPrompt's guidance
     assert losses['loss_text_retention'].item() == pytest.approx(
         hand_text(out.text_features, t0), rel=1e-4)
     assert losses['loss_image_retention'].item() == pytest.approx(

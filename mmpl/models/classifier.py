@@ -14,6 +14,10 @@ One forward runs the stages of DESIGN.md in order:
 7. feature tuner (optional) -> (B, D) or per-class (B, C, D)
 8. logits = exp(logit_scale) * cos(f, g); losses = CE + extra losses
 
+A text prompt module with ``encodes_jointly`` (DGPrompt with guidance) runs
+stages 3-6 itself, the two towers interleaved block by block
+(``encode_jointly`` -> :class:`~mmpl.structures.JointFeatures`).
+
 What runs in stages 1-2 follows the modules' merged ``needs``
 (:class:`~mmpl.structures.Needs`), decided when the model is built.
 Features leave the CLIP in its dtype; the classifier works in fp32 from the
@@ -367,16 +371,13 @@ class PromptCLIPClassifier(BaseClassifier):
             _remember(self._eval_text_cache, key, (g, prompts))
         return g, prompts
 
-    def forward_features(self, images: Tensor) -> PromptCLIPOutputs:
-        """Run the staged pipeline on normalised images (B, 3, H, W)."""
-        class_set = self._current_class_set()
-        needs = self.needs
-        frozen = None
-        if needs.frozen_image:
-            frozen = self.frozen_image_pass(images,
-                                            with_tokens=needs.image_tokens)
-        anchors = self.class_anchors() if needs.anchors else None
-
+    def _staged_features(self, images: Tensor, class_set: _ClassSet,
+                         frozen: Optional[FrozenImageFeatures],
+                         anchors: Optional[Tensor]) -> tuple:
+        """Stages 3-6: text prompts and features, visual prompts, the image
+        pass. Returns f (B, D), g (1|B, C, D), the image tokens (or None),
+        the prompt module's losses and the frozen pass (run here when
+        there are no visual prompts)."""
         g, prompts = self._text_features(class_set, frozen, anchors)
 
         visual_prompts = prompts.visual_prompts
@@ -399,6 +400,29 @@ class PromptCLIPClassifier(BaseClassifier):
             f, tokens = (out[0], out[1]) if self._tuner_tokens else (out,
                                                                      None)
             f = f.float()
+        return f, g, tokens, prompts.losses, frozen
+
+    def forward_features(self, images: Tensor) -> PromptCLIPOutputs:
+        """Run the staged pipeline on normalised images (B, 3, H, W)."""
+        class_set = self._current_class_set()
+        needs = self.needs
+        frozen = None
+        if needs.frozen_image:
+            frozen = self.frozen_image_pass(images,
+                                            with_tokens=needs.image_tokens)
+        anchors = self.class_anchors() if needs.anchors else None
+
+        if getattr(self.text_prompt, 'encodes_jointly', False):
+            # stages 3-6 in one: the module interleaves the two towers
+            joint = self.text_prompt.encode_jointly(
+                self.clip, class_set.tokens, images, frozen, anchors,
+                chunk_size=self.text_chunk_size,
+                return_tokens=self._tuner_tokens)
+            f, g = joint.image_features.float(), joint.text_features.float()
+            tokens, prompt_losses = joint.image_tokens, joint.losses
+        else:
+            f, g, tokens, prompt_losses, frozen = self._staged_features(
+                images, class_set, frozen, anchors)
 
         if self.feature_tuner is not None:
             f = self.feature_tuner(f, g, tokens)
@@ -408,7 +432,7 @@ class PromptCLIPClassifier(BaseClassifier):
         return PromptCLIPOutputs(logits=logits, image_features=f,
                                  text_features=g, logit_scale=scale,
                                  frozen_image=frozen, anchors=anchors,
-                                 prompt_losses=prompts.losses)
+                                 prompt_losses=prompt_losses)
 
     def extract_feat(self, inputs: Tensor) -> Tensor:
         """The image features of normalised images (B, 3, H, W), as
