@@ -90,3 +90,22 @@ def test_resumed_run_aggregates_as_the_uninterrupted_one(aggregated,
     torch.testing.assert_close(_ctx(str(tmp_path / 'resumed' / 'epoch_3.pth')),
                                _ctx(osp.join(str(work), 'epoch_3.pth')),
                                atol=1e-7, rtol=0)
+
+
+def test_far_mean_keeps_the_nearest_epochs_not_zeros():
+    """Every weight tiny (mean 17 sigma past a 3-epoch run): the aggregate
+    is still the weighted mean (here ~ the last epoch), not zero."""
+    from types import SimpleNamespace
+    model = torch.nn.Linear(2, 2)
+    hook = GaussianPromptAggregationHook(mean=20, std=1.0)
+    runner = SimpleNamespace(model=model, max_epochs=3, epoch=0)
+    for epoch in range(3):
+        with torch.no_grad():
+            model.weight.fill_(float(epoch + 1))
+        runner.epoch = epoch
+        hook.after_train_epoch(runner)
+    w = [math.exp(-0.5 * (e - 20) ** 2) for e in (1, 2, 3)]
+    expect = sum(wi * (i + 1) for i, wi in enumerate(w)) / sum(w)
+    torch.testing.assert_close(model.weight.detach(),
+                               torch.full((2, 2), expect), atol=1e-6, rtol=0)
+    assert expect > 2.99

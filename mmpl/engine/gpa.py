@@ -66,7 +66,9 @@ class GaussianPromptAggregationHook(Hook):
         with torch.no_grad():
             for name, p in params.items():
                 acc = self.sums.get(name)
-                value = p.detach().float() * w
+                # float64: far-off epochs' weights (e^-98 for 14 sigma)
+                # must not vanish when every weight is that small
+                value = p.detach().double() * w
                 self.sums[name] = value if acc is None else acc + value
         self.total += w
         if epoch >= runner.max_epochs:
