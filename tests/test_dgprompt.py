@@ -359,7 +359,12 @@ def test_dgprompt_equals_its_per_image_full_sequence_reference(kwargs):
     assert bm.max_logit_difference(clf, images) < 1e-5
     with torch.no_grad(), bm.count_text_work(clf) as work:
         bm.logits(clf, images, 'mmpl')
-    assert work.passes == 1 and work.prefix_tokens == 3 * (1 + 2 + 2)
+    # the [SOS] c1 c2 'of a' prefix (P = 5) once per image, each class cut
+    # after its own EOT, one block call per length group (+ the prefixes)
+    eot = clf._current_class_set().tokens.eot_index
+    assert work.passes == 1 and work.prefix_tokens == 3 * 5
+    assert work.tokens == 3 * 5 + 3 * int((eot + 1 - 5).sum())
+    assert work.block_calls == 1 + len(set(eot.tolist()))
     clf.train()
     results = {}
     for form in bm.FORMULATIONS:

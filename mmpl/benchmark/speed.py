@@ -254,7 +254,7 @@ def count_text_work(model) -> Iterator[TextWork]:
         def start(*args, **kwargs):
             steps = fn(*args, **kwargs)
             work.passes += 1
-            work.block_calls += 2 if steps.prefix_tokens else 1
+            work.block_calls += steps.block_calls
             work.sequences += steps.groups * steps.classes
             work.tokens += steps.tokens
             work.prefix_tokens += steps.prefix_tokens

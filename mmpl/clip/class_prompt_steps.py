@@ -36,9 +36,12 @@ class ClassPromptSteps:
         tokens: positions that go through every block (class sequences
             plus, when shared, the prefixes once per image).
         prefix_tokens: of ``tokens``, the shared prefixes.
+        block_calls: batched calls of each block per step (length groups,
+            plus one for the prefixes).
     """
     tokens: int = 0
     prefix_tokens: int = 0
+    block_calls: int = 1
 
     def __init__(self, tower: TextTower, groups: int, classes: int):
         self.tower = tower
@@ -63,8 +66,19 @@ class ClassPromptSteps:
             self.groups, self.classes, -1)
 
 
+class _LengthGroup:
+    """The class sequences of one EOT length, for all G images: states
+    (G*Cg, S, Dt) of positions P .. EOT (the EOT last), ``image`` (G*Cg,)
+    the image of each row, the (S, P+S) causal mask."""
+
+    def __init__(self, states: Tensor, image: Tensor, mask: Tensor):
+        self.states, self.image, self.mask = states, image, mask
+
+
 class SharedPrefixSteps(ClassPromptSteps):
-    """The prefix once per image, the class positions after it.
+    """The prefix once per image, the class positions after it, grouped by
+    EOT position and each group cut after its EOT (exact under the causal
+    mask; a loop over the few length groups, not over images or classes).
 
     Args:
         tower: the text tower.
@@ -81,18 +95,27 @@ class SharedPrefixSteps(ClassPromptSteps):
         groups, classes = prompt_embeds.shape[:2]
         super().__init__(tower, groups, classes)
         self.prefix = tower.embed(prompt_embeds[:, 0, :prefix])  # (G, P, Dt)
-        self.states = tower.embed(prompt_embeds[:, :, prefix:].flatten(0, 1),
-                                  start=prefix)  # (G*C, S, Dt)
-        device = self.states.device
-        self.group = torch.arange(groups, device=device).repeat_interleave(
-            classes)  # (G*C,) image of each sequence
-        self.eot = (eot_index - prefix).repeat(groups)  # (G*C,) in S
-        self.mask = causal_mask_after_prefix(prefix, self.states.shape[1],
-                                             device)
+        device = prompt_embeds.device
+        lengths, order = eot_index.sort(stable=True)
+        counts = torch.unique_consecutive(lengths, return_counts=True)[1]
+        #: the class order of the groups, and back
+        self.inverse = torch.empty_like(order)
+        self.inverse[order] = torch.arange(classes, device=device)
+        self.parts = []
+        for cls in order.split(counts.tolist()):
+            length = int(eot_index[cls[0]]) + 1 - prefix  # S of the group
+            x = prompt_embeds[:, cls, prefix:prefix + length]
+            self.parts.append(_LengthGroup(
+                tower.embed(x.flatten(0, 1), start=prefix),
+                torch.arange(groups, device=device).repeat_interleave(
+                    cls.numel()),
+                causal_mask_after_prefix(prefix, length, device)))
         self.chunk_size = chunk_size
         self.prefix_tokens = groups * prefix
-        self.tokens = self.prefix_tokens + self.states.shape[0] * \
-            self.states.shape[1]
+        self.tokens = self.prefix_tokens + sum(
+            part.states.shape[0] * part.states.shape[1]
+            for part in self.parts)
+        self.block_calls = 1 + len(self.parts)
 
     def step(self, i: int, prompts: Optional[Tensor] = None) -> None:
         tower = self.tower
@@ -101,19 +124,37 @@ class SharedPrefixSteps(ClassPromptSteps):
                 self.prefix, self._prompts(prompts, self.prefix.dtype))
         block = tower.blocks[i]
         k, v = prefix_keys_values(block, self.prefix)  # (G, H, P, Dt/H)
+        for part in self.parts:
 
-        def after_prefix(j: int, x: Tensor) -> Tensor:
-            rows = x.shape[0]
-            size = self.chunk_size or rows
-            outs = [block_after_prefix(block, x[s:s + size],
-                                       k[self.group[s:s + size]],
-                                       v[self.group[s:s + size]], self.mask)
-                    for s in range(0, rows, size)]
-            return outs[0] if len(outs) == 1 else torch.cat(outs)
+            def after_prefix(j: int, x: Tensor, part=part) -> Tensor:
+                rows = x.shape[0]
+                size = self.chunk_size or rows
+                image = part.image
+                outs = [block_after_prefix(block, x[s:s + size],
+                                           k[image[s:s + size]],
+                                           v[image[s:s + size]], part.mask)
+                        for s in range(0, rows, size)]
+                return outs[0] if len(outs) == 1 else torch.cat(outs)
 
-        self.states = tower.run(self.states, i, i + 1, block_fn=after_prefix)
+            part.states = tower.run(part.states, i, i + 1,
+                                    block_fn=after_prefix)
         if i + 1 < tower.layers:  # nothing reads the last prefix output
             self.prefix = tower.run(self.prefix, i, i + 1)
+
+    def _per_class(self, rows: list) -> Tensor:
+        """Per group (G*Cg, D) rows -> (G, C, D) in class order."""
+        out = torch.cat([r.view(self.groups, -1, r.shape[-1]) for r in rows],
+                        dim=1)
+        return out[:, self.inverse]
+
+    def eot_states(self) -> Tensor:
+        return self._per_class([p.states[:, -1] for p in self.parts])
+
+    def features(self) -> Tensor:
+        return self._per_class([
+            self.tower.head(p.states, torch.full(
+                (p.states.shape[0], ), p.states.shape[1] - 1,
+                device=p.states.device)) for p in self.parts])
 
 
 class FullSequenceSteps(ClassPromptSteps):
