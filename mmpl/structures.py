@@ -101,6 +101,31 @@ class VisualPrompts:
 
 
 @dataclass
+class JointFeatures:
+    """What a text prompt module that runs both towers itself returns
+    (``encodes_jointly``: DGPrompt's interleaved towers, whose prompts of
+    each layer come from the other tower's states of that layer).
+
+    Attributes:
+        image_features: (B, D), not normalised.
+        text_features: (B, C, D), not normalised.
+        image_tokens: (B, 1+N, D) projected tokens of the prompted image
+            pass, when asked for (a feature tuner reads them).
+        text_prompts: the generated text prompts of layers 0 .. J-1,
+            (M, Dt) | (B, M, Dt) each (for inspection).
+        visual_prompts: the generated visual prompts of layers 0 .. J-1,
+            (Mv, Dv) | (B, Mv, Dv) each.
+        losses: the module's own weighted regularisers, or None.
+    """
+    image_features: Tensor
+    text_features: Tensor
+    image_tokens: Optional[Tensor] = None
+    text_prompts: Optional[List[Tensor]] = None
+    visual_prompts: Optional[List[Tensor]] = None
+    losses: Optional[Dict[str, Tensor]] = None
+
+
+@dataclass
 class PromptCLIPOutputs:
     """Everything one forward computed; extra losses read from it.
 

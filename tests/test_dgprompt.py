@@ -1,4 +1,5 @@
-"""MaPLe, DGPrompt and the retention losses (tiny random CLIPs, CPU)."""
+"""MaPLe and DGPrompt (tiny CLIPs, CPU); the retention losses are in
+test_retention.py."""
 import json
 import os.path as osp
 
@@ -8,12 +9,10 @@ import torch
 import torch.nn.functional as F
 
 import mmpl
-from mmpl.losses import (ImageRetentionLoss, LogitRetentionLoss,
-                         TextRetentionLoss)
 from mmpl.models import cosine_logits
-from mmpl.structures import PromptCLIPOutputs
-from mmpl.prompts import DGPrompt, FrozenImageFeatures, MaPLe
-from helpers import build_classifier, record_blocks, samples, train_losses
+from mmpl.prompts import DGPrompt, MaPLe
+from helpers import (build_classifier, randomize, record_blocks, samples,
+                     train_losses)
 
 DEEP_ARCH = 'mmpl-tiny-vit-4layers'
 CLASSES = ['cat', 'dog', 'sea lion', 'red panda', 'airliner']
@@ -43,8 +42,7 @@ def build(arch, text_prompt, extra_losses=(), classnames=CLASSES, **kwargs):
 # ------------------------------------------------------------- token positions
 @pytest.mark.parametrize('prompt', [
     dict(type='MaPLe', depth=3),
-    dict(type='DGPrompt', depth=3),
-    dict(type='DGPrompt', depth=3, guidance='cross_attention'),
+    dict(type='DGPrompt', depth=3, guidance='none'),
 ])
 def test_deep_prompts_at_their_positions_up_to_depth(deep_arch, prompt,
                                                      tiny_images,
@@ -134,26 +132,130 @@ def test_maple_visual_prompts_are_linear_images_of_text(deep_arch):
 
 
 # ------------------------------------------------------------------- DGPrompt
-@pytest.mark.parametrize('kwargs', [
-    dict(guidance='linear'),
-    dict(guidance='cross_attention', guidance_heads=4),
-    dict(guidance='linear', image_conditioned=True),
-])
-def test_dgprompt_every_parameter_gets_gradients(deep_arch, tiny_images,
-                                                 kwargs):
-    clf = build(deep_arch, dict(type='DGPrompt', depth=3, **kwargs),
-                extra_losses=[dict(type='TextRetentionLoss'),
-                              dict(type='ImageRetentionLoss'),
-                              dict(type='LogitRetentionLoss')])
+SHAPES = dict(arch='mmpl-shapes-vit', pretrained='mmpl:shapes-vit')
+SHAPE_CLASSES = ['red triangle', 'blue circle', 'green square',
+                 'yellow star', 'purple hexagon']
+
+
+def shapes_classifier(text_prompt, classnames=SHAPE_CLASSES, **kwargs):
+    """A classifier on the shipped, pretrained tiny CLIP (3 + 3 layers)."""
+    from mmpl.models import PromptCLIPClassifier
+    torch.manual_seed(0)
+    clf = PromptCLIPClassifier(clip=SHAPES, text_prompt=text_prompt,
+                               classnames=classnames, **kwargs)
+    with torch.no_grad():  # trained-looking prompts, all paths visible
+        for p in clf.text_prompt.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return clf
+
+
+@pytest.fixture(scope='module')
+def shape_images():
+    """(2, 3, 64, 64) two rendered shapes, CLIP-normalised."""
+    from mmpl.benchmark.shapes import render_batch
+    from mmpl.clip import CLIP_MEAN, CLIP_STD
+    x = torch.from_numpy(render_batch(['red triangle', 'blue circle'],
+                                      seed=0)).permute(0, 3, 1, 2).float()
+    mean, std = torch.tensor(CLIP_MEAN), torch.tensor(CLIP_STD)
+    return (x - mean.view(1, 3, 1, 1)) / std.view(1, 3, 1, 1)
+
+
+def _joint(clf, images, **kwargs):
+    """DGPrompt's interleaved forward, with the generated prompts."""
+    return clf.text_prompt.encode_jointly(
+        clf.clip, clf._current_class_set().tokens, images, **kwargs)
+
+
+def _ivlp_logits(clf, images, texts, visuals):
+    """Logits of independent deep prompts holding ``texts`` / ``visuals``
+    (J each, shared by the batch), through the ordinary encoders."""
+    from mmpl.prompts.context import insert_context, shared_prefix_length
+    tokens = clf._current_class_set().tokens
+    embeds = insert_context(texts[0], tokens.prefix, tokens.suffix)
+    g = clf.clip.encode_class_prompts(
+        embeds, tokens.eot_index,
+        shared_prefix_length(texts[0], tokens.n_frozen_context), texts[1:])
+    f = clf.clip.encode_image(images, visuals[0], visuals[1:])
+    return cosine_logits(f.float(), g.float(), clf.clip.logit_scale)
+
+
+GUIDED = [dict(guidance='linear'),
+          dict(guidance='cross_attention', guidance_heads=4),
+          dict(guidance='linear', pooling='affinity')]
+
+
+@pytest.mark.parametrize('kwargs', GUIDED, ids=str)
+@torch.no_grad()
+def test_dgprompt_text_features_depend_on_the_image(shape_images, kwargs):
+    """Image content reaches the text prompts: the same class's text
+    feature differs between two images, and no fixed set of deep prompts
+    reproduces DGPrompt (image 0's generated prompts, fixed, give image 0's
+    logits but not image 1's)."""
+    clf = shapes_classifier(dict(type='DGPrompt', depth=3, **kwargs))
+    clf.eval()
+    out = clf.forward_features(shape_images)
+    g = F.normalize(out.text_features, dim=-1)
+    assert g.shape[:2] == (2, len(SHAPE_CLASSES))
+    assert (g[0] - g[1]).abs().max() > 1e-3
+    # per image: image 1 alone gives its row
+    alone = clf.forward_features(shape_images[1:])
+    torch.testing.assert_close(alone.logits, out.logits[1:], atol=1e-4,
+                               rtol=0)
+    frozen = clf.frozen_image_pass(shape_images, with_tokens=False)
+    joint = _joint(clf, shape_images, image=frozen,
+                   anchors=clf.class_anchors())
+    fixed = ([joint.text_prompts[0]] + [t[0] for t in joint.text_prompts[1:]],
+             [joint.visual_prompts[0]] +
+             [v[0] for v in joint.visual_prompts[1:]])
+    ivlp = _ivlp_logits(clf, shape_images, *fixed)
+    torch.testing.assert_close(ivlp[0], out.logits[0], atol=1e-4, rtol=0)
+    assert (ivlp[1] - out.logits[1]).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize('kwargs', GUIDED, ids=str)
+@torch.no_grad()
+def test_dgprompt_image_features_depend_on_the_class_set(shape_images,
+                                                         kwargs):
+    """Class-set text content reaches the visual prompts; without guidance
+    the image features ignore the class set."""
+    def image_features(clf, classes):
+        clf.set_classes(classes)
+        return clf.forward_features(shape_images).image_features
+
+    other = ['orange cross', 'white moon', 'black heart']
+    clf = shapes_classifier(dict(type='DGPrompt', depth=3, **kwargs))
+    clf.eval()
+    a, b = image_features(clf, SHAPE_CLASSES), image_features(clf, other)
+    assert (F.normalize(a, dim=-1) - F.normalize(b, dim=-1)).abs().max() \
+        > 1e-4
+    ivlp = shapes_classifier(dict(type='DGPrompt', depth=3, guidance='none'))
+    ivlp.eval()
+    assert torch.equal(image_features(ivlp, SHAPE_CLASSES),
+                       image_features(ivlp, other))
+
+
+@pytest.mark.parametrize('kwargs', GUIDED + [
+    dict(guidance='linear', image_conditioned=True)], ids=str)
+def test_dgprompt_every_parameter_gets_gradients(shape_images, deep_arch,
+                                                 tiny_images, kwargs):
+    losses = [dict(type='TextRetentionLoss'), dict(type='ImageRetentionLoss'),
+              dict(type='LogitRetentionLoss')]
+    if kwargs.get('image_conditioned'):
+        # (on the shapes CLIP the meta-net's 4 hidden ReLUs are all off
+        # for these two images: CoCoOp's meta-net, not the guidance)
+        clf = build(deep_arch, dict(type='DGPrompt', depth=3, **kwargs),
+                    extra_losses=losses)
+        images = tiny_images
+    else:
+        clf = shapes_classifier(dict(type='DGPrompt', depth=3, **kwargs),
+                                extra_losses=losses)
+        images = shape_images
     clf.train()
-    out = clf.forward_features(tiny_images)
-    loss = F.cross_entropy(out.logits, torch.tensor([0, 3]))
-    for module in clf.extra_losses:
-        loss = loss + module(out, torch.tensor([0, 3]))
+    loss = sum(clf.loss(images, samples([0, 1])).values())
     loss.backward()
     named = dict(clf.text_prompt.named_parameters())
-    assert any(k.startswith('text_to_visual') for k in named)
-    assert any(k.startswith('visual_to_text') for k in named)
+    assert sum(k.startswith('text_to_visual') for k in named) >= 4
+    assert sum(k.startswith('visual_to_text') for k in named) >= 4
     for name, param in named.items():
         assert param.grad is not None, name
         assert param.grad.abs().sum() > 0, name
@@ -162,170 +264,196 @@ def test_dgprompt_every_parameter_gets_gradients(deep_arch, tiny_images,
                           if p.requires_grad}
 
 
-def _generate_after(dg, edit):
-    with torch.no_grad():
-        before = dg.generate()
-        edit()
-        after = dg.generate()
-    return before, after
+@pytest.mark.parametrize('guidance', ['linear', 'cross_attention', 'none'])
+def test_dgprompt_gradients_cross_the_towers_along_the_layers(shape_images,
+                                                              guidance):
+    """Layer 1's visual prompts reach the *text* features only through the
+    image tower's layer-2 states -> layer 2's text prompts, and layer 1's
+    text prompts the *image* features only through the text tower's layer-2
+    EOT states -> layer 2's visual prompts; layer 0's context reaches the
+    image features through layer 1. Without guidance none of these paths
+    exists (a detached chain fails here)."""
+    clf = shapes_classifier(dict(type='DGPrompt', depth=3,
+                                 guidance=guidance, guidance_heads=4))
+    dg = clf.text_prompt
+    out = clf.forward_features(shape_images)
+    f, g = out.image_features, out.text_features
+
+    def grad(y, x):
+        d = torch.autograd.grad(y.sum(), x, retain_graph=True,
+                                allow_unused=True)[0]
+        return 0.0 if d is None else float(d.abs().sum())
+
+    paths = [grad(g, dg.visual[1]), grad(f, dg.deep_text[0]),
+             grad(f, dg.ctx), grad(g, dg.visual[0])]
+    if guidance == 'none':
+        assert paths == [0.0] * 4
+    else:
+        assert all(p > 0 for p in paths), paths
 
 
-@pytest.mark.parametrize('guidance', ['linear', 'cross_attention'])
-def test_dgprompt_guidance_crosses_towers_layer_by_layer(deep_arch, guidance):
-    from mmpl.clip import FrozenCLIP
-    clip = FrozenCLIP(arch=deep_arch)
-    torch.manual_seed(0)
-    dg = DGPrompt(clip, depth=4, guidance=guidance, guidance_heads=4,
-                  alpha=0.0)
-    # layer 1's text prompts -> layer 2's visual prompts (not layer 1's)
-    (t, v), (t2, v2) = _generate_after(
-        dg, lambda: dg.deep_text[0].add_(1.0))
-    assert not torch.equal(v[2], v2[2])
-    assert torch.equal(v[1], v2[1])
-    assert not torch.equal(t[1], t2[1])
-    # layer 1's visual prompts -> layer 2's text prompts (not layer 1's)
-    (t, v), (t2, v2) = _generate_after(dg, lambda: dg.visual[1].add_(1.0))
-    assert not torch.equal(t[2], t2[2])
-    assert torch.equal(t[1], t2[1])
-    # generated prompts (layers >= 1) are new tensors, not the parameters
-    t, v = dg.generate()
-    assert all(x is not p for x, p in zip(t[1:], dg.deep_text))
-    assert all(x is not p for x, p in zip(v[1:], dg.visual[1:]))
-
-
-def test_dgprompt_residual_and_independent_prompts(deep_arch):
-    from mmpl.clip import FrozenCLIP
-    clip = FrozenCLIP(arch=deep_arch)
-    torch.manual_seed(0)
-    dg = DGPrompt(clip, depth=3, guidance='none', n_ctx=4, n_visual=3,
-                  alpha=0.0)
-    t, v = dg.generate()
-    assert torch.equal(t[1], dg.deep_text[0]) and torch.equal(v[2],
-                                                              dg.visual[2])
-    assert v[0].shape == (3, clip.vision_width)
-    # without guidance the towers do not talk to each other
-    (t, v), (t2, v2) = _generate_after(dg, lambda: dg.deep_text[0].add_(1.))
-    assert all(torch.equal(a, b) for a, b in zip(v, v2))
-    # the residual alpha carries layer l-1's generated prompts into layer l
-    dg = DGPrompt(clip, depth=3, guidance='linear', alpha=0.1)
-    t, v = dg.generate()
-    with torch.no_grad():
-        expect = (dg.visual[2] + dg.text_to_visual[1].mapper(t[1])
-                  + 0.1 * v[1])
-    torch.testing.assert_close(v[2], expect)
-    with pytest.raises(ValueError, match='guidance must be one of'):
-        DGPrompt(clip, depth=3, guidance='mlp')
-    with pytest.raises(ValueError, match='must equal n_ctx'):
-        DGPrompt(clip, depth=3, n_visual=3)
-    t, v = DGPrompt(clip, depth=3, n_visual=3, guidance='cross_attention',
-                    guidance_heads=4).generate()
-    assert t[2].shape[0] == 2 and v[2].shape[0] == 3
-
-
-def test_dgprompt_image_conditioned_per_image_and_chunked(tiny_clip,
-                                                          tiny_images):
-    prompt = dict(type='DGPrompt', depth=2, image_conditioned=True)
-    clf = build('mmpl-tiny-vit', prompt)
+def test_dgprompt_without_guidance_is_independent_deep_prompts(shape_images):
+    """``guidance='none', alpha=0``: the deep prompts are the parameters
+    (IVLP), through the ordinary encoders (shared text features) and through
+    the interleaved towers alike."""
+    clf = shapes_classifier(dict(type='DGPrompt', depth=3, guidance='none',
+                                 alpha=0.0, n_ctx=4, n_visual=3))
+    dg = clf.text_prompt
+    assert not dg.encodes_jointly
     clf.eval()
     with torch.no_grad():
-        prompts = clf.text_prompt(
-            clf._current_class_set().tokens,
-            clf.frozen_image_pass(tiny_images, with_tokens=False))
+        out = clf.forward_features(shape_images)
+        texts = [dg.ctx] + list(dg.deep_text)
+        ivlp = _ivlp_logits(clf, shape_images, texts, list(dg.visual))
+        joint = _joint(clf, shape_images)
+    assert out.text_features.shape[0] == 1
+    torch.testing.assert_close(out.logits, ivlp, atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        cosine_logits(joint.image_features.float(),
+                      joint.text_features.float(), clf.clip.logit_scale),
+        ivlp, atol=1e-4, rtol=0)
+    assert all(torch.equal(a, b) for a, b in zip(joint.text_prompts, texts))
+    assert joint.visual_prompts[2].shape == (3, clf.clip.vision_width)
+
+
+@torch.no_grad()
+def test_dgprompt_residual_carries_the_previous_layer(shape_images):
+    """T_l = Tbase_l + G(image states) + alpha T_{l-1}: with the guidance
+    maps zeroed the generated prompts are the base plus the residual."""
+    clf = shapes_classifier(dict(type='DGPrompt', depth=3, alpha=0.3))
+    dg = clf.text_prompt
+    full = _joint(clf, shape_images)
+    for m in list(dg.visual_to_text) + list(dg.text_to_visual):
+        m.mapper.weight.zero_()
+        m.mapper.bias.zero_()
+    joint = _joint(clf, shape_images)
+    t, v = joint.text_prompts, joint.visual_prompts
+    torch.testing.assert_close(t[1], (dg.deep_text[0] + 0.3 * dg.ctx)
+                               .expand(2, -1, -1))
+    torch.testing.assert_close(t[2], dg.deep_text[1] + 0.3 * t[1])
+    torch.testing.assert_close(v[2], dg.visual[2] + 0.3 * v[1])
+    torch.testing.assert_close(v[1], (dg.visual[1] + 0.3 * dg.visual[0])
+                               .expand(2, -1, -1))
+    # with the maps, the guidance term is per image and not zero
+    guided = full.text_prompts[2] - dg.deep_text[1] - 0.3 * \
+        full.text_prompts[1]
+    assert guided.abs().max() > 1e-4
+    assert (guided[0] - guided[1]).abs().max() > 1e-6
+
+
+@pytest.mark.parametrize('kwargs', GUIDED + [
+    dict(guidance='linear', image_conditioned=True)], ids=str)
+def test_dgprompt_equals_its_per_image_full_sequence_reference(kwargs):
+    """The shared prefix once per image, the class positions attending to
+    it, all images and classes batched, equals the per-image loop over full
+    77-token sequences: logits, loss and gradients."""
+    from mmpl.benchmark import speed as bm
+    names = bm.benchmark_classnames(6)  # names of several token lengths
+    clf = shapes_classifier(
+        dict(type='DGPrompt', depth=3, **kwargs), names, text_chunk_size=4,
+        extra_losses=[dict(type='TextRetentionLoss'),
+                      dict(type='ImageRetentionLoss'),
+                      dict(type='LogitRetentionLoss')])
+    assert len(set(clf._current_class_set().tokens.eot_index.tolist())) >= 3
+    images, data = bm.synthetic_batch(clf, 3)
+    assert bm.max_logit_difference(clf, images) < 1e-5
+    with torch.no_grad(), bm.count_text_work(clf) as work:
+        bm.logits(clf, images, 'mmpl')
+    # the [SOS] c1 c2 'of a' prefix (P = 5) once per image, each class cut
+    # after its own EOT, one block call per length group (+ the prefixes)
+    eot = clf._current_class_set().tokens.eot_index
+    assert work.passes == 1 and work.prefix_tokens == 3 * 5
+    assert work.tokens == 3 * 5 + 3 * int((eot + 1 - 5).sum())
+    assert work.block_calls == 1 + len(set(eot.tolist()))
+    clf.train()
+    results = {}
+    for form in bm.FORMULATIONS:
+        clf.zero_grad(set_to_none=True)
+        loss = bm.training_loss(clf, images, data, form)
+        loss.backward()
+        results[form] = loss.item(), {n: p.grad.clone() for n, p in
+                                      clf.named_parameters()
+                                      if p.grad is not None}
+    (loss, grads), (ref_loss, ref_grads) = results['mmpl'], \
+        results['reference']
+    assert loss == pytest.approx(ref_loss, abs=1e-5)
+    assert grads.keys() == ref_grads.keys() and len(grads) > 10
+    for name, g in grads.items():
+        torch.testing.assert_close(g, ref_grads[name], rtol=1e-4, atol=1e-6,
+                                   msg=name)
+
+
+@torch.no_grad()
+def test_dgprompt_prompts_at_their_slots_layer_by_layer(deep_arch,
+                                                        tiny_images):
+    """Layer l < J: the generated prompts sit at text positions 1 .. M of
+    each image's prefix and in the image's last Mv tokens; beyond J nothing
+    is replaced."""
+    clf = build(deep_arch, dict(type='DGPrompt', depth=3))
+    clf.eval()
+    model, m = clf.clip.model, 2
+    text_in, text_out, h1 = record_blocks(model.transformer.resblocks)
+    vis_in, vis_out, h2 = record_blocks(model.visual.transformer.resblocks)
+    try:
+        joint = _joint(clf, tiny_images)
+    finally:
+        for h in h1 + h2:
+            h.remove()
+    prefix = 1 + m + 2  # [SOS] c1 c2 'of a'
+    assert len(joint.text_prompts) == len(joint.visual_prompts) == 3
+    # the prefix runs through blocks 0 .. 2 once per image (its block-3
+    # output feeds nothing: the class positions read its keys/values)
+    assert sorted(text_in) == [0, 1, 2]
+    assert all(x.shape[:2] == (2, prefix) for x in text_in.values())
+    for i in (1, 2):
+        t_in, t_prev = text_in[i], text_out[i - 1]
+        v_in, v_prev = vis_in[i], vis_out[i - 1]
+        assert torch.equal(t_in[:, 1:1 + m], joint.text_prompts[i])
+        assert not torch.equal(t_in[:, 1:1 + m], t_prev[:, 1:1 + m])
+        assert torch.equal(t_in[:, :1], t_prev[:, :1])
+        assert torch.equal(t_in[:, 1 + m:], t_prev[:, 1 + m:])
+        assert torch.equal(v_in[:, -m:], joint.visual_prompts[i])
+        assert torch.equal(v_in[:, :-m], v_prev[:, :-m])
+    assert torch.equal(vis_in[3], vis_out[2])  # beyond J: nothing replaced
+
+
+def test_dgprompt_options(deep_arch):
+    from mmpl.clip import FrozenCLIP
+    from mmpl.utils.errors import ConfigError
+    clip = FrozenCLIP(arch=deep_arch)
+    for bad in (dict(guidance='mlp'), dict(pooling='max'),
+                dict(guidance='cross_attention', guidance_heads=5)):
+        with pytest.raises(ConfigError):
+            DGPrompt(clip, depth=3, **bad)
+    dg = DGPrompt(clip, depth=3, n_visual=3, guidance='cross_attention',
+                  guidance_heads=4)
+    assert dg.visual[2].shape[0] == 3 and dg.deep_text[1].shape[0] == 2
+    assert dg.needs.frozen_image is False and dg.needs.anchors is False
+    affinity = DGPrompt(clip, depth=3, pooling='affinity').needs
+    assert affinity.frozen_image and affinity.anchors
+    with pytest.raises(RuntimeError, match='encode_jointly'):
+        dg.generate()
+
+
+def test_dgprompt_image_conditioned_and_chunked(tiny_images):
+    clf = build('mmpl-tiny-vit', dict(type='DGPrompt', depth=2,
+                                      image_conditioned=True))
+    randomize(clf.text_prompt.visual_meta_net)  # live ReLUs (4 hidden)
+    clf.eval()
+    with torch.no_grad():
+        frozen = clf.frozen_image_pass(tiny_images, with_tokens=False)
+        joint = _joint(clf, tiny_images, image=frozen)
         logits = clf.forward_features(tiny_images).logits
-        clf.text_chunk_size = 3  # B*C = 10 sequences in 4 chunks
+        clf.text_chunk_size = 3  # B*C = 10 class sequences, 4 per call
         chunked = clf.forward_features(tiny_images).logits
         single = torch.cat([clf.forward_features(tiny_images[i:i + 1]).logits
                             for i in range(2)])
-    assert prompts.embeddings.shape[:2] == (2, len(CLASSES))
-    assert prompts.deep_prompts[0].shape == (2, 2, clf.clip.text_width)
-    assert prompts.visual_prompts.shape == (2, 2, clf.clip.vision_width)
-    assert not torch.allclose(prompts.visual_prompts[0],
-                              prompts.visual_prompts[1])
+    assert joint.text_prompts[0].shape == (2, 2, clf.clip.text_width)
+    assert joint.visual_prompts[0].shape == (2, 2, clf.clip.vision_width)
+    assert not torch.allclose(joint.visual_prompts[0][0],
+                              joint.visual_prompts[0][1])
     torch.testing.assert_close(chunked, logits)
     torch.testing.assert_close(single, logits, rtol=1e-4, atol=1e-4)
-
-
-# ----------------------------------------------------------- retention losses
-def _outputs(f, g, f0, t0, scale=torch.tensor(100.)):
-    return PromptCLIPOutputs(logits=cosine_logits(f, g, scale),
-                             image_features=f, text_features=g,
-                             logit_scale=scale,
-                             frozen_image=FrozenImageFeatures(f0),
-                             anchors=t0)
-
-
-LOSSES = [TextRetentionLoss(), TextRetentionLoss(8.0, 'cosine'),
-          ImageRetentionLoss(), LogitRetentionLoss(),
-          LogitRetentionLoss(reduction='batchmean', temperature=2.0)]
-
-
-@pytest.mark.parametrize('loss', LOSSES, ids=lambda m: repr(m.__dict__.get(
-    'distance', type(m).__name__)))
-def test_retention_zero_iff_frozen(loss):
-    g = torch.Generator().manual_seed(0)
-    f0, t0 = torch.randn(3, 16, generator=g), torch.randn(5, 16, generator=g)
-    labels = torch.tensor([0, 1, 2])
-    same = _outputs(f0.clone(), t0.clone()[None], f0, t0)
-    assert loss(same, labels).item() == 0.0
-    # image-conditioned text features (B, C, D) equal to the anchors
-    same_b = _outputs(f0.clone(), t0[None].repeat(3, 1, 1), f0, t0)
-    if not isinstance(loss, LogitRetentionLoss):
-        assert loss(same_b, labels).item() == 0.0
-    moved = _outputs(f0 + 0.3 * torch.randn(3, 16, generator=g),
-                     (t0 + 0.3 * torch.randn(5, 16, generator=g))[None],
-                     f0, t0)
-    assert loss(moved, labels).item() > 0.0
-
-
-def test_retention_reads_per_class_image_features():
-    f0, t0 = torch.randn(2, 8), torch.randn(3, 8)
-    out = _outputs(f0[:, None].repeat(1, 3, 1), t0[None], f0, t0)
-    assert ImageRetentionLoss()(out, None).item() == 0.0
-    assert LogitRetentionLoss()(out, None).item() == pytest.approx(0, abs=1e-6)
-
-
-def test_retention_zero_at_init_when_prompts_reproduce_clip(tiny_images):
-    """CoOp initialised from the anchor template reproduces frozen CLIP:
-    every retention term is zero, end to end (up to float rounding: the
-    prompts' text pass runs the shared [SOS] ctx prefix once, the anchors'
-    pass whole sequences; both are exact in real arithmetic)."""
-    clf = build('mmpl-tiny-vit',
-                dict(type='CoOp', n_ctx=4, ctx_init='a photo of a'),
-                extra_losses=[dict(type='TextRetentionLoss'),
-                              dict(type='TextRetentionLoss', distance='cosine',
-                                   loss_name='loss_cos'),
-                              dict(type='ImageRetentionLoss'),
-                              dict(type='LogitRetentionLoss')],
-                template='a photo of a {}.')
-    clf.train()
-    losses = clf.loss(tiny_images, samples([0, 1]))
-    for name in ('loss_text_retention', 'loss_cos', 'loss_image_retention',
-                 'loss_logit_retention'):
-        assert abs(losses[name].item()) < 1e-5, name
-
-
-def test_anchors_encoded_once_per_class_set(tiny_images):
-    clf = build('mmpl-tiny-vit', dict(type='DGPrompt', depth=2),
-                extra_losses=[dict(type='TextRetentionLoss'),
-                              dict(type='LogitRetentionLoss')])
-    calls = []
-    encode = clf.clip.encode_token_ids
-    clf.clip.encode_token_ids = lambda *a, **k: calls.append(1) or encode(
-        *a, **k)
-    clf.train()
-    for _ in range(3):
-        clf.loss(tiny_images, samples([0, 4]))
-    assert len(calls) == 1
-    clf.set_classes(OTHER_CLASSES)
-    clf.loss(tiny_images, samples([0, 2]))
-    clf.eval()
-    with torch.no_grad():
-        clf.predict(tiny_images)
-    assert len(calls) == 2
-    clf.set_classes(CLASSES)
-    clf.train()
-    clf.loss(tiny_images, samples([1, 2]))
-    assert len(calls) == 2
 
 
 @pytest.mark.parametrize('prompt', [
@@ -344,16 +472,20 @@ def test_a_few_training_steps_decrease_the_loss(tiny_images, prompt):
 
 
 def test_no_frozen_image_pass_at_evaluation_for_losses(tiny_images):
-    """Losses only run in training: evaluation encodes each image once."""
+    """Losses only run in training: evaluation encodes each image once
+    (the prompted pass, interleaved with the text tower)."""
     clf = build('mmpl-tiny-vit', dict(type='DGPrompt', depth=2),
                 extra_losses=[dict(type='ImageRetentionLoss')])
     calls = []
-    encode = clf.clip.encode_image
-    clf.clip.encode_image = lambda *a, **k: calls.append(1) or encode(*a, **k)
+    for owner, name in ((clf.clip, 'encode_image'),
+                        (clf.text_prompt, 'encode_jointly')):
+        fn = getattr(owner, name)
+        setattr(owner, name, lambda *a, fn=fn, name=name, **k:
+                calls.append(name) or fn(*a, **k))
     clf.train()
     clf.loss(tiny_images, samples([0, 1]))
-    assert len(calls) == 2  # frozen + prompted
+    assert calls == ['encode_image', 'encode_jointly']  # frozen + prompted
     clf.eval()
     with torch.no_grad():
         clf.predict(tiny_images)
-    assert len(calls) == 3
+    assert calls[2:] == ['encode_jointly']

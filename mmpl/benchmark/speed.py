@@ -66,7 +66,8 @@ def loops_over_images(model) -> bool:
     encoder image by image (image-conditioned text prompts)."""
     from ..prompts.base import needs_of
     needs = needs_of(model.text_prompt)
-    return needs.frozen_image or needs.image_tokens
+    return (needs.frozen_image or needs.image_tokens
+            or getattr(model.text_prompt, 'encodes_jointly', False))
 
 
 @contextlib.contextmanager
@@ -113,7 +114,15 @@ def _reference_text_encoders(tower):
         return encode(prompt_embeds.flatten(0, 1), eot_index.repeat(groups),
                       deep).view(groups, classes, -1)
 
-    return encode, encode_class_prompts
+    def start_class_prompts(prompt_embeds, eot_index, shared_prefix=0,
+                            chunk_size=None):
+        from ..clip.class_prompt_steps import FullSequenceSteps
+        groups, classes = prompt_embeds.shape[:2]
+        full = _full_length(tower, prompt_embeds.flatten(0, 1))
+        return FullSequenceSteps(tower, full.view(groups, classes,
+                                                  *full.shape[1:]), eot_index)
+
+    return encode, encode_class_prompts, start_class_prompts
 
 
 @contextlib.contextmanager
@@ -129,10 +138,13 @@ def formulation(model, name: str) -> Iterator[None]:
             clip.grad_checkpointing = False
             model.text_chunk_size = None
             model.cache_eval_text = False
-            encode, encode_class_prompts = _reference_text_encoders(clip.text)
+            encode, encode_class_prompts, start_class_prompts = \
+                _reference_text_encoders(clip.text)
             stack.enter_context(_patched(clip.text, 'encode', encode))
             stack.enter_context(_patched(clip.text, 'encode_class_prompts',
                                          encode_class_prompts))
+            stack.enter_context(_patched(clip.text, 'start_class_prompts',
+                                         start_class_prompts))
         model.clear_text_cache()
         try:
             yield
@@ -238,6 +250,21 @@ def count_text_work(model) -> Iterator[TextWork]:
         work.tokens += prefix.shape[0] * prefix.shape[1]
         work.prefix_tokens += prefix.shape[0] * prefix.shape[1]
 
+    def counting_steps(fn):
+        """Block-by-block class prompts (DGPrompt): one pass, its tokens
+        as the returned steps report them."""
+        def start(*args, **kwargs):
+            steps = fn(*args, **kwargs)
+            work.passes += 1
+            work.block_calls += steps.block_calls
+            work.sequences += steps.groups * steps.classes
+            work.tokens += steps.tokens
+            work.prefix_tokens += steps.prefix_tokens
+            return steps
+        return start
+
+    stack_steps = (tower, 'start_class_prompts',
+                   counting_steps(tower.start_class_prompts))
     counters = [(clip, 'encode_text', count_pass),
                 (clip, 'encode_class_prompts', count_pass),
                 (tower, 'encode_batch', count_sequences),
@@ -247,6 +274,7 @@ def count_text_work(model) -> Iterator[TextWork]:
         for obj, name, count in counters:
             stack.enter_context(_patched(
                 obj, name, _counting(getattr(obj, name), count)))
+        stack.enter_context(_patched(*stack_steps))
         yield work
 
 

@@ -65,6 +65,18 @@ def expand_prompts(prompts: PromptTokens, n: int) -> Tensor:
     return prompts
 
 
+def replace_text_slots(x: Tensor, prompts: Tensor) -> Tensor:
+    """(N, L, Dt) hidden states with positions 1 .. M replaced by the
+    (N, M, Dt) prompts (the text slots right after SOS)."""
+    return torch.cat([x[:, :1], prompts, x[:, 1 + prompts.shape[1]:]], dim=1)
+
+
+def replace_visual_slots(x: Tensor, prompts: Tensor) -> Tensor:
+    """(B, 1+N+Mv, Dv) hidden states with the last Mv tokens replaced by the
+    (B, Mv, Dv) prompts."""
+    return torch.cat([x[:, :x.shape[1] - prompts.shape[1]], prompts], dim=1)
+
+
 def _deep_prompt_hook(deep_prompts: Optional[Sequence[PromptTokens]],
                       replace: Callable[[Tensor, Tensor], Tensor]
                       ) -> Optional[BeforeBlock]:
@@ -93,10 +105,7 @@ def text_deep_prompts(
             replace positions 1 .. M of the (N, L, Dt) input of that block.
     """
 
-    def replace(x: Tensor, p: Tensor) -> Tensor:
-        return torch.cat([x[:, :1], p, x[:, 1 + p.shape[1]:]], dim=1)
-
-    return _deep_prompt_hook(deep_prompts, replace)
+    return _deep_prompt_hook(deep_prompts, replace_text_slots)
 
 
 def visual_deep_prompts(
@@ -115,7 +124,7 @@ def visual_deep_prompts(
         if p.shape[1] != num_prompts:
             raise ValueError('deep visual prompts must keep the layer-0 '
                              f'count {num_prompts}')
-        return torch.cat([x[:, :x.shape[1] - num_prompts], p], dim=1)
+        return replace_visual_slots(x, p)
 
     return _deep_prompt_hook(deep_prompts, replace)
 
@@ -388,6 +397,34 @@ class TextTower(_BlockLoop):
 
         return self._encode_grouped(encode, eot, chunk_size).view(
             groups, classes, -1)
+
+    def start_class_prompts(self, prompt_embeds: Tensor, eot_index: Tensor,
+                            shared_prefix: int = 0,
+                            chunk_size: Optional[int] = None):
+        """The class prompts of G images, to be advanced one block at a time
+        (:mod:`.class_prompt_steps`; DGPrompt's interleaved towers): a
+        shared ``[SOS] ctx`` prefix of P positions runs once per image and
+        the class positions attend to it, as in
+        :meth:`encode_class_prompts`; otherwise every sequence runs whole
+        (cut after the last EOT).
+
+        Args:
+            prompt_embeds: (G, C, L, Dt) prompt embeddings (layer-0 prompts
+                in place).
+            eot_index: (C,) EOT positions.
+            shared_prefix: P, or 0.
+            chunk_size: at most this many class sequences per block call.
+
+        Returns:
+            a :class:`~.class_prompt_steps.ClassPromptSteps`.
+        """
+        from .class_prompt_steps import FullSequenceSteps, SharedPrefixSteps
+        if self.can_share_prefix(eot_index, shared_prefix, []):
+            return SharedPrefixSteps(self, prompt_embeds, eot_index,
+                                     shared_prefix, chunk_size)
+        if self.causal:
+            prompt_embeds = prompt_embeds[:, :, :int(eot_index.max()) + 1]
+        return FullSequenceSteps(self, prompt_embeds, eot_index)
 
     def can_share_prefix(self, eot_index: Tensor, prefix: int,
                          deep_prompts: list) -> bool:

@@ -5,6 +5,7 @@ from .hooks import (ClassNamesHook, NaNGuardHook, PlainCheckpointHook,
 from .model_wrappers import (CPUDistributedDataParallel,
                              PromptCLIPFullyShardedDataParallel)
 from .schedulers import ConstantWarmupCosineLR
+from .gpa import GaussianPromptAggregationHook
 from .loops import (MultiSplitTestLoop, MultiSplitValLoop, set_model_classes,
                     unwrap_model)
 
@@ -13,7 +14,7 @@ register_checkpoint_safe_globals()
 __all__ = [
     'ClassNamesHook', 'NaNGuardHook', 'PlainCheckpointHook', 'RunResultsHook',
     'any_process', 'run_identity',
-    'ConstantWarmupCosineLR',
+    'ConstantWarmupCosineLR', 'GaussianPromptAggregationHook',
     'MultiSplitValLoop', 'MultiSplitTestLoop',
     'set_model_classes', 'unwrap_model', 'register_checkpoint_safe_globals',
     'to_plain_data', 'from_plain_data', 'CPUDistributedDataParallel',

@@ -8,13 +8,24 @@ frozen hand-crafted text features ``t0``, cached by the classifier once per
 class set; ``frozen_image``: the prompt-free image features ``f0``). Every
 term is exactly zero when the prompted features equal the frozen ones.
 
-* :class:`TextRetentionLoss`: lambda_t * L1 or (1 - cos)(g_c, t0_c)
-  (PromptSRC: L1 x25; KgCoOp: 1 - cos x8).
-* :class:`ImageRetentionLoss`: lambda_v * L1(f, f0) (PromptSRC: x10).
-* :class:`LogitRetentionLoss`: KL(softmax(zero-shot) || softmax(logits)),
-  zero-shot logits = scale * cos(f0, t0) (PromptSRC: x1).
+From PromptSRC (Khattak et al., ICCV 2023, "self-regulating constraints"),
+terms, weights and KL direction as in its code:
 
-The DGPrompt retention module is the three together (reconstruction).
+* :class:`TextRetentionLoss`: lambda_t * mean_{b,c,d} |g^_{b,c} - t0^_c|,
+  the L1 of the L2-normalised features, per class (and per image when the
+  text features are (B, C, D)) [lambda_t 25]; KgCoOp's 1 - cos x8 is the
+  'cosine' option.
+* :class:`ImageRetentionLoss`: lambda_v * mean |f^_b - f0^_b| [10].
+* :class:`LogitRetentionLoss`: lambda * KL(p_zs || p) with p_zs =
+  softmax(scale * cos(f0, t0)) the frozen zero-shot prediction (the target)
+  and p = softmax(logits) [1], summed and divided by B*C.
+
+The anchors ``t0`` come from one template or an ensemble
+(:mod:`.anchors`, the classifier's ``anchor_templates``). Gaussian prompt
+aggregation over epochs is :class:`~mmpl.engine.gpa.GaussianPromptAggregationHook`.
+The DGPrompt paper (Neural Networks 2025) says only that "a retention
+module restrains prompt tuning"; that it is PromptSRC's three terms with
+PromptSRC's weights is the project's reading.
 """
 from typing import Optional
 

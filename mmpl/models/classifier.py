@@ -14,6 +14,10 @@ One forward runs the stages of DESIGN.md in order:
 7. feature tuner (optional) -> (B, D) or per-class (B, C, D)
 8. logits = exp(logit_scale) * cos(f, g); losses = CE + extra losses
 
+A text prompt module with ``encodes_jointly`` (DGPrompt with guidance) runs
+stages 3-6 itself, the two towers interleaved block by block
+(``encode_jointly`` -> :class:`~mmpl.structures.JointFeatures`).
+
 What runs in stages 1-2 follows the modules' merged ``needs``
 (:class:`~mmpl.structures.Needs`), decided when the model is built.
 Features leave the CLIP in its dtype; the classifier works in fp32 from the
@@ -36,7 +40,10 @@ from mmpretrain.structures import DataSample
 from torch import Tensor, nn
 
 from ..clip import (CLIP_MEAN, CLIP_STD, DEFAULT_TEMPLATE, ClassTokens,
-                    FrozenCLIP, build_class_tokens, class_prompt_texts)
+                    FrozenCLIP, build_class_tokens, class_prompt_texts,
+                    readable_classname)
+from ..losses.anchors import (ensemble_anchors, ensemble_texts,
+                              resolve_templates)
 from ..prompts.base import (BaseFeatureTuner, BaseTextPrompt,
                             BaseVisualPrompt, needs_of)
 # PromptCLIPOutputs / cosine_logits are re-exported (public import paths).
@@ -103,6 +110,10 @@ class PromptCLIPClassifier(BaseClassifier):
             :class:`PromptCLIPOutputs` (retention, alignment ...).
         template: hand-crafted prompt template for the anchors; None uses the
             dataset's (``metainfo['template']``), else 'a photo of a {}.'.
+        anchor_templates: anchors from an ensemble of templates instead
+            (PromptSRC): 'openai_imagenet' (open_clip's 80 OpenAI ImageNet
+            templates), 'simple_imagenet', or a list of '... {} ...'
+            strings; None = the one ``template`` [default].
         classnames: optional initial class names (normally set from data).
         text_chunk_size: max sequences per text-encoder call (memory bound
             for B*C image-conditioned prompts); None = one call.
@@ -122,6 +133,7 @@ class PromptCLIPClassifier(BaseClassifier):
                  loss: dict = dict(type='mmpretrain.CrossEntropyLoss', loss_weight=1.0),
                  extra_losses: Sequence[dict] = (),
                  template: Optional[str] = None,
+                 anchor_templates=None,
                  classnames: Optional[Sequence[str]] = None,
                  text_chunk_size: Optional[int] = None,
                  data_preprocessor: Optional[dict] = None,
@@ -138,6 +150,7 @@ class PromptCLIPClassifier(BaseClassifier):
             type=type(self).__name__, clip=clip, text_prompt=text_prompt,
             visual_prompt=visual_prompt, feature_tuner=feature_tuner,
             loss=loss, extra_losses=list(extra_losses), template=template,
+            anchor_templates=anchor_templates,
             text_chunk_size=text_chunk_size,
             data_preprocessor=data_preprocessor))
         self.clip = FrozenCLIP(**clip)
@@ -151,6 +164,9 @@ class PromptCLIPClassifier(BaseClassifier):
         self.extra_losses = nn.ModuleList(
             [MODELS.build(cfg) for cfg in extra_losses])
         self.template = template
+        #: (T,) template callables of the anchor ensemble, or None
+        self._anchor_ensemble = (None if anchor_templates is None else
+                                 resolve_templates(anchor_templates))
         self.text_chunk_size = text_chunk_size
         self.cache_eval_text = True
         self._check_combination()
@@ -283,20 +299,29 @@ class PromptCLIPClassifier(BaseClassifier):
             tokens = build_class_tokens(self.clip, self._classnames,
                                         self.text_prompt.n_ctx,
                                         self.text_prompt.context_phrase)
-            class_set = _remember(self._class_sets, key, _ClassSet(
-                tokens,
-                class_prompt_texts(self.anchor_template, self._classnames)))
+            if self._anchor_ensemble is None:
+                texts = class_prompt_texts(self.anchor_template,
+                                           self._classnames)
+            else:  # T*C texts, template-major
+                texts = ensemble_texts(self._anchor_ensemble, [
+                    readable_classname(n) for n in self._classnames])
+            class_set = _remember(self._class_sets, key,
+                                  _ClassSet(tokens, texts))
         return class_set
 
     def class_anchors(self) -> Tensor:
-        """(C, D) frozen text features of the hand-crafted template, computed
-        once per class set."""
+        """(C, D) frozen text features of the hand-crafted template (or the
+        unit mean over ``anchor_templates``), computed once per class set."""
         class_set = self._current_class_set()
         if class_set.anchors is None:
             with torch.no_grad():
                 ids = self.clip.tokenize(class_set.anchor_texts)
-                class_set.anchors = self.clip.encode_token_ids(
+                anchors = self.clip.encode_token_ids(
                     ids, chunk_size=self.text_chunk_size).float()
+            if self._anchor_ensemble is not None:
+                anchors = ensemble_anchors(anchors,
+                                           len(self._anchor_ensemble))
+            class_set.anchors = anchors
         return class_set.anchors
 
     # ---------------------------------------------------------------- forward
@@ -346,16 +371,13 @@ class PromptCLIPClassifier(BaseClassifier):
             _remember(self._eval_text_cache, key, (g, prompts))
         return g, prompts
 
-    def forward_features(self, images: Tensor) -> PromptCLIPOutputs:
-        """Run the staged pipeline on normalised images (B, 3, H, W)."""
-        class_set = self._current_class_set()
-        needs = self.needs
-        frozen = None
-        if needs.frozen_image:
-            frozen = self.frozen_image_pass(images,
-                                            with_tokens=needs.image_tokens)
-        anchors = self.class_anchors() if needs.anchors else None
-
+    def _staged_features(self, images: Tensor, class_set: _ClassSet,
+                         frozen: Optional[FrozenImageFeatures],
+                         anchors: Optional[Tensor]) -> tuple:
+        """Stages 3-6: text prompts and features, visual prompts, the image
+        pass. Returns f (B, D), g (1|B, C, D), the image tokens (or None),
+        the prompt module's losses and the frozen pass (run here when
+        there are no visual prompts)."""
         g, prompts = self._text_features(class_set, frozen, anchors)
 
         visual_prompts = prompts.visual_prompts
@@ -378,6 +400,29 @@ class PromptCLIPClassifier(BaseClassifier):
             f, tokens = (out[0], out[1]) if self._tuner_tokens else (out,
                                                                      None)
             f = f.float()
+        return f, g, tokens, prompts.losses, frozen
+
+    def forward_features(self, images: Tensor) -> PromptCLIPOutputs:
+        """Run the staged pipeline on normalised images (B, 3, H, W)."""
+        class_set = self._current_class_set()
+        needs = self.needs
+        frozen = None
+        if needs.frozen_image:
+            frozen = self.frozen_image_pass(images,
+                                            with_tokens=needs.image_tokens)
+        anchors = self.class_anchors() if needs.anchors else None
+
+        if getattr(self.text_prompt, 'encodes_jointly', False):
+            # stages 3-6 in one: the module interleaves the two towers
+            joint = self.text_prompt.encode_jointly(
+                self.clip, class_set.tokens, images, frozen, anchors,
+                chunk_size=self.text_chunk_size,
+                return_tokens=self._tuner_tokens)
+            f, g = joint.image_features.float(), joint.text_features.float()
+            tokens, prompt_losses = joint.image_tokens, joint.losses
+        else:
+            f, g, tokens, prompt_losses, frozen = self._staged_features(
+                images, class_set, frozen, anchors)
 
         if self.feature_tuner is not None:
             f = self.feature_tuner(f, g, tokens)
@@ -387,7 +432,7 @@ class PromptCLIPClassifier(BaseClassifier):
         return PromptCLIPOutputs(logits=logits, image_features=f,
                                  text_features=g, logit_scale=scale,
                                  frozen_image=frozen, anchors=anchors,
-                                 prompt_losses=prompts.losses)
+                                 prompt_losses=prompt_losses)
 
     def extract_feat(self, inputs: Tensor) -> Tensor:
         """The image features of normalised images (B, 3, H, W), as

@@ -1,87 +1,59 @@
 """DGPrompt: dual-guidance, layer-wise generation of text and visual prompts.
 
 Reconstruction of Neural Networks 2025, "DGPrompt: Dual-guidance prompts
-generation for vision-language models" (the paper's equations are not
-available; see DESIGN.md). Both towers carry M prompt tokens in every layer
-l < J. Layer 0 uses the base prompts; for l = 1 .. J-1::
+generation for vision-language models". The abstract says: visual and
+textual prompts are generated with mutual guidance, layer by layer
+(hierarchical context), so that image and text embedding extraction guide
+each other, and a retention module restrains prompt tuning (reported HM
+79.54, +0.99 over MaPLe). The paper's equations are not available to the
+project; this is its reading (DESIGN.md, "DGPrompt"):
 
-    V_l = Vbase_l + G_tv_l(T_{l-1}) + alpha * V_{l-1}   (text guides vision)
-    T_l = Tbase_l + G_vt_l(V_{l-1}) + alpha * T_{l-1}   (vision guides text)
+The two towers run block by block, interleaved. Both carry prompts in the
+layers l < J (M text tokens right after SOS, Mv visual tokens after the
+patch tokens; the MaPLe layout of :func:`~mmpl.clip.build_class_tokens`,
+the ``ctx_init`` words beyond the M tokens stay frozen). Layer 0 uses the
+base prompts (``ctx``, ``visual[0]``; CoCoOp-style per-image shifts from
+``f0`` with ``image_conditioned``). For l = 1 .. J-1, image b::
 
-``G`` is a linear mapper [default] or a cross-attention from the target's base
-prompts over the (projected) source prompts; the ``alpha`` residual carries
-the previous layer's generated prompts (hierarchical context). Generated
-prompts are new tensors (never written into parameters), so every guidance
-module receives gradients. ``guidance='none'`` gives deep *independent*
-prompts in both towers (PromptSRC-style, with ``alpha=0``).
+    T_l(b) = Tbase_l + G_vt_l(image tower's layer-l input states of image b
+                              at its CLS and prompt tokens) + alpha T_{l-1}(b)
+    V_l(b) = Vbase_l + G_tv_l(text tower's layer-l input states of image b's
+                              class prompts at their EOT, over the class
+                              set [mean | zero-shot affinity]) + alpha V_{l-1}(b)
 
-Guidance reads prompts, not the image, so text features are shared by the
-batch. With ``image_conditioned=True`` a CoCoOp-style meta-net per tower adds
-a per-image shift to the layer-0 prompts and the guidance chain carries it to
-every layer: prompts become (B, ...) and the classifier encodes the B*C text
-sequences in one chunked call (``text_chunk_size``).
+``G``: :mod:`.guidance` (linear [default] or cross-attention). So image
+content reaches the text prompts and class-set text content reaches the
+visual prompts: the text features are per image (B, C, D) and the image
+features depend on the class set. The text prompts stay inside the
+``[SOS] ctx`` prefix: each image's prefix runs once per layer and the class
+positions attend to it (:class:`~mmpl.clip.class_prompt_steps.
+SharedPrefixSteps`), each class cut after its own EOT: per layer one
+batched block call for the image tower, one for the prefixes and one per
+EOT-length group of classes (all images together), no loop over images or
+classes.
+
+``guidance='none'`` gives deep *independent* prompts in both towers (IVLP;
+the PromptSRC-style ablation, ``alpha=0``), encoded through the ordinary
+encoders (shared by the batch, cached in evaluation).
 """
 from typing import List, Optional, Tuple
 
+import torch
 import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 from torch import Tensor, nn
 
 from ..clip import ClassTokens
+from ..clip.towers import replace_visual_slots
+from ..structures import JointFeatures
 from ..utils.checks import check_choice
-from ..utils.errors import ConfigError
-from .base import (BaseTextPrompt, FrozenImageFeatures, Needs,
-                   TextPrompts)
+from .base import BaseTextPrompt, FrozenImageFeatures, Needs, TextPrompts
 from .context import init_context, insert_context, shared_prefix_length
 from .deep import layer_prompts, resolve_depth
+from .guidance import GUIDANCE_TYPES, build_guidance, zero_shot_affinity
 from .layers import bottleneck_mlp
 
-GUIDANCE_TYPES = ('linear', 'cross_attention', 'none')
-
-
-class LinearGuidance(nn.Module):
-    """Maps the source tower's prompts to the target width, token by token.
-
-    forward(source (..., M, Ds), base (M, Dd)) -> (..., M, Dd)
-    """
-
-    def __init__(self, source_dim: int, target_dim: int):
-        super().__init__()
-        self.mapper = nn.Linear(source_dim, target_dim)
-
-    def forward(self, source: Tensor, base: Tensor) -> Tensor:
-        return self.mapper(source)
-
-
-class CrossAttentionGuidance(nn.Module):
-    """The target's base prompts (queries) attend over the source prompts
-    projected to the target width (keys/values).
-
-    forward(source (M, Ds) | (B, M, Ds), base (M, Dd)) -> same lead dims, Dd
-    """
-
-    def __init__(self, source_dim: int, target_dim: int, num_heads: int = 8):
-        super().__init__()
-        if target_dim % num_heads:
-            raise ConfigError(f'guidance_heads={num_heads} does not divide '
-                              f'the prompt width {target_dim}')
-        self.kv = nn.Linear(source_dim, target_dim)
-        self.attn = nn.MultiheadAttention(target_dim, num_heads,
-                                          batch_first=True)
-
-    def forward(self, source: Tensor, base: Tensor) -> Tensor:
-        unbatched = source.dim() == 2
-        kv = self.kv(source if not unbatched else source.unsqueeze(0))
-        query = base.unsqueeze(0).expand(kv.shape[0], -1, -1)
-        out = self.attn(query, kv, kv, need_weights=False)[0]
-        return out[0] if unbatched else out
-
-
-def _guidance(kind: str, source_dim: int, target_dim: int,
-              heads: int) -> nn.Module:
-    if kind == 'linear':
-        return LinearGuidance(source_dim, target_dim)
-    return CrossAttentionGuidance(source_dim, target_dim, heads)
+POOLINGS = ('mean', 'affinity')
 
 
 @MODELS.register_module()
@@ -91,17 +63,19 @@ class DGPrompt(BaseTextPrompt):
     Args:
         clip: the frozen CLIP (widths, layers, init phrase).
         n_ctx: text prompt tokens per layer M [2].
-        n_visual: visual prompt tokens per layer [None = n_ctx]; linear
-            guidance needs n_visual == n_ctx.
+        n_visual: visual prompt tokens per layer Mv [None = n_ctx].
         depth: prompted layers J in both towers [9].
         ctx_init: phrase whose first M token embeddings initialise the
             layer-0 text prompts; its other tokens stay in the prompt,
             frozen, as in MaPLe ['a photo of a']; None for N(0, 0.02).
         guidance: 'linear' [default], 'cross_attention' or 'none'
-            (independent deep prompts).
+            (independent deep prompts, IVLP).
         guidance_heads: heads of the cross-attention guidance [8].
         alpha: weight of the residual from the previous layer's generated
-            prompts [0.1].
+            prompts (hierarchical context) [0.1].
+        pooling: how the text -> image guidance pools the class set:
+            'mean' [default] or 'affinity' (weighted by the frozen
+            zero-shot prediction of the image, softmax(s cos(f0, t0))).
         image_conditioned: add a per-image shift (meta-nets on ``f0``) to the
             layer-0 prompts of both towers [False].
         depth_overflow: J above the layer count: 'clip' (warn) or 'error'.
@@ -117,21 +91,20 @@ class DGPrompt(BaseTextPrompt):
                  guidance: str = 'linear',
                  guidance_heads: int = 8,
                  alpha: float = 0.1,
+                 pooling: str = 'mean',
                  image_conditioned: bool = False,
                  depth_overflow: str = 'clip',
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         check_choice('guidance', guidance, GUIDANCE_TYPES)
+        check_choice('pooling', pooling, POOLINGS)
         n_visual = n_visual or n_ctx
-        if guidance == 'linear' and n_visual != n_ctx:
-            raise ConfigError(f'guidance={guidance!r} maps prompts token by '
-                              f'token: n_visual ({n_visual}) must equal n_ctx '
-                              f'({n_ctx})')
-        self.n_ctx = n_ctx
+        self.n_ctx, self.n_visual = n_ctx, n_visual
         self.depth = resolve_depth(clip, depth, True, depth_overflow,
                                    'DGPrompt')
         self.guidance = guidance
         self.alpha = float(alpha)
+        self.pooling = pooling
         self.per_image = image_conditioned
         dt, dv, device = clip.text_width, clip.vision_width, clip.device
         self.ctx = init_context(clip, n_ctx, ctx_init)  # Tbase_0 (M, Dt)
@@ -140,13 +113,13 @@ class DGPrompt(BaseTextPrompt):
         self.visual = layer_prompts(self.depth, n_visual, dv, device)
         if guidance == 'none':
             self.text_to_visual = self.visual_to_text = None
-        else:
+        else:  # one map per layer 1 .. J-1 and direction
             self.text_to_visual = nn.ModuleList([
-                _guidance(guidance, dt, dv, guidance_heads)
+                build_guidance(guidance, dt, dv, n_visual, guidance_heads)
                 for _ in range(self.depth - 1)
             ]).to(device)
             self.visual_to_text = nn.ModuleList([
-                _guidance(guidance, dv, dt, guidance_heads)
+                build_guidance(guidance, dv, dt, n_ctx, guidance_heads)
                 for _ in range(self.depth - 1)
             ]).to(device)
         if image_conditioned:
@@ -155,17 +128,22 @@ class DGPrompt(BaseTextPrompt):
                                                   dv).to(device)
 
     @property
+    def encodes_jointly(self) -> bool:
+        """The classifier calls :meth:`encode_jointly` (both towers,
+        interleaved) instead of ``forward`` + the two encoders."""
+        return self.guidance != 'none'
+
+    @property
     def needs(self) -> Needs:
-        return Needs(frozen_image=self.per_image)
+        affinity = self.pooling == 'affinity' and self.encodes_jointly
+        return Needs(frozen_image=self.per_image or affinity,
+                     anchors=affinity)
 
-    def generate(self, image: Optional[FrozenImageFeatures] = None
-                 ) -> Tuple[List[Tensor], List[Tensor]]:
-        """Generate the prompts of every layer l < J.
-
-        Returns:
-            text prompts and visual prompts, J each; (M, D) shared or
-            (B, M, D) per image when image-conditioned.
-        """
+    # ------------------------------------------------------------ layer 0
+    def _layer0(self, image: Optional[FrozenImageFeatures]
+                ) -> Tuple[Tensor, Tensor]:
+        """Layer-0 text (M, Dt) and visual (Mv, Dv) prompts, (B, ...) with
+        the per-image shifts of ``image_conditioned``."""
         text, visual = self.ctx, self.visual[0]
         if self.per_image:
             if image is None:
@@ -174,18 +152,26 @@ class DGPrompt(BaseTextPrompt):
             f0 = F.normalize(image.global_feature.float(), dim=-1)
             text = text + self.text_meta_net(f0).unsqueeze(1)  # (B, M, Dt)
             visual = visual + self.visual_meta_net(f0).unsqueeze(1)
+        return text, visual
+
+    # ------------------------------------------ guidance='none': IVLP path
+    def generate(self, image: Optional[FrozenImageFeatures] = None
+                 ) -> Tuple[List[Tensor], List[Tensor]]:
+        """Prompts of every layer l < J without guidance (independent deep
+        prompts, plus the ``alpha`` residual of the previous layer's).
+
+        Returns:
+            text prompts and visual prompts, J each; (M, D) shared or
+            (B, M, D) per image when image-conditioned.
+        """
+        if self.encodes_jointly:
+            raise RuntimeError('DGPrompt with guidance generates its prompts '
+                               'from the towers\' states: use encode_jointly')
+        text, visual = self._layer0(image)
         texts, visuals = [text], [visual]
         for layer in range(1, self.depth):
-            prev_t, prev_v = texts[-1], visuals[-1]
-            base_t, base_v = self.deep_text[layer - 1], self.visual[layer]
-            text, visual = base_t, base_v
-            if self.guidance != 'none':
-                text = text + self.visual_to_text[layer - 1](prev_v, base_t)
-                visual = visual + self.text_to_visual[layer - 1](prev_t,
-                                                                 base_v)
-            if self.alpha:
-                text = text + self.alpha * prev_t
-                visual = visual + self.alpha * prev_v
+            text = self.deep_text[layer - 1] + self.alpha * texts[-1]
+            visual = self.visual[layer] + self.alpha * visuals[-1]
             texts.append(text)
             visuals.append(visual)
         return texts, visuals
@@ -194,6 +180,8 @@ class DGPrompt(BaseTextPrompt):
                 class_tokens: ClassTokens,
                 image: Optional[FrozenImageFeatures] = None,
                 anchors: Optional[Tensor] = None) -> TextPrompts:
+        """The IVLP path (``guidance='none'``): prompts for the ordinary
+        encoders."""
         texts, visuals = self.generate(image)
         ctx = texts[0] if texts[0].dim() == 2 else texts[0].unsqueeze(1)
         prompts = insert_context(ctx, class_tokens.prefix,
@@ -205,3 +193,98 @@ class DGPrompt(BaseTextPrompt):
                            deep_prompts=texts[1:],
                            visual_prompts=visuals[0],
                            deep_visual_prompts=visuals[1:])
+
+    # ---------------------------------------------- the interleaved towers
+    def encode_jointly(self,
+                       clip,
+                       class_tokens: ClassTokens,
+                       images: Tensor,
+                       image: Optional[FrozenImageFeatures] = None,
+                       anchors: Optional[Tensor] = None,
+                       chunk_size: Optional[int] = None,
+                       return_tokens: bool = False) -> JointFeatures:
+        """Both towers, block by block, each layer's prompts generated from
+        the other tower's states of that layer (module docstring).
+
+        Args:
+            clip: the frozen CLIP.
+            class_tokens: the class set's token layout.
+            images: (B, 3, H, W) normalised images.
+            image: the frozen image pass (``image_conditioned`` or
+                ``pooling='affinity'``).
+            anchors: (C, D) class anchors (``pooling='affinity'``).
+            chunk_size: at most this many class sequences per block call.
+            return_tokens: also return the (B, 1+N, D) image tokens.
+
+        Returns:
+            :class:`~mmpl.structures.JointFeatures` with (B, D) image and
+            (B, C, D) text features.
+        """
+        text_tower, vision = clip.text, clip.visual
+        batch = images.shape[0]
+        text, visual = self._layer0(image)
+        ctx = text.unsqueeze(1) if text.dim() == 3 else text.expand(
+            batch, 1, -1, -1)  # (B, 1, M, Dt)
+        embeds = insert_context(ctx, class_tokens.prefix,
+                                class_tokens.suffix)  # (B, C, L, Dt)
+        steps = text_tower.start_class_prompts(
+            embeds, class_tokens.eot_index,
+            shared_prefix_length(ctx, class_tokens.n_frozen_context),
+            chunk_size)
+        v = vision.embed(images, visual)  # (B, 1+N+Mv, Dv)
+        weights = None  # (B, C) over the class set; None = mean
+        if self.pooling == 'affinity' and self.encodes_jointly:
+            if image is None or anchors is None:
+                raise ValueError("DGPrompt(pooling='affinity') needs the "
+                                 'frozen image features and the anchors')
+            weights = zero_shot_affinity(image.global_feature, anchors,
+                                         clip.logit_scale)
+        texts, visuals = [text], [visual]
+        mv = self.n_visual
+        for layer in range(max(text_tower.layers, vision.layers)):
+            text = visual = None
+            if 1 <= layer < self.depth:
+                text, visual = self._guided(layer, texts[-1], visuals[-1],
+                                            steps.eot_states(), v, weights)
+                texts.append(text)
+                visuals.append(visual)
+            if layer < text_tower.layers:
+                steps.step(layer, text)
+            if layer < vision.layers:
+                if visual is not None:
+                    v = replace_visual_slots(
+                        v, visual.expand(batch, -1, -1).to(v.dtype))
+                v = vision.run(v, layer, layer + 1)
+        out = vision.head(v, mv, return_tokens)
+        f, tokens = out if return_tokens else (out, None)
+        return JointFeatures(image_features=f, text_features=steps.features(),
+                             image_tokens=tokens, text_prompts=texts,
+                             visual_prompts=visuals)
+
+    def _guided(self, layer: int, prev_text: Tensor, prev_visual: Tensor,
+                eot_states: Tensor, visual_states: Tensor,
+                weights: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
+        """Layer ``layer``'s prompts from the towers' input states of it.
+
+        Args:
+            prev_text, prev_visual: layer l-1's generated prompts.
+            eot_states: (B, C, Dt) text states at the EOT positions.
+            visual_states: (B, 1+N+Mv, Dv) image states.
+            weights: (B, C) class-set pooling weights, or None (mean).
+
+        Returns:
+            (B, M, Dt) text and (B, Mv, Dv) visual prompts (shared shapes
+            (M, Dt) / (Mv, Dv) without guidance and per-image inputs).
+        """
+        text = self.deep_text[layer - 1]
+        visual = self.visual[layer]
+        if self.encodes_jointly:
+            source = torch.cat([visual_states[:, :1],
+                                visual_states[:, -self.n_visual:]], dim=1)
+            text = text + self.visual_to_text[layer - 1](source)
+            visual = visual + self.text_to_visual[layer - 1](eot_states,
+                                                             weights)
+        if self.alpha:
+            text = text + self.alpha * prev_text
+            visual = visual + self.alpha * prev_visual
+        return text, visual
