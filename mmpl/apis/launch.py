@@ -19,7 +19,7 @@ exception``.
 import datetime
 import gc
 import os
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 import torch.distributed as torch_dist
@@ -136,10 +136,13 @@ def finish_launch(clean: bool = True) -> None:
     torch_dist.destroy_process_group()
 
 
-def run_stage(cfg, stage: str) -> Optional[dict]:
+def run_stage(cfg, stage: str,
+              before: Optional[Callable] = None) -> Optional[dict]:
     """Prepare the launch, build the runner for ``cfg``, run ``stage``
     (``'train'`` or ``'test'``) and tear down cleanly: the runner (and its
     DDP reducer) is released before the process group is destroyed.
+    ``before(runner)`` runs once the runner is built (checks against the
+    built model).
 
     Returns:
         The test metrics on the main process; None on the other processes
@@ -150,6 +153,8 @@ def run_stage(cfg, stage: str) -> Optional[dict]:
     prepare_launch(cfg)
     try:
         runner = build_runner(cfg)
+        if before is not None:
+            before(runner)
         if stage == 'train':
             runner.train()
             result = None

@@ -1,0 +1,178 @@
+"""Every mistake a user makes gets one line saying what to fix (exit 2),
+found before the runner is built where possible: a table of bad inputs to
+the tools, run in process (argv in, SystemExit / return code and stderr
+out)."""
+import os.path as osp
+
+import pytest
+import torch
+from helpers import load_tool, offline_config
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+COOP = osp.join(ROOT, 'configs/coop/coop_vitb16_b2n_eurosat.py')
+TINY = ['model.clip.arch=mmpl-tiny-vit', 'model.clip.pretrained=None']
+
+train_tool = load_tool('tools/train.py')
+test_tool = load_tool('tools/test.py')
+smoke_tool = load_tool('tools/misc/smoke.py')
+TOOLS = dict(train=train_tool, test=test_tool, smoke=smoke_tool)
+
+
+def _files(tmp_path) -> dict:
+    """The user's files the bad inputs name."""
+    broken = tmp_path / 'broken.py'
+    broken.write_text("_base_ = ['./x.py']\nmodel = dict(type='A'\n")
+    garbage = tmp_path / 'garbage.pth'
+    garbage.write_bytes(b'not a checkpoint at all')
+    truncated = tmp_path / 'truncated.pth'
+    torch.save({'state_dict': {'x': torch.zeros(1000)}}, str(truncated))
+    truncated.write_bytes(truncated.read_bytes()[:300])
+    a_file = tmp_path / 'a_file'
+    a_file.write_text('mine')
+    (tmp_path / 'empty_run').mkdir()
+    return dict(broken=str(broken), garbage=str(garbage),
+                truncated=str(truncated), a_file=str(a_file),
+                empty_run=str(tmp_path / 'empty_run'),
+                work=str(tmp_path / 'w'))
+
+
+# (tool, argv with {placeholders}, a part of the expected line)
+CASES = [
+    ('train', ['{broken}'], 'syntax error in config'),
+    ('train', ['nowhere/cfg.py'], "config not found: 'nowhere/cfg.py'"),
+    ('train', [COOP, '--cfg-options', 'model.text_prompt.n_ctxx=4'],
+     'Did you mean model.text_prompt.n_ctx?'),
+    ('train', [COOP, '--cfg-options', 'train_cfg.max_epoch=4'],
+     'Did you mean train_cfg.max_epochs?'),
+    ('train', [COOP, '--cfg-options', 'model.text_promt.n_ctx=4'],
+     'Did you mean model.text_prompt?'),
+    ('train', [COOP, '--cfg-options', 'n_ctx'],
+     "--cfg-options takes KEY=VALUE items (e.g. train_cfg.max_epochs=5), "
+     "got 'n_ctx'"),
+    ('train', [COOP, '--seed', '-1'], '--seed must be an integer >= 0'),
+    ('train', [COOP, '--seed', 'one'], "argument --seed: invalid int value"),
+    ('train', [COOP, '--cfg-options', 'train_dataloader.batch_size=0'],
+     'train_dataloader.batch_size must be an integer >= 1, got 0'),
+    ('train', [COOP, '--cfg-options', 'val_dataloader.new.num_workers=-1'],
+     'val_dataloader.new.num_workers must be an integer >= 0'),
+    ('train', [COOP, '--cfg-options', 'train_dataloader.dataset.dataset.'
+               'dataset.pipeline.1.scale=64'],
+     '.pipeline makes 64 px images (RandomResizedCrop scale=64) and the '
+     'CLIP ViT-B-16 takes 224 px'),
+    ('train', [COOP, '--work-dir', '{a_file}'], 'is a file'),
+    ('train', [COOP, '--work-dir', '{a_file}/sub'], 'is not writable'),
+    ('train', [COOP, '--work-dir', '{empty_run}', '--resume'],
+     'nothing to resume in'),
+    ('train', [COOP, '--resume', '{work}/epoch_3.pth'],
+     'resume checkpoint not found'),
+    ('train', [COOP, '--resume', '{garbage}'], 'cannot read resume checkpoint'),
+    ('train', [COOP, '--resume', '{truncated}'],
+     'cannot read resume checkpoint'),
+    ('train', [COOP, '--launcher', 'gpu'], "argument --launcher: invalid "
+     "choice: 'gpu'"),
+    ('test', [COOP, '{garbage}'], 'cannot read checkpoint'),
+    ('test', [COOP, '{work}/none.pth'], 'checkpoint not found'),
+    ('smoke', ['nowhere/cfg.py'], 'config not found'),
+    ('smoke', [COOP, '--cfg-options', 'model.clip.pretraind=x'],
+     'Did you mean model.clip.pretrained?'),
+]
+
+
+def run_tool(tool: str, argv, capsys) -> tuple:
+    """(exit status, the ``mmpl: error:`` lines of stderr) of a tool's
+    ``main`` called in process."""
+    try:
+        code = TOOLS[tool].main(argv)
+    except SystemExit as exc:  # argparse
+        code = exc.code
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines()
+             if line.startswith('mmpl: error: ')]
+    assert 'Traceback' not in err, err
+    return code, lines
+
+
+@pytest.mark.parametrize('tool,argv,expected', CASES,
+                         ids=[f'{c[0]}-{i}' for i, c in enumerate(CASES)])
+def test_bad_input_is_one_actionable_line(tool, argv, expected, tmp_path,
+                                          capsys):
+    files = _files(tmp_path)
+    argv = [a.format(**files) for a in argv]
+    if '--work-dir' not in argv and tool != 'smoke':
+        argv += ['--work-dir', files['work']]
+    before = {p: open(p, 'rb').read() for p in files.values()
+              if osp.isfile(p)}
+    code, lines = run_tool(tool, argv, capsys)
+    assert code == 2
+    assert len(lines) == 1 and expected in lines[0], lines
+    # every line says what is wrong, then what to do
+    assert lines[0].rstrip('.?').count('. ') >= 1, lines[0]
+    for path, data in before.items():  # nothing the user wrote is changed
+        assert open(path, 'rb').read() == data
+
+
+def test_cfg_options_keep_spaces_of_a_string():
+    args = train_tool.parse_args(
+        [COOP, '--cfg-options', 'model.text_prompt.ctx_init=a photo of a',
+         'model.text_prompt.n_ctx=4', 'a.b=[1, 2]', "c='x y'"])
+    assert args.cfg_options == {'model.text_prompt.ctx_init': 'a photo of a',
+                                'model.text_prompt.n_ctx': 4,
+                                'a.b': [1, 2], 'c': 'x y'}
+
+
+def test_a_constructor_option_the_config_leaves_default_is_accepted():
+    from mmpl.apis import load_config
+    cfg = load_config(COOP, {'model.text_prompt.class_specific': True,
+                             'model.text_prompt.num_classes': 5,
+                             'my_own_key': 1})
+    assert cfg.model.text_prompt.class_specific and cfg.my_own_key == 1
+
+
+def test_mmpl_debug_shows_the_traceback(monkeypatch, tmp_path):
+    from mmpl.utils.errors import MissingFileError
+    monkeypatch.setenv('MMPL_DEBUG', '1')
+    with pytest.raises(MissingFileError):
+        train_tool.main(['nowhere/cfg.py', '--work-dir', str(tmp_path)])
+
+
+@pytest.fixture(scope='module')
+def offline_test_cfg(tmp_path_factory):
+    work_dir = tmp_path_factory.mktemp('offline_test')
+    return lambda: offline_config(COOP, work_dir)
+
+
+def test_test_refuses_a_checkpoint_without_the_models_parameters(
+        offline_test_cfg, tmp_path, tiny_clip):
+    from mmpl import apis
+    from mmpl.utils.errors import CheckpointError
+    weights = tmp_path / 'clip.pt'  # a CLIP weight file given as checkpoint
+    torch.save(tiny_clip.model.state_dict(), str(weights))
+    with pytest.raises(CheckpointError, match="holds none of this model's "
+                       'trainable parameters .missing: text_prompt.ctx'):
+        apis.test(offline_test_cfg(), str(weights))
+
+
+def test_test_refuses_a_checkpoint_of_another_method(offline_test_cfg,
+                                                     tmp_path):
+    from mmpl import apis
+    from mmpl.utils.errors import CheckpointError
+    ckpt = tmp_path / 'cocoop.pth'
+    torch.save({'meta': {'mmpl': {'text_prompt': 'CoCoOp'}},
+                'state_dict': {'text_prompt.ctx': torch.zeros(4, 64)}},
+               str(ckpt))
+    with pytest.raises(CheckpointError,
+                       match='trained with CoCoOp and the config builds CoOp'):
+        apis.test(offline_test_cfg(), str(ckpt))
+
+
+def test_data_preprocessor_without_type_is_merged_onto_clips(tiny_clip):
+    from mmpl.models.classifier import clip_data_preprocessor
+    from helpers import build_classifier
+    from mmpl.clip import CLIP_MEAN
+    merged = clip_data_preprocessor(dict(num_classes=5, to_rgb=True))
+    assert merged['type'] == 'mmpretrain.ClsDataPreprocessor'
+    assert merged['mean'] == CLIP_MEAN and merged['num_classes'] == 5
+    model = build_classifier(dict(type='CoOp', n_ctx=2), ['a', 'b'],
+                             data_preprocessor=dict(num_classes=2))
+    mean = model.data_preprocessor.mean.flatten().tolist()
+    assert mean == pytest.approx(list(CLIP_MEAN))
