@@ -176,3 +176,84 @@ def test_data_preprocessor_without_type_is_merged_onto_clips(tiny_clip):
                              data_preprocessor=dict(num_classes=2))
     mean = model.data_preprocessor.mean.flatten().tolist()
     assert mean == pytest.approx(list(CLIP_MEAN))
+
+
+def test_resume_finds_the_checkpoint_of_a_moved_work_dir(tmp_path):
+    from mmpl.apis.preflight import find_resume_checkpoint
+    moved = tmp_path / 'moved'
+    moved.mkdir()
+    (moved / 'epoch_1.pth').write_bytes(b'')
+    (moved / 'epoch_2.pth').write_bytes(b'')
+    # mmengine's marker keeps the absolute path of the old place
+    (moved / 'last_checkpoint').write_text('/old/place/run/epoch_2.pth')
+    assert find_resume_checkpoint(str(moved)) == str(moved / 'epoch_2.pth')
+    (moved / 'last_checkpoint').unlink()
+    (moved / 'iter_7.pth').write_bytes(b'')
+    assert find_resume_checkpoint(str(moved)) == str(moved / 'iter_7.pth')
+
+
+def test_smoke_rewrite_fits_any_input_size(tmp_path):
+    """A consistent 336 px config (ViT-L-14-336) runs offline on the
+    224 px tiny CLIP: its pipelines are resized with it."""
+    from mmpl.apis.preflight import check_input_size
+    from mmpl.utils.config_tools import iter_dataset_paths
+    sizes = {'model.clip.arch': 'ViT-L-14-336'}
+    sizes['train_dataloader.dataset.dataset.dataset.pipeline.1.scale'] = 336
+    for stage in ('val', 'test'):
+        for split in ('base', 'new'):
+            key = f'{stage}_dataloader.{split}.dataset.dataset.pipeline'
+            sizes.update({f'{key}.1.scale': 336, f'{key}.2.crop_size': 336})
+    cfg = offline_config(COOP, tmp_path, sizes)
+    check_input_size(cfg)  # against mmpl-tiny-vit now
+    pipelines = [n['pipeline'] for _, n in iter_dataset_paths(cfg)
+                 if 'pipeline' in n]
+    assert pipelines and all(
+        t.get('scale', 224) == 224 and t.get('crop_size', 224) == 224
+        for p in pipelines for t in p)
+
+
+class _Data:
+    """A dataset of ``counts[c]`` images of class ``c`` (no files)."""
+
+    def __init__(self, counts, names=None):
+        self.labels = [c for c, n in enumerate(counts) for _ in range(n)]
+        self.metainfo = dict(classes=tuple(
+            names or [f'class{c}' for c in range(len(counts))]))
+        self.data_root = '/data/mine'
+
+    def __len__(self):
+        return len(self.labels)
+
+    def get_data_info(self, idx):
+        return dict(img_path=f'/data/mine/{idx}.jpg',
+                    gt_label=self.labels[idx])
+
+
+def test_fewshot_warns_about_classes_with_too_few_images(monkeypatch):
+    import mmengine.logging
+    from mmpl.datasets import FewShotDataset
+    logged = []
+    monkeypatch.setattr(mmengine.logging, 'print_log',
+                        lambda msg, **kw: logged.append(msg))
+    data = FewShotDataset(_Data([20, 3, 16], ['cat', 'dog', 'owl']),
+                          num_shots=16)
+    assert len(data) == 16 + 3 + 16
+    assert logged == ['FewShotDataset: 1 of 3 classes have fewer than '
+                      "num_shots=16 images (fewest: 'dog' with 3); they keep "
+                      'all their images, so the run is not 16-shot for them']
+
+
+def test_an_empty_class_is_an_error():
+    from mmpl.datasets import FewShotDataset
+    from mmpl.utils.errors import DataError
+    with pytest.raises(DataError, match="class 'dog' of _Data .*/data/mine.* "
+                       'has no images .*empty class folder'):
+        FewShotDataset(_Data([4, 0, 4], ['cat', 'dog', 'owl']), num_shots=2)
+
+
+def test_base_new_of_one_class_says_so():
+    from mmpl.datasets import BaseNewDataset
+    from mmpl.utils.errors import DataError
+    with pytest.raises(DataError, match=r"has 1 class\(es\) \['cat'\]; a "
+                       'base/new split needs at least 2'):
+        BaseNewDataset(_Data([4], ['cat']), subset='new')

@@ -15,9 +15,10 @@ import os
 import os.path as osp
 import re
 import tempfile
-from typing import Iterable, List, Optional, Set, Tuple
+from typing import Iterable, List, Optional, Set
 
-from ..utils.config_tools import iter_dataset_paths, iter_named_loaders
+from ..utils.config_tools import (iter_dataset_paths, iter_named_loaders,
+                                  pipeline_output_size)
 from ..utils.errors import CheckpointError, ConfigError, MissingFileError
 
 #: keys of a config the Runner reads that a config need not spell out
@@ -151,30 +152,6 @@ def check_seed(seed) -> None:
                           'The benchmark uses seeds 1, 2, 3')
 
 
-#: transform type -> the key holding the size of the image it outputs
-_SIZE_KEYS = {'RandomResizedCrop': 'scale', 'CenterCrop': 'crop_size',
-              'RandomCrop': 'crop_size', 'Resize': 'scale'}
-
-
-def _output_size(pipeline) -> Optional[Tuple[int, str]]:
-    """(side, transform) of the last transform that fixes a square output
-    size, None when the pipeline has none."""
-    found = None
-    for t in pipeline or ():
-        kind = t.get('type') if isinstance(t, dict) else None
-        kind = kind.split('.')[-1] if isinstance(kind, str) else kind
-        key = _SIZE_KEYS.get(kind)
-        if key is None or key not in t:
-            continue
-        size = t[key]
-        if isinstance(size, (list, tuple)) and len(size) == 2 \
-                and size[0] == size[1]:
-            size = size[0]
-        if isinstance(size, int) and not isinstance(size, bool):
-            found = (size, f'{kind} {key}={t[key]!r}')
-    return found
-
-
 def clip_image_size(clip_cfg: dict) -> Optional[int]:
     """The input side of the configured CLIP architecture (open_clip's
     model config), None when it cannot be told without building it."""
@@ -205,7 +182,7 @@ def check_input_size(cfg) -> None:
     for key, node in iter_dataset_paths(cfg):
         if 'pipeline' not in node:
             continue
-        out = _output_size(node['pipeline'])
+        out = pipeline_output_size(node['pipeline'])
         if out is not None and out[0] != side:
             raise ConfigError(
                 f'{key}.pipeline makes {out[0]} px images ({out[1]}) and the '

@@ -142,15 +142,14 @@ def test(cfg: Config, checkpoint: Optional[str] = None) -> Optional[dict]:
     ``ZeroShotCLIP``) on the config's test splits; returns the metrics on
     the main process, None on the others."""
     preflight.check_work_dir(cfg.work_dir)
-    before = None
-    if checkpoint:
-        ckpt = preflight.read_checkpoint(checkpoint)
+    ckpt = preflight.read_checkpoint(checkpoint) if checkpoint else None
 
-        def before(runner):
+    def check(runner):
+        if ckpt is not None:
             preflight.check_checkpoint_fits(runner.model, ckpt, checkpoint)
 
     cfg.load_from = checkpoint
-    return run_stage(cfg, 'test', before=before)
+    return run_stage(cfg, 'test', before=check)
 
 
 def smoke(config: str, work_dir: str,

@@ -8,11 +8,14 @@ change applies in-process (``cfg.merge_from_dict``) and on a
 import os.path as osp
 from typing import Any, Dict, Optional
 
-from ..utils.config_tools import iter_dataset_paths, loader_options
+from ..utils.config_tools import (image_size_options, iter_dataset_paths,
+                                  loader_options)
 from ..utils.errors import ConfigError
 from .miniature import MINIATURE_WRITERS, write_miniature
 
 TINY_CLIP = dict(arch='mmpl-tiny-vit', pretrained=None)
+#: the tiny CLIP's input size (its model config's image_size)
+TINY_IMAGE_SIZE = 224
 
 
 def offline_options(cfg, data_dir: str, batch_size: int = 4,
@@ -23,8 +26,8 @@ def offline_options(cfg, data_dir: str, batch_size: int = 4,
     Writes a miniature of every dataset reader of ``cfg`` (in the reader's
     own on-disk layout) under ``data_dir`` and returns the options pointing
     the readers at them, swapping in the tiny random CLIP, capping batch
-    sizes at ``batch_size``, turning dataloader workers off and training
-    one epoch. ``roots`` (dataset type -> data root): miniatures already
+    sizes at ``batch_size``, turning dataloader workers off, resizing the
+    pipelines to the tiny CLIP's input size and training one epoch. ``roots`` (dataset type -> data root): miniatures already
     written, reused and added to across calls.
     """
     options: Dict[str, Any] = {f'model.clip.{k}': v
@@ -44,6 +47,7 @@ def offline_options(cfg, data_dir: str, batch_size: int = 4,
         options[f'{key}.serialize_data'] = False
     options.update(loader_options(cfg, max_batch_size=batch_size,
                                   num_workers=0))
+    options.update(image_size_options(cfg, TINY_IMAGE_SIZE))
     if cfg.get('train_cfg') and cfg.train_cfg.get('by_epoch', True):
         options['train_cfg.max_epochs'] = 1
     options['default_hooks.logger.interval'] = 1

@@ -141,6 +141,48 @@ def set_image_size(cfg, size: int, default: int = 224) -> None:
                 node[key] = size
 
 
+#: transform type -> the key holding the size of the image it outputs
+SIZE_KEYS = {'RandomResizedCrop': 'scale', 'CenterCrop': 'crop_size',
+              'RandomCrop': 'crop_size', 'Resize': 'scale'}
+
+
+def pipeline_output_size(pipeline) -> Optional[Tuple[int, str]]:
+    """(side, transform) of the last transform that fixes a square output
+    size, None when the pipeline has none."""
+    found = None
+    for t in pipeline or ():
+        kind = t.get('type') if isinstance(t, dict) else None
+        kind = kind.split('.')[-1] if isinstance(kind, str) else kind
+        key = SIZE_KEYS.get(kind)
+        if key is None or key not in t:
+            continue
+        size = t[key]
+        if isinstance(size, (list, tuple)) and len(size) == 2 \
+                and size[0] == size[1]:
+            size = size[0]
+        if isinstance(size, int) and not isinstance(size, bool):
+            found = (size, f'{kind} {key}={t[key]!r}')
+    return found
+
+
+def image_size_options(cfg, size: int) -> Dict[str, int]:
+    """``--cfg-options`` making every pipeline output ``size`` px images:
+    the size keys (``scale``, ``crop_size``) of its transforms that equal
+    its current output size (:func:`pipeline_output_size`) are set to
+    ``size`` (e.g. 64 -> 224 for the tiny CLIP of the smoke runs)."""
+    options: Dict[str, int] = {}
+    for key, node in iter_dataset_paths(cfg):
+        out = pipeline_output_size(node.get('pipeline'))
+        if out is None or out[0] == size:
+            continue
+        for i, t in enumerate(node['pipeline']):
+            for k in ('scale', 'crop_size'):
+                if isinstance(t, dict) and t.get(k) in (out[0],
+                                                        (out[0], out[0])):
+                    options[f'{key}.pipeline.{i}.{k}'] = size
+    return options
+
+
 def data_root_options(cfg, root: str) -> Dict[str, str]:
     """``--cfg-options`` that move every dataset of ``cfg`` under ``root``:
     a reader's ``data_root`` ``data/eurosat`` becomes ``<root>/eurosat``
