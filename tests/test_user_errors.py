@@ -15,7 +15,11 @@ TINY = ['model.clip.arch=mmpl-tiny-vit', 'model.clip.pretrained=None']
 train_tool = load_tool('tools/train.py')
 test_tool = load_tool('tools/test.py')
 smoke_tool = load_tool('tools/misc/smoke.py')
-TOOLS = dict(train=train_tool, test=test_tool, smoke=smoke_tool)
+report_tool = load_tool('tools/analysis_tools/report.py')
+TOOLS = dict(train=train_tool, test=test_tool, smoke=smoke_tool,
+             report=report_tool)
+EXAMPLE = osp.join(ROOT, 'configs/examples/'
+                   'coop_vitb16_b2n_mmpretrain_custom.py')
 
 
 def _files(tmp_path) -> dict:
@@ -30,7 +34,13 @@ def _files(tmp_path) -> dict:
     a_file = tmp_path / 'a_file'
     a_file.write_text('mine')
     (tmp_path / 'empty_run').mkdir()
-    return dict(broken=str(broken), garbage=str(garbage),
+    other_arch = tmp_path / 'other_arch.pt'  # a plain state dict
+    torch.save({'visual.conv1.weight': torch.zeros(8, 3, 4, 4)},
+               str(other_arch))
+    (tmp_path / 'runs' / 'seed1').mkdir(parents=True)
+    (tmp_path / 'runs' / 'seed1' / 'results.json').write_text('{"metr')
+    return dict(other_arch=str(other_arch), runs=str(tmp_path / 'runs'),
+                out=str(tmp_path / 'report'),broken=str(broken), garbage=str(garbage),
                 truncated=str(truncated), a_file=str(a_file),
                 empty_run=str(tmp_path / 'empty_run'),
                 work=str(tmp_path / 'w'))
@@ -70,9 +80,17 @@ CASES = [
      'cannot read resume checkpoint'),
     ('train', [COOP, '--launcher', 'gpu'], "argument --launcher: invalid "
      "choice: 'gpu'"),
+    ('train', [COOP, '--cfg-options', 'model.clip.arch=mmpl-tiny-vit',
+               'model.clip.pretrained={other_arch}'],
+     "do not fit arch 'mmpl-tiny-vit': visual.conv1.weight is (8, 3, 4, 4) "
+     'in the file'),
+    ('train', [EXAMPLE, '--cfg-options'] + TINY,
+     "CustomDataset data not found: 'data/custom/train'"),
     ('test', [COOP, '{garbage}'], 'cannot read checkpoint'),
     ('test', [COOP, '{work}/none.pth'], 'checkpoint not found'),
     ('smoke', ['nowhere/cfg.py'], 'config not found'),
+    ('report', ['{runs}', '--out-dir', '{out}'], 'results.json is not valid '
+     'JSON'),
     ('smoke', [COOP, '--cfg-options', 'model.clip.pretraind=x'],
      'Did you mean model.clip.pretrained?'),
 ]
@@ -98,7 +116,7 @@ def test_bad_input_is_one_actionable_line(tool, argv, expected, tmp_path,
                                           capsys):
     files = _files(tmp_path)
     argv = [a.format(**files) for a in argv]
-    if '--work-dir' not in argv and tool != 'smoke':
+    if '--work-dir' not in argv and tool in ('train', 'test'):
         argv += ['--work-dir', files['work']]
     before = {p: open(p, 'rb').read() for p in files.values()
               if osp.isfile(p)}

@@ -160,7 +160,6 @@ def clip_image_size(clip_cfg: dict) -> Optional[int]:
         return None
     try:
         import open_clip
-        import mmpl.clip.builder  # noqa: F401  (registers mmpl's archs)
         model_cfg = open_clip.get_model_config(arch)
     except Exception:
         return None
@@ -189,6 +188,38 @@ def check_input_size(cfg) -> None:
                 f'CLIP {clip["arch"]} takes {side} px. Set the pipeline\'s '
                 f'crop/resize sizes to {side}, or use a CLIP with '
                 f'{out[0]} px input')
+
+
+def _is_mmpl_reader(kind) -> bool:
+    """mmpl's readers check their own layout with their own message."""
+    from mmpretrain.registry import DATASETS
+
+    from ..datasets import CoOpDatasetBase
+    cls = DATASETS.get(kind) if isinstance(kind, str) else kind
+    return inspect.isclass(cls) and issubclass(cls, CoOpDatasetBase)
+
+
+def check_data_roots(cfg) -> None:
+    """The image folder (``data_root`` + ``data_prefix``) of every dataset
+    that is not one of mmpl's readers (e.g. mmpretrain's
+    ``CustomDataset``) exists."""
+    for key, node in iter_dataset_paths(cfg):
+        root = node.get('data_root')
+        if not isinstance(root, str) or '://' in root or \
+                _is_mmpl_reader(node.get('type')):
+            continue
+        prefix = node.get('data_prefix') or ''
+        if isinstance(prefix, dict):
+            prefix = prefix.get('img_path') or ''
+        path = osp.join(root, prefix) if isinstance(prefix, str) else root
+        if not osp.exists(path):
+            kind = node.get('type')
+            kind = kind if isinstance(kind, str) else \
+                getattr(kind, '__name__', 'dataset')
+            raise MissingFileError(
+                f'{kind} data not found: {path!r} ({key}) does not exist. '
+                'Put the images there (one folder per class) or point to '
+                f'them with --data-root or --cfg-options {key}.data_root=PATH')
 
 
 def check_work_dir(work_dir: str) -> None:

@@ -129,6 +129,7 @@ def train(cfg: Config,
     if not validate:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     preflight.check_work_dir(cfg.work_dir)
+    preflight.check_data_roots(cfg)
     if resume == 'auto':
         resume = preflight.find_resume_checkpoint(cfg.work_dir)
     if resume is not None:
@@ -142,6 +143,7 @@ def test(cfg: Config, checkpoint: Optional[str] = None) -> Optional[dict]:
     ``ZeroShotCLIP``) on the config's test splits; returns the metrics on
     the main process, None on the others."""
     preflight.check_work_dir(cfg.work_dir)
+    preflight.check_data_roots(cfg)
     ckpt = preflight.read_checkpoint(checkpoint) if checkpoint else None
 
     def check(runner):

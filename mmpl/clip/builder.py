@@ -242,11 +242,18 @@ def build_open_clip(arch: str,
         if packaged:  # fp16 with OpenAI's names, but not OpenAI's weights
             weights.kind, weights.quick_gelu, weights.reason = (
                 'state_dict', None, '')
-    force_quick_gelu = _resolve_quick_gelu(
-        arch, pretrained, quick_gelu,
-        weights is not None and weights.kind in ('torchscript',
-                                                 'openai_state_dict'),
-        is_local, weights.quick_gelu if weights is not None else None)
+    try:
+        force_quick_gelu = _resolve_quick_gelu(
+            arch, pretrained, quick_gelu,
+            weights is not None and weights.kind in ('torchscript',
+                                                     'openai_state_dict'),
+            is_local, weights.quick_gelu if weights is not None else None)
+    except CLIPBuildError:
+        if weights is not None:  # weights of another architecture: say so
+            with _without_random_init_notice():
+                check_fits(open_clip.create_model(arch, pretrained=None),
+                           weights, arch)
+        raise
     if weights is not None and quick_gelu is None and weights.reason:
         from mmengine.logging import print_log
         print_log(f'mmpl: CLIP weights {pretrained}: {weights.reason}; '
