@@ -2,6 +2,7 @@
 found before the runner is built where possible: a table of bad inputs to
 the tools, run in process (argv in, SystemExit / return code and stderr
 out)."""
+import os
 import os.path as osp
 
 import pytest
@@ -88,6 +89,7 @@ CASES = [
      "CustomDataset data not found: 'data/custom/train'"),
     ('test', [COOP, '{garbage}'], 'cannot read checkpoint'),
     ('test', [COOP, '{work}/none.pth'], 'checkpoint not found'),
+    ('test', [COOP, '--out', '{a_file}'], "exists. Give a new file"),
     ('smoke', ['nowhere/cfg.py'], 'config not found'),
     ('report', ['{runs}', '--out-dir', '{out}'], 'results.json is not valid '
      'JSON'),
@@ -275,3 +277,44 @@ def test_base_new_of_one_class_says_so():
     with pytest.raises(DataError, match=r"has 1 class\(es\) \['cat'\]; a "
                        'base/new split needs at least 2'):
         BaseNewDataset(_Data([4], ['cat']), subset='new')
+
+
+def test_import_is_quiet_and_the_console_shows_progress():
+    """``import mmpl`` prints nothing (the known-harmless third-party
+    warnings are filtered); the runner's console leaves out the environment
+    report, config dump and hook table (they stay in the log file)."""
+    import logging
+    import subprocess
+    import sys
+
+    from mmpl.utils.quiet import ConsoleFilter
+    proc = subprocess.run([sys.executable, '-W', 'default', '-c',
+                           'import mmpl'], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=ROOT))
+    assert proc.returncode == 0 and proc.stderr == '' and proc.stdout == ''
+
+    def shown(msg):
+        return ConsoleFilter().filter(logging.LogRecord(
+            'mmengine', logging.INFO, __file__, 1, msg, None, None))
+    assert not shown('\n' + '-' * 60 + '\nSystem environment:\n  x: 1')
+    assert not shown('Config:\nmodel = dict(...)')
+    assert not shown('Hooks will be executed in the following order:\n..')
+    assert shown('Epoch(train) [1][5/5]  lr: 1.0000e-05  loss: 1.6948')
+    assert shown('Epoch(val) [1][4/4]    base/accuracy/top1: 20.0000')
+
+
+def test_unreachable_weights_fail_at_once(monkeypatch):
+    """pretrained='openai' without network: one line at once, not after a
+    minute of download retries (the host is probed first)."""
+    import socket
+
+    from mmpl.clip import builder
+    from mmpl.utils.errors import CLIPBuildError
+
+    def no_network(*args, **kwargs):
+        raise OSError('Network is unreachable')
+    monkeypatch.setattr(socket, 'create_connection', no_network)
+    monkeypatch.setenv('HF_HUB_CACHE', '/nonexistent-cache')
+    with pytest.raises(CLIPBuildError, match=r'Cannot load ViT-B-16/openai '
+                       r'weights offline \(huggingface.co does not answer\)'):
+        builder._check_reachable('ViT-B-16', 'openai', '/nonexistent-cache')

@@ -10,6 +10,7 @@ harmonic_mean; other protocols <dataset>/accuracy/top1. Every test sample
 counts once, whatever the number of processes.
 """
 import json
+import os
 import sys
 
 from mmpl.utils.cli import add_run_options, parse_run_args, run_parser
@@ -22,7 +23,8 @@ def parse_args(argv=None):
         help='checkpoint file; omit for methods with nothing learned '
         '(ZeroShotCLIP) or to evaluate the initialisation')
     add_run_options(parser, work_dir_help='where logs go')
-    parser.add_argument('--out', help='write the metrics to this JSON file')
+    parser.add_argument('--out', help='write the metrics to this new JSON '
+                        'file (never over an existing one)')
     return parse_run_args(parser, argv)
 
 
@@ -34,11 +36,15 @@ def main(argv=None) -> int:
 
 def _test(args) -> int:
     from mmpl import apis
+    from mmpl.utils.errors import ExistingFileError
+    if args.out and os.path.exists(args.out):
+        raise ExistingFileError(f'--out {args.out!r} exists. Give a new file '
+                                '(mmpl never writes over a file)')
     cfg = apis.load_config(args.config, args.cfg_options, args.work_dir,
                            args.data_root, launcher=args.launcher)
     metrics = apis.test(cfg, args.checkpoint)  # None on ranks other than 0
     if args.out and metrics is not None:
-        with open(args.out, 'w') as f:
+        with open(args.out, 'x') as f:
             json.dump(metrics, f, indent=2)
     return 0
 

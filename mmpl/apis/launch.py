@@ -18,6 +18,7 @@ exception``.
 """
 import datetime
 import gc
+import logging
 import os
 from typing import Callable, Optional
 
@@ -29,6 +30,7 @@ from mmengine.runner import Runner
 
 from ..engine.model_wrappers import CPUDistributedDataParallel
 from ..utils.errors import LaunchError
+from ..utils.quiet import ConsoleFilter
 
 #: strategies of mmengine's FlexibleRunner that shard or offload with CUDA
 GPU_STRATEGIES = ('FSDPStrategy', 'DeepSpeedStrategy', 'ColossalAIStrategy')
@@ -116,13 +118,26 @@ def prepare_launch(cfg) -> None:
     _use_cpu_wrapper(cfg)
 
 
+class QuietRunner(Runner):
+    """mmengine's Runner whose console shows progress and results: the
+    environment report, config dump and hook table go to the log file in
+    the work dir only (:class:`~mmpl.utils.quiet.ConsoleFilter`)."""
+
+    def build_logger(self, *args, **kwargs):
+        logger = super().build_logger(*args, **kwargs)
+        for handler in logger.handlers:
+            if type(handler) is logging.StreamHandler:
+                handler.addFilter(ConsoleFilter())
+        return logger
+
+
 def build_runner(cfg):
-    """``Runner.from_cfg``, or the registered runner named by
-    ``cfg.runner_type`` (e.g. ``'FlexibleRunner'``), as mmpretrain's
-    tools/train.py does."""
+    """:class:`QuietRunner` (``Runner.from_cfg``), or the registered runner
+    named by ``cfg.runner_type`` (e.g. ``'FlexibleRunner'``), as
+    mmpretrain's tools/train.py does."""
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)
-    return Runner.from_cfg(cfg)
+    return QuietRunner.from_cfg(cfg)
 
 
 def finish_launch(clean: bool = True) -> None:

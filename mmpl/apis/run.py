@@ -15,13 +15,12 @@ import uuid
 from typing import Optional
 
 from mmengine.config import Config
-from mmengine.runner import Runner
 
 from ..testing.offline import make_offline
 from ..utils.config_tools import set_data_root, set_runtime_seed
 from ..utils.errors import ConfigError, MissingFileError
 from . import preflight
-from .launch import run_stage
+from .launch import QuietRunner, run_stage
 
 
 class QuietConfig(Config):
@@ -163,7 +162,7 @@ def smoke(config: str, work_dir: str,
     cfg = load_config(config, cfg_options, work_dir=work_dir, quiet=True,
                       unique_name='smoke')
     cfg = make_offline(cfg, osp.join(work_dir, 'data'))
-    runner = Runner.from_cfg(cfg)  # one CPU process, whatever runner_type
+    runner = QuietRunner.from_cfg(cfg)  # one CPU process, any runner_type
     if cfg.get('train_dataloader') is not None:
         runner.train()
     return runner.test()
