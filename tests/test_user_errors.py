@@ -318,3 +318,17 @@ def test_unreachable_weights_fail_at_once(monkeypatch):
     with pytest.raises(CLIPBuildError, match=r'Cannot load ViT-B-16/openai '
                        r'weights offline \(huggingface.co does not answer\)'):
         builder._check_reachable('ViT-B-16', 'openai', '/nonexistent-cache')
+
+
+def test_test_refuses_a_checkpoint_of_another_class_count(offline_test_cfg,
+                                                          tmp_path):
+    from mmpl import apis
+    from mmpl.utils.errors import CheckpointError
+    ckpt = tmp_path / 'three.pth'
+    torch.save({'meta': {'mmpl': {'text_prompt': 'CoOp',
+                                  'classes': ['a', 'b', 'c']}},
+                'state_dict': {'text_prompt.ctx': torch.zeros(16, 64)}},
+               str(ckpt))
+    with pytest.raises(CheckpointError, match=r'trained on 3 classes \(a, b, '
+                       r"c, ...\) and this config's base split has 5"):
+        apis.test(offline_test_cfg(), str(ckpt))
