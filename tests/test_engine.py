@@ -221,6 +221,9 @@ def test_train_missing_data_root_is_one_line_in_a_real_process(tmp_path):
     errors = [line for line in proc.stderr.splitlines()
               if line.startswith('mmpl: error: ')]
     assert len(errors) == 1 and str(missing) in errors[0], proc.stderr
+    # nothing else on stderr: the known-harmless third-party warnings of
+    # `import mmpl` are filtered (mmpl.utils.quiet)
+    assert proc.stderr.strip() == errors[0], proc.stderr
 
 
 def test_train_missing_data_root_is_one_line(tmp_path, capsys):
