@@ -298,3 +298,25 @@ def test_slurm_scripts_pass_tasks_and_arguments_to_srun(tmp_path):
     assert args[args.index('-u') + 1:] == [
         osp.join(ROOT, 'tools/test.py'), '--launcher=slurm', 'cfg.py',
         'ckpt.pth']
+
+
+@pytest.mark.parametrize('script, args', [
+    ('dist_train.sh', ['cfg.py', '0']), ('dist_train.sh', ['cfg.py', 'abc']),
+    ('dist_test.sh', ['cfg.py', 'ckpt.pth', '-2']),
+    ('slurm_train.sh', ['gpu', 'job', 'cfg.py', 'work'])])
+def test_launch_scripts_refuse_a_bad_gpu_count(script, args):
+    env = dict(os.environ, PYTHON='echo', GPUS='x')
+    proc = subprocess.run(['bash', osp.join(ROOT, 'tools', script)] + args,
+                          env=env, capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stdout == ''
+    assert proc.stderr.startswith('mmpl: error: GPUS must be a whole number'
+                                  ' >= 1, got ') and proc.stderr.count(
+                                      '\n') == 1, proc.stderr
+
+
+def test_launch_scripts_find_the_repository_venv():
+    out = subprocess.run(
+        ['bash', '-c', f'unset PYTHON; source {ROOT}/tools/launch_env.sh; '
+         'echo "$PYTHON"'], capture_output=True, text=True).stdout.strip()
+    venv = osp.join(ROOT, '.venv/bin/python')
+    assert out == (venv if os.access(venv, os.X_OK) else 'python3')

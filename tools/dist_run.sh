@@ -4,16 +4,19 @@
 #   bash tools/dist_run.sh train|test NPROC [tool args]
 # One process per GPU (NCCL). Without a GPU (or CUDA_VISIBLE_DEVICES=-1) the
 # processes run on CPU with gloo, for testing. Environment: NNODES,
-# NODE_RANK, MASTER_ADDR, PORT (default 29500), PYTHON (default python).
+# NODE_RANK, MASTER_ADDR, PORT (default 29500), PYTHON (default: the
+# repository's .venv/bin/python when there is one, else python3).
 set -e
 TOOL=$1
 NPROC=$2
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+source "$ROOT/tools/launch_env.sh"
+mmpl_check_count GPUS "$NPROC" "bash tools/dist_$TOOL.sh CONFIG 8"
+mmpl_check_count NNODES "${NNODES:-1}" "NNODES=2 bash tools/dist_$TOOL.sh ..."
 NNODES=${NNODES:-1}
 NODE_RANK=${NODE_RANK:-0}
 PORT=${PORT:-29500}
 MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
-PYTHON=${PYTHON:-python}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
 PYTHONPATH="$ROOT":$PYTHONPATH \
 "$PYTHON" -m torch.distributed.run \

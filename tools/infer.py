@@ -11,23 +11,20 @@ older mmpl versions. Prints one line per image; --out writes JSON or CSV
 (never over an existing file). Unreadable images are skipped and listed at
 the end.
 """
-import argparse
 import csv
 import json
 import os
 import os.path as osp
 import sys
-import warnings
 
-# mmcv-lite says at import that it lacks a CUDA op mmpl never uses
-warnings.filterwarnings('ignore', message='Fail to import ``MultiScale')
-
-from mmpl.utils.errors import (ConfigError, ExistingFileError,  # noqa: E402
+# (import mmpl filters mmcv-lite's warning about a CUDA op mmpl never uses)
+from mmpl.utils.cli import ArgumentParser
+from mmpl.utils.errors import (ConfigError, ExistingFileError,
                                MissingFileError, run_cli)
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         description='Classify images with a trained prompt')
     parser.add_argument('images', nargs='+',
                         help='image files or folders of images')

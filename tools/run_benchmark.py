@@ -34,14 +34,14 @@ import subprocess
 import sys
 from typing import Any, Dict, List, Optional, Tuple
 
-from mmengine.config import DictAction
+from mmpl.utils.cli import ArgumentParser, CfgOptionsAction
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 LAUNCHERS = ('none', 'subprocess', 'pytorch', 'slurm')
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         description=__doc__.splitlines()[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog='\n'.join(__doc__.splitlines()[2:]))
@@ -62,7 +62,7 @@ def parse_args(argv=None):
         '--data-root',
         help='folder holding every dataset folder (eurosat/, imagenet/, ...'
         '); default: the configs\' data/<folder> paths')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='passed to every run, e.g. '
                         'model.clip.pretrained=checkpoints/ViT-B-16.pt')
     parser.add_argument(

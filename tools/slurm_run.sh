@@ -4,8 +4,8 @@
 #   bash tools/slurm_run.sh train|test PARTITION JOB_NAME [tool args]
 # Environment: GPUS (tasks, default 8), GPUS_PER_NODE (default 8),
 # CPUS_PER_TASK (default 5), SRUN_ARGS (extra srun options), PYTHON
-# (default python).
-set -x
+# (default: the repository's .venv/bin/python when there is one, else
+# python3).
 TOOL=$1
 PARTITION=$2
 JOB_NAME=$3
@@ -13,8 +13,12 @@ GPUS=${GPUS:-8}
 GPUS_PER_NODE=${GPUS_PER_NODE:-8}
 CPUS_PER_TASK=${CPUS_PER_TASK:-5}
 SRUN_ARGS=${SRUN_ARGS:-""}
-PYTHON=${PYTHON:-python}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+source "$ROOT/tools/launch_env.sh"
+mmpl_check_count GPUS "$GPUS" "GPUS=16 bash tools/slurm_$TOOL.sh ..."
+mmpl_check_count GPUS_PER_NODE "$GPUS_PER_NODE" "GPUS_PER_NODE=8 ..."
+mmpl_check_count CPUS_PER_TASK "$CPUS_PER_TASK" "CPUS_PER_TASK=5 ..."
+set -x
 
 PYTHONPATH="$ROOT":$PYTHONPATH \
 srun -p "${PARTITION}" \

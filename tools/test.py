@@ -9,33 +9,23 @@ Base-to-new configs print base/accuracy/top1, new/accuracy/top1 and
 harmonic_mean; other protocols <dataset>/accuracy/top1. Every test sample
 counts once, whatever the number of processes.
 """
-import argparse
 import json
 import os
 import sys
 
-from mmengine.config import DictAction
+from mmpl.utils.cli import add_run_options, parse_run_args, run_parser
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description='Test a prompt learner')
-    parser.add_argument('config', help='test config file path')
+    parser = run_parser('Test a prompt learner', 'test config file path')
     parser.add_argument(
         'checkpoint', nargs='?',
         help='checkpoint file; omit for methods with nothing learned '
         '(ZeroShotCLIP) or to evaluate the initialisation')
-    parser.add_argument('--work-dir', help='where logs go')
-    parser.add_argument('--data-root',
-                        help='dataset folder for every dataset of the config')
-    parser.add_argument('--out', help='write the metrics to this JSON file')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
-    parser.add_argument('--launcher', default='none',
-                        choices=['none', 'pytorch', 'slurm', 'mpi'])
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    add_run_options(parser, work_dir_help='where logs go')
+    parser.add_argument('--out', help='write the metrics to this new JSON '
+                        'file (never over an existing one)')
+    return parse_run_args(parser, argv)
 
 
 def main(argv=None) -> int:
@@ -46,11 +36,15 @@ def main(argv=None) -> int:
 
 def _test(args) -> int:
     from mmpl import apis
+    from mmpl.utils.errors import ExistingFileError
+    if args.out and os.path.exists(args.out):
+        raise ExistingFileError(f'--out {args.out!r} exists. Give a new file '
+                                '(mmpl never writes over a file)')
     cfg = apis.load_config(args.config, args.cfg_options, args.work_dir,
                            args.data_root, launcher=args.launcher)
     metrics = apis.test(cfg, args.checkpoint)  # None on ranks other than 0
     if args.out and metrics is not None:
-        with open(args.out, 'w') as f:
+        with open(args.out, 'x') as f:
             json.dump(metrics, f, indent=2)
     return 0
 

@@ -7,17 +7,14 @@
 A config with ``runner_type = 'FlexibleRunner'`` and a ``strategy`` (e.g.
 FSDP) is built by mmengine's RUNNERS registry, as in mmpretrain.
 """
-import argparse
-import os
 import sys
 
-from mmengine.config import DictAction
+from mmpl.utils.cli import add_run_options, parse_run_args, run_parser
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description='Train a prompt learner')
-    parser.add_argument('config', help='train config file path')
-    parser.add_argument('--work-dir', help='where logs and checkpoints go')
+    parser = run_parser('Train a prompt learner', 'train config file path')
+    add_run_options(parser)
     parser.add_argument(
         '--resume', nargs='?', type=str, const='auto',
         help='resume from the given checkpoint, or from the latest one in '
@@ -25,22 +22,11 @@ def parse_args(argv=None):
     parser.add_argument('--amp', action='store_true',
                         help='automatic mixed precision (GPU)')
     parser.add_argument('--seed', type=int,
-                        help='run seed: sets randomness.seed and the '
+                        help='run seed (>= 0): sets randomness.seed and the '
                         'few-shot sampling seed (benchmark seeds: 1, 2, 3)')
-    parser.add_argument('--data-root',
-                        help='dataset folder for every dataset of the config')
     parser.add_argument('--no-validate', action='store_true',
                         help='skip the evaluation after training')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config keys, e.g. '
-                        'train_cfg.max_epochs=5 model.clip.pretrained=PATH')
-    parser.add_argument('--launcher', default='none',
-                        choices=['none', 'pytorch', 'slurm', 'mpi'])
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    return parse_run_args(parser, argv)
 
 
 def main(argv=None) -> int:

@@ -18,8 +18,9 @@ exception``.
 """
 import datetime
 import gc
+import logging
 import os
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 import torch.distributed as torch_dist
@@ -29,6 +30,7 @@ from mmengine.runner import Runner
 
 from ..engine.model_wrappers import CPUDistributedDataParallel
 from ..utils.errors import LaunchError
+from ..utils.quiet import ConsoleFilter
 
 #: strategies of mmengine's FlexibleRunner that shard or offload with CUDA
 GPU_STRATEGIES = ('FSDPStrategy', 'DeepSpeedStrategy', 'ColossalAIStrategy')
@@ -116,13 +118,26 @@ def prepare_launch(cfg) -> None:
     _use_cpu_wrapper(cfg)
 
 
+class QuietRunner(Runner):
+    """mmengine's Runner whose console shows progress and results: the
+    environment report, config dump and hook table go to the log file in
+    the work dir only (:class:`~mmpl.utils.quiet.ConsoleFilter`)."""
+
+    def build_logger(self, *args, **kwargs):
+        logger = super().build_logger(*args, **kwargs)
+        for handler in logger.handlers:
+            if type(handler) is logging.StreamHandler:
+                handler.addFilter(ConsoleFilter())
+        return logger
+
+
 def build_runner(cfg):
-    """``Runner.from_cfg``, or the registered runner named by
-    ``cfg.runner_type`` (e.g. ``'FlexibleRunner'``), as mmpretrain's
-    tools/train.py does."""
+    """:class:`QuietRunner` (``Runner.from_cfg``), or the registered runner
+    named by ``cfg.runner_type`` (e.g. ``'FlexibleRunner'``), as
+    mmpretrain's tools/train.py does."""
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)
-    return Runner.from_cfg(cfg)
+    return QuietRunner.from_cfg(cfg)
 
 
 def finish_launch(clean: bool = True) -> None:
@@ -136,10 +151,13 @@ def finish_launch(clean: bool = True) -> None:
     torch_dist.destroy_process_group()
 
 
-def run_stage(cfg, stage: str) -> Optional[dict]:
+def run_stage(cfg, stage: str,
+              before: Optional[Callable] = None) -> Optional[dict]:
     """Prepare the launch, build the runner for ``cfg``, run ``stage``
     (``'train'`` or ``'test'``) and tear down cleanly: the runner (and its
     DDP reducer) is released before the process group is destroyed.
+    ``before(runner)`` runs once the runner is built (checks against the
+    built model).
 
     Returns:
         The test metrics on the main process; None on the other processes
@@ -150,6 +168,8 @@ def run_stage(cfg, stage: str) -> Optional[dict]:
     prepare_launch(cfg)
     try:
         runner = build_runner(cfg)
+        if before is not None:
+            before(runner)
         if stage == 'train':
             runner.train()
             result = None

@@ -15,12 +15,12 @@ import uuid
 from typing import Optional
 
 from mmengine.config import Config
-from mmengine.runner import Runner
 
 from ..testing.offline import make_offline
 from ..utils.config_tools import set_data_root, set_runtime_seed
 from ..utils.errors import ConfigError, MissingFileError
-from .launch import run_stage
+from . import preflight
+from .launch import QuietRunner, run_stage
 
 
 class QuietConfig(Config):
@@ -59,11 +59,15 @@ def load_config(path: str,
             one process need one each.
     """
     if not osp.isfile(path):
-        raise MissingFileError(f'config not found: {path!r}')
-    cfg = Config.fromfile(path)
+        raise MissingFileError(f'config not found: {path!r}. Give the path '
+                               'of a config file, e.g. configs/coop/'
+                               'coop_vitb16_b2n_eurosat.py')
+    preflight.check_seed(seed)
+    cfg = _read_config(path)
     if quiet:
         cfg = QuietConfig(cfg.to_dict(), filename=cfg.filename)
     if cfg_options:
+        preflight.check_cfg_options(cfg, cfg_options)
         cfg.merge_from_dict(cfg_options)
     cfg.launcher = launcher
     if work_dir is not None:
@@ -77,7 +81,27 @@ def load_config(path: str,
         set_runtime_seed(cfg, seed)
     if unique_name:
         cfg.experiment_name = f'{unique_name}_{uuid.uuid4().hex[:12]}'
+    preflight.check_loaders(cfg)
+    preflight.check_input_size(cfg)
     return cfg
+
+
+def _read_config(path: str) -> Config:
+    """``Config.fromfile``; a syntax error in the file (or in a base it
+    inherits) is one line with the file and line number."""
+    try:
+        return Config.fromfile(path)
+    except SyntaxError as exc:
+        # mmengine re-raises as 'There are syntax errors in config file
+        # X: <the original message>' without the line
+        cause = exc if exc.lineno else (exc.__context__ or exc)
+        where = getattr(cause, 'filename', None) or path
+        line = getattr(cause, 'lineno', None)
+        what = getattr(cause, 'msg', None) or str(exc)
+        raise ConfigError(
+            f'syntax error in config {where}'
+            f'{":" + str(line) if line else ""}: {what}. Fix the file '
+            '(it is Python)') from exc
 
 
 def train(cfg: Config,
@@ -103,9 +127,12 @@ def train(cfg: Config,
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
     if not validate:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    preflight.check_work_dir(cfg.work_dir)
+    preflight.check_data_roots(cfg)
     if resume == 'auto':
-        cfg.resume, cfg.load_from = True, None
-    elif resume is not None:
+        resume = preflight.find_resume_checkpoint(cfg.work_dir)
+    if resume is not None:
+        preflight.read_checkpoint(resume, 'resume checkpoint')
         cfg.resume, cfg.load_from = True, resume
     run_stage(cfg, 'train')
 
@@ -114,10 +141,16 @@ def test(cfg: Config, checkpoint: Optional[str] = None) -> Optional[dict]:
     """Evaluate ``checkpoint`` (None: the model as built, e.g.
     ``ZeroShotCLIP``) on the config's test splits; returns the metrics on
     the main process, None on the others."""
-    if checkpoint and not osp.isfile(checkpoint):
-        raise MissingFileError(f'checkpoint not found: {checkpoint!r}')
+    preflight.check_work_dir(cfg.work_dir)
+    preflight.check_data_roots(cfg)
+    ckpt = preflight.read_checkpoint(checkpoint) if checkpoint else None
+
+    def check(runner):
+        if ckpt is not None:
+            preflight.check_checkpoint_fits(runner.model, ckpt, checkpoint)
+
     cfg.load_from = checkpoint
-    return run_stage(cfg, 'test')
+    return run_stage(cfg, 'test', before=check)
 
 
 def smoke(config: str, work_dir: str,
@@ -129,7 +162,7 @@ def smoke(config: str, work_dir: str,
     cfg = load_config(config, cfg_options, work_dir=work_dir, quiet=True,
                       unique_name='smoke')
     cfg = make_offline(cfg, osp.join(work_dir, 'data'))
-    runner = Runner.from_cfg(cfg)  # one CPU process, whatever runner_type
+    runner = QuietRunner.from_cfg(cfg)  # one CPU process, any runner_type
     if cfg.get('train_dataloader') is not None:
         runner.train()
     return runner.test()

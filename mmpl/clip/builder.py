@@ -26,6 +26,8 @@ import difflib
 import logging
 import os
 import os.path as osp
+import socket
+import urllib.parse
 from typing import Optional
 
 import open_clip
@@ -194,6 +196,33 @@ def _without_random_init_notice():
             handler.removeFilter(notice)
 
 
+def _check_reachable(arch: str, tag: str, cache_dir: Optional[str]) -> None:
+    """Fail at once, not after a minute of download retries, when the
+    weights of ``arch``/``tag`` are neither cached nor reachable (the
+    Hugging Face host does not answer within 3 s)."""
+    hub = (open_clip.get_pretrained_cfg(arch, tag) or {}).get('hf_hub', '')
+    if not hub:
+        return
+    model_id, filename = os.path.split(hub)
+    try:
+        from huggingface_hub import constants, try_to_load_from_cache
+        cached = try_to_load_from_cache(
+            model_id, filename or 'open_clip_pytorch_model.bin',
+            cache_dir=cache_dir)
+        host = urllib.parse.urlparse(constants.ENDPOINT).hostname
+    except Exception:  # another huggingface_hub: let open_clip try
+        return
+    if isinstance(cached, str) or not host:
+        return
+    try:
+        socket.create_connection((host, 443), timeout=3).close()
+    except OSError as exc:
+        raise CLIPBuildError(
+            f'Cannot load {arch}/{tag} weights offline ({host} does not '
+            f'answer): {weight_source(arch, tag)} Put the file on this '
+            'machine and set model.clip.pretrained to its path.') from exc
+
+
 def weight_source(arch: str, tag: str) -> str:
     """Where the weights of ``arch``/``tag`` can be fetched, in words."""
     cfg = open_clip.get_pretrained_cfg(arch, tag) or {}
@@ -242,11 +271,18 @@ def build_open_clip(arch: str,
         if packaged:  # fp16 with OpenAI's names, but not OpenAI's weights
             weights.kind, weights.quick_gelu, weights.reason = (
                 'state_dict', None, '')
-    force_quick_gelu = _resolve_quick_gelu(
-        arch, pretrained, quick_gelu,
-        weights is not None and weights.kind in ('torchscript',
-                                                 'openai_state_dict'),
-        is_local, weights.quick_gelu if weights is not None else None)
+    try:
+        force_quick_gelu = _resolve_quick_gelu(
+            arch, pretrained, quick_gelu,
+            weights is not None and weights.kind in ('torchscript',
+                                                     'openai_state_dict'),
+            is_local, weights.quick_gelu if weights is not None else None)
+    except CLIPBuildError:
+        if weights is not None:  # weights of another architecture: say so
+            with _without_random_init_notice():
+                check_fits(open_clip.create_model(arch, pretrained=None),
+                           weights, arch)
+        raise
     if weights is not None and quick_gelu is None and weights.reason:
         from mmengine.logging import print_log
         print_log(f'mmpl: CLIP weights {pretrained}: {weights.reason}; '
@@ -267,9 +303,15 @@ def build_open_clip(arch: str,
         check_fits(model, weights, arch)
         _load_local_weights(model, weights)
     elif pretrained is None:
-        model = open_clip.create_model(
-            arch, pretrained=None, force_quick_gelu=force_quick_gelu)
+        with _without_random_init_notice():  # a root-logger WARNING line
+            model = open_clip.create_model(
+                arch, pretrained=None, force_quick_gelu=force_quick_gelu)
+        from mmengine.logging import print_log
+        print_log(f'mmpl: CLIP {arch} with random weights '
+                  '(model.clip.pretrained=None)', logger='current',
+                  level=logging.DEBUG)
     else:
+        _check_reachable(arch, pretrained, cache_dir)
         try:
             model = open_clip.create_model(
                 arch, pretrained=pretrained,

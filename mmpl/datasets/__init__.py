@@ -7,8 +7,8 @@ Importing this package registers in mmpretrain's ``DATASETS`` the readers
 ``CoOpFlowers102``, ``CoOpFood101``, ``CoOpFGVCAircraft``, ``CoOpSUN397``,
 ``CoOpDTD``, ``CoOpEuroSAT``, ``CoOpUCF101``, ``CoOpImageNetV2``,
 ``CoOpImageNetSketch``, ``CoOpImageNetA``, ``CoOpImageNetR``, the wrappers
-``FewShotDataset`` and ``BaseNewDataset``, and in ``TRANSFORMS``
-``CheckedLoadImageFromFile``.
+``FewShotDataset`` and ``BaseNewDataset``, in ``TRANSFORMS``
+``CheckedLoadImageFromFile`` and in ``DATA_SAMPLERS`` ``SeededSampler``.
 """
 from .base import READERS, SPLITS, CoOpDatasetBase
 from .base_new import BaseNewDataset, base_new_labels
@@ -25,6 +25,7 @@ from .imagenet import (CoOpImageFolderDataset, CoOpImageNet, CoOpImageNetA,
                        CoOpImageNetR, CoOpImageNetSketch, CoOpImageNetV2,
                        imagenet_classnames, imagenet_wnids, read_classnames,
                        write_classnames)
+from .samplers import SeededIndex, SeededSampler
 from .templates import DATASET_TEMPLATES, DEFAULT_TEMPLATE, get_template
 from .transforms import CheckedLoadImageFromFile
 from .wrappers import IndexSubsetWrapper
@@ -41,4 +42,5 @@ __all__ = [
     'write_classnames', 'generate_split', 'list_images', 'list_subdirs',
     'FewShotDataset', 'IndexSubsetWrapper', 'fewshot_indices',
     'BaseNewDataset', 'base_new_labels', 'CheckedLoadImageFromFile',
+    'SeededIndex', 'SeededSampler',
 ]

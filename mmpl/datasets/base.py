@@ -23,6 +23,7 @@ from mmpretrain.registry import DATASETS
 
 from ..utils.errors import ConfigError, DataError, MissingFileError
 from .catalogue import CARDS, CUSTOM, DatasetCard
+from .samplers import call_seeded
 from .templates import DATASET_TEMPLATES, DEFAULT_TEMPLATE
 
 SPLITS: Tuple[str, ...] = ('train', 'val', 'test')
@@ -156,6 +157,12 @@ class CoOpDatasetBase(BaseDataset):
                     f'{missing[0]}); check that the images under '
                     f'{image_root} are complete ({self.CARD.source})')
         return data_list
+
+    def __getitem__(self, idx: int) -> Any:
+        """mmengine's ``__getitem__``, with the augmentation seeded by a
+        :class:`~mmpl.datasets.samplers.SeededIndex` (exact resume with
+        dataloader workers)."""
+        return call_seeded(super().__getitem__, idx)
 
     def extra_repr(self) -> List[str]:
         return [f'Split: \t{self.split}', *super().extra_repr()]

@@ -13,7 +13,7 @@ import numpy as np
 from mmpretrain.registry import DATASETS
 
 from ..utils.checks import check_choice
-from ..utils.errors import ConfigError
+from ..utils.errors import ConfigError, DataError
 from .wrappers import IndexSubsetWrapper
 
 SUBSETS: Tuple[str, ...] = ('base', 'new', 'all')
@@ -63,7 +63,14 @@ class BaseNewDataset(IndexSubsetWrapper):
         return tuple(classes)
 
     def _kept_labels(self) -> List[int]:
-        return base_new_labels(len(self._inner_classes()), self.subset)
+        classes = self._inner_classes()
+        if len(classes) < 2 and self.subset != 'all':
+            raise DataError(
+                f'BaseNewDataset: {type(self.dataset).__name__} has '
+                f'{len(classes)} class(es) {list(classes)}; a base/new split '
+                'needs at least 2. Check the data root (one folder per '
+                "class), or use subset='all'")
+        return base_new_labels(len(classes), self.subset)
 
     def _select(self, labels: np.ndarray):
         if self.subset == 'all':

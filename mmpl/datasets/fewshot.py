@@ -11,6 +11,7 @@ cached as paths relative to the image root so the cache is portable.
 :class:`~mmpl.datasets.wrappers.IndexSubsetWrapper`.
 """
 import json
+import logging
 import os
 import os.path as osp
 import random
@@ -91,9 +92,40 @@ class FewShotDataset(IndexSubsetWrapper):
         if self.cache_file and osp.exists(self.cache_file):
             return self._indices_from_cache(self.cache_file), None
         indices = fewshot_indices(labels, self.num_shots, self.seed)
+        self._check_class_counts(labels)
         if self.cache_file:
             self._write_json(self.cache_file, indices, overwrite=False)
         return indices, None
+
+    def _check_class_counts(self, labels: np.ndarray) -> None:
+        """An empty class is an error; one warning names the classes with
+        fewer than K images (they keep all of theirs, as in CoOp, so the
+        run is not K-shot)."""
+        names = (getattr(self.dataset, 'metainfo', None) or {}).get(
+            'classes') or ()
+        counts = np.bincount(np.asarray(labels, dtype=np.int64),
+                             minlength=len(names))
+        if (counts == 0).any():
+            empty = [names[c] if c < len(names) else c
+                     for c in np.flatnonzero(counts == 0)]
+            raise DataError(
+                f'FewShotDataset: class {empty[0]!r} of '
+                f'{type(self.dataset).__name__} ({image_root_of(self.dataset)})'
+                f' has no images ({len(empty)} such class(es): an empty class '
+                'folder?). Add images to it or remove the folder')
+        short = [(int(n), c) for c, n in enumerate(counts)
+                 if 0 < n < self.num_shots]
+        if not short:
+            return
+        from mmengine.logging import print_log
+        fewest, label = min(short)
+        name = names[label] if label < len(names) else label
+        print_log(
+            f'FewShotDataset: {len(short)} of {int((counts > 0).sum())} '
+            f'classes have fewer than num_shots={self.num_shots} images '
+            f'(fewest: {name!r} with {fewest}); they keep all their images, '
+            f'so the run is not {self.num_shots}-shot for them',
+            logger='current', level=logging.WARNING)
 
     def _indices_from_cache(self, path: str) -> List[int]:
         with open(path, encoding='utf-8') as f:

@@ -15,6 +15,7 @@ from mmengine.dataset import Compose
 from mmpretrain.registry import DATASETS
 
 from ..utils.errors import ConfigError
+from .samplers import call_seeded
 
 
 def build_inner_dataset(dataset: Any) -> Any:
@@ -163,7 +164,12 @@ class IndexSubsetWrapper:
 
     def __getitem__(self, idx: int) -> Any:
         """Apply the innermost pipeline; in train mode refetch a random
-        sample when the pipeline returns ``None`` (as mmengine does)."""
+        sample when the pipeline returns ``None`` (as mmengine does). A
+        :class:`~mmpl.datasets.samplers.SeededIndex` seeds the
+        augmentation (exact resume with workers)."""
+        return call_seeded(self._getitem, idx)
+
+    def _getitem(self, idx: int) -> Any:
         self.full_init()
         if self.test_mode:
             data = self.prepare_data(idx)

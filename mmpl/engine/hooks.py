@@ -75,11 +75,32 @@ class PlainCheckpointHook(Hook):
                 f'checkpoint does not fit this model: {key} has shape '
                 f'{theirs} in the checkpoint ({_describe(meta)}) and {mine} '
                 f'here ({_describe(here)})')
+        self._check_trained_classes(runner, checkpoint)
         if 'message_hub' in checkpoint:
             checkpoint['message_hub'] = from_plain_data(
                 checkpoint['message_hub'])
         if runner._resume and 'rng_state' in checkpoint:
             set_rng_state(checkpoint['rng_state'])
+
+
+    @staticmethod
+    def _check_trained_classes(runner, checkpoint: dict) -> None:
+        """Testing a base-to-new checkpoint: its training classes are the
+        base split's (same count), else the checkpoint belongs to another
+        dataset."""
+        loop = getattr(runner, '_test_loop', None)
+        trained = ((checkpoint.get('meta') or {}).get('mmpl') or {}).get(
+            'classes')
+        if runner._resume or not trained or \
+                not hasattr(loop, 'split_classes'):
+            return
+        base = loop.split_classes().get('base')
+        if base and len(base) != len(trained):
+            raise CheckpointError(
+                f'checkpoint was trained on {len(trained)} classes '
+                f'({", ".join(trained[:3])}, ...) and this config\'s base '
+                f'split has {len(base)} ({", ".join(base[:3])}, ...). Test '
+                'it with the config (dataset) it was trained on')
 
 
 def _describe(meta: dict) -> str:

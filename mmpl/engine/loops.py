@@ -121,6 +121,12 @@ class _MultiSplitLoop(BaseLoop):
         self.evaluator = next(iter(self._splits.evaluators.values()))
         self.fp16 = fp16
 
+    def split_classes(self) -> Dict[str, tuple]:
+        """``{split name: class names}`` of the evaluated splits."""
+        return {name: tuple((getattr(loader.dataset, 'metainfo', None)
+                             or {}).get('classes') or ())
+                for name, loader in self._splits.dataloaders.items()}
+
     def run(self) -> dict:
         self.runner.call_hook(f'before_{self.stage}')
         self.runner.call_hook(f'before_{self.stage}_epoch')

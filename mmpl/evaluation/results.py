@@ -32,7 +32,17 @@ def record_protocol(record: dict) -> str:
 
 def _load(file: str) -> dict:
     with open(file) as f:
-        record = json.load(f)
+        try:
+            record = json.load(f)
+        except json.JSONDecodeError as exc:
+            raise DataError(
+                f'run record {file} is not valid JSON ({exc}). An '
+                'interrupted run may have left it: move it away or run that '
+                'run again') from exc
+    if not isinstance(record, dict):
+        raise DataError(f'run record {file} holds a '
+                        f'{type(record).__name__}, not a run record. Remove '
+                        'it from the folders given to the report')
     record['path'] = file
     return record
 

@@ -117,7 +117,9 @@ class PromptCLIPClassifier(BaseClassifier):
         classnames: optional initial class names (normally set from data).
         text_chunk_size: max sequences per text-encoder call (memory bound
             for B*C image-conditioned prompts); None = one call.
-        data_preprocessor: defaults to CLIP's normalisation, BGR->RGB.
+        data_preprocessor: defaults to CLIP's normalisation, BGR->RGB; a
+            dict without ``type`` (mmpretrain's dataset bases) is merged
+            onto it (:func:`clip_data_preprocessor`).
 
     Attributes:
         cache_eval_text: keep the text features of image-independent prompts
@@ -138,10 +140,7 @@ class PromptCLIPClassifier(BaseClassifier):
                  text_chunk_size: Optional[int] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
-        if data_preprocessor is None:
-            data_preprocessor = dict(
-                type='mmpretrain.ClsDataPreprocessor', mean=CLIP_MEAN, std=CLIP_STD,
-                to_rgb=True)
+        data_preprocessor = clip_data_preprocessor(data_preprocessor)
         super().__init__(init_cfg=init_cfg,
                          data_preprocessor=data_preprocessor)
         # the constructor arguments as plain data: checkpoint_meta()['model']
@@ -507,6 +506,20 @@ class PromptCLIPClassifier(BaseClassifier):
         super()._load_from_state_dict(state_dict, prefix, local_metadata,
                                       strict, missing_keys, unexpected_keys,
                                       error_msgs)
+
+
+def clip_data_preprocessor(cfg: Optional[dict] = None) -> dict:
+    """The classifier's data preprocessor: CLIP's normalisation (BGR->RGB)
+    when ``cfg`` is None; a ``cfg`` without ``type`` (as mmpretrain's
+    dataset bases write it: ``num_classes``, ImageNet's ``mean``/``std``)
+    is merged onto it, its keys winning; a typed ``cfg`` is used as is."""
+    default = dict(type='mmpretrain.ClsDataPreprocessor', mean=CLIP_MEAN,
+                   std=CLIP_STD, to_rgb=True)
+    if cfg is None:
+        return default
+    if isinstance(cfg, dict) and 'type' not in cfg:
+        return dict(default, **cfg)
+    return cfg
 
 
 def shape_mismatch(model: nn.Module, state_dict: dict,

@@ -8,11 +8,14 @@ change applies in-process (``cfg.merge_from_dict``) and on a
 import os.path as osp
 from typing import Any, Dict, Optional
 
-from ..utils.config_tools import iter_dataset_paths, loader_options
+from ..utils.config_tools import (image_size_options, iter_dataset_paths,
+                                  loader_options)
 from ..utils.errors import ConfigError
-from .miniature import MINIATURE_WRITERS, write_miniature
+from .miniature import MINIATURE_WRITERS, MiniatureSpec, write_miniature
 
 TINY_CLIP = dict(arch='mmpl-tiny-vit', pretrained=None)
+#: the tiny CLIP's input size (its model config's image_size)
+TINY_IMAGE_SIZE = 224
 
 
 def offline_options(cfg, data_dir: str, batch_size: int = 4,
@@ -23,8 +26,9 @@ def offline_options(cfg, data_dir: str, batch_size: int = 4,
     Writes a miniature of every dataset reader of ``cfg`` (in the reader's
     own on-disk layout) under ``data_dir`` and returns the options pointing
     the readers at them, swapping in the tiny random CLIP, capping batch
-    sizes at ``batch_size``, turning dataloader workers off and training
-    one epoch. ``roots`` (dataset type -> data root): miniatures already
+    sizes at ``batch_size``, turning dataloader workers off, capping
+    few-shot sampling at the miniature's images per class, resizing the
+    pipelines to the tiny CLIP's input size and training one epoch. ``roots`` (dataset type -> data root): miniatures already
     written, reused and added to across calls.
     """
     options: Dict[str, Any] = {f'model.clip.{k}': v
@@ -42,8 +46,16 @@ def offline_options(cfg, data_dir: str, batch_size: int = 4,
         options[f'{key}.data_root'] = roots[kind]
         # serialize_data=False skips a gc.collect() per dataset
         options[f'{key}.serialize_data'] = False
+    # K shots of a miniature class are all its training images (no
+    # "fewer than num_shots images" warning on every offline run)
+    shots = MiniatureSpec().images_per_class[0]
+    for key, node in iter_dataset_paths(cfg):
+        if node.get('type') == 'FewShotDataset' and \
+                node.get('num_shots', 0) > shots:
+            options[f'{key}.num_shots'] = shots
     options.update(loader_options(cfg, max_batch_size=batch_size,
                                   num_workers=0))
+    options.update(image_size_options(cfg, TINY_IMAGE_SIZE))
     if cfg.get('train_cfg') and cfg.train_cfg.get('by_epoch', True):
         options['train_cfg.max_epochs'] = 1
     options['default_hooks.logger.interval'] = 1

@@ -3,6 +3,11 @@
 Dataset configs nest (``BaseNewDataset(FewShotDataset(CoOpEuroSAT))``) and
 appear in several dataloaders, so a plain ``--cfg-options data_root=...``
 cannot reach them all; these helpers walk every dataloader.
+
+One style: every edit is an ``*_options(cfg, ...)`` function returning
+``--cfg-options`` (dotted keys), so that the same change applies in
+process (``cfg.merge_from_dict``) and on a tool's command line; the
+``set_*`` / ``replace_*`` forms apply it to ``cfg`` in place.
 """
 import os.path as osp
 from typing import Any, Callable, Dict, Iterator, Optional, Tuple
@@ -43,33 +48,42 @@ def iter_dataset_cfgs(cfg) -> Iterator[dict]:
         yield node
 
 
+def same_data_root_options(cfg, data_root: str) -> Dict[str, str]:
+    """``--cfg-options`` pointing every dataset that has a ``data_root``
+    to ``data_root``."""
+    return {f'{key}.data_root': data_root
+            for key, node in iter_dataset_paths(cfg) if 'data_root' in node}
+
+
 def set_data_root(cfg, data_root: str) -> int:
-    """Point every dataset that has a ``data_root`` to ``data_root``.
-    Returns how many were changed."""
-    changed = 0
-    for node in iter_dataset_cfgs(cfg):
-        if 'data_root' in node:
-            node['data_root'] = data_root
-            changed += 1
-    return changed
+    """:func:`same_data_root_options` in place; returns how many datasets
+    were changed."""
+    options = same_data_root_options(cfg, data_root)
+    cfg.merge_from_dict(options)
+    return len(options)
+
+
+def seed_options(cfg, seed: int) -> Dict[str, int]:
+    """``--cfg-options`` of one run seed: the runner's randomness and every
+    few-shot sample (``FewShotDataset.seed``; the benchmark uses the same
+    seed for both)."""
+    options = {f'{key}.seed': seed for key, node in iter_dataset_paths(cfg)
+               if node.get('type') == 'FewShotDataset'}
+    options['randomness.seed'] = seed
+    return options
 
 
 def set_fewshot_seed(cfg, seed: int) -> int:
-    """Seed every few-shot sampler (``FewShotDataset.seed``)."""
-    changed = 0
-    for node in iter_dataset_cfgs(cfg):
-        if node.get('type') == 'FewShotDataset':
-            node['seed'] = seed
-            changed += 1
-    return changed
+    """Seed every few-shot sampler in place; returns how many."""
+    options = seed_options(cfg, seed)
+    del options['randomness.seed']
+    cfg.merge_from_dict(options)
+    return len(options)
 
 
 def set_runtime_seed(cfg, seed: int) -> None:
-    """One run seed: the runner's randomness and the few-shot sample (the
-    benchmark uses the same seed for both)."""
-    cfg.setdefault('randomness', {})
-    cfg.randomness['seed'] = seed
-    set_fewshot_seed(cfg, seed)
+    """:func:`seed_options` in place."""
+    cfg.merge_from_dict(seed_options(cfg, seed))
 
 
 def iter_named_loaders(cfg) -> Iterator[Tuple[str, dict]]:
@@ -115,30 +129,79 @@ def set_loader_options(cfg, batch_size: Optional[int] = None,
                                        num_workers))
 
 
-def replace_clip(cfg, clip: dict) -> None:
-    """Swap the CLIP (arch/weights), keeping the memory options."""
+def clip_options(cfg, clip: dict) -> Dict[str, Any]:
+    """``--cfg-options`` swapping the CLIP (arch/weights), keeping the
+    memory options."""
     old = cfg.model.get('clip', {})
-    cfg.model.clip = dict(clip, grad_checkpointing=old.get(
-        'grad_checkpointing', False))
+    return {'model.clip': dict(clip, _delete_=True,
+                               grad_checkpointing=old.get(
+                                   'grad_checkpointing', False))}
+
+
+def replace_clip(cfg, clip: dict) -> None:
+    """:func:`clip_options` in place."""
+    cfg.merge_from_dict(clip_options(cfg, clip))
+
+
+def reader_options(cfg, make_reader: Callable[[dict], dict]
+                   ) -> Dict[str, dict]:
+    """``--cfg-options`` replacing every dataset reader (a node with
+    ``data_root``) by ``make_reader(node)``; wrappers around it stay."""
+    return {key: dict(make_reader(dict(node)), _delete_=True)
+            for key, node in list(iter_dataset_paths(cfg))
+            if 'data_root' in node}
 
 
 def replace_readers(cfg, make_reader: Callable[[dict], dict]) -> None:
-    """Replace every dataset reader (a node with ``data_root``) by
-    ``make_reader(node)``; wrappers around it stay."""
-    for node in list(iter_dataset_cfgs(cfg)):
-        if 'data_root' in node:
-            new = make_reader(dict(node))
-            node.clear()
-            node.update(new)
+    """:func:`reader_options` in place."""
+    cfg.merge_from_dict(reader_options(cfg, make_reader))
 
 
-def set_image_size(cfg, size: int, default: int = 224) -> None:
-    """Change the input resolution of every resize/crop transform from
-    ``default`` (CLIP's 224) to ``size``."""
-    for node in iter_dataset_cfgs(cfg):
-        for key in ('scale', 'crop_size'):
-            if node.get(key) == default:
-                node[key] = size
+#: transform type -> the key holding the size of the image it outputs
+SIZE_KEYS = {'RandomResizedCrop': 'scale', 'CenterCrop': 'crop_size',
+              'RandomCrop': 'crop_size', 'Resize': 'scale'}
+
+
+def pipeline_output_size(pipeline) -> Optional[Tuple[int, str]]:
+    """(side, transform) of the last transform that fixes a square output
+    size, None when the pipeline has none."""
+    found = None
+    for t in pipeline or ():
+        kind = t.get('type') if isinstance(t, dict) else None
+        kind = kind.split('.')[-1] if isinstance(kind, str) else kind
+        key = SIZE_KEYS.get(kind)
+        if key is None or key not in t:
+            continue
+        size = t[key]
+        if isinstance(size, (list, tuple)) and len(size) == 2 \
+                and size[0] == size[1]:
+            size = size[0]
+        if isinstance(size, int) and not isinstance(size, bool):
+            found = (size, f'{kind} {key}={t[key]!r}')
+    return found
+
+
+def image_size_options(cfg, size: int) -> Dict[str, int]:
+    """``--cfg-options`` making every pipeline output ``size`` px images:
+    the size keys (``scale``, ``crop_size``) of its transforms that equal
+    its current output size (:func:`pipeline_output_size`) are set to
+    ``size`` (e.g. 64 -> 224 for the tiny CLIP of the smoke runs)."""
+    options: Dict[str, int] = {}
+    for key, node in iter_dataset_paths(cfg):
+        out = pipeline_output_size(node.get('pipeline'))
+        if out is None or out[0] == size:
+            continue
+        for i, t in enumerate(node['pipeline']):
+            for k in ('scale', 'crop_size'):
+                if isinstance(t, dict) and t.get(k) in (out[0],
+                                                        (out[0], out[0])):
+                    options[f'{key}.pipeline.{i}.{k}'] = size
+    return options
+
+
+def set_image_size(cfg, size: int) -> None:
+    """:func:`image_size_options` in place."""
+    cfg.merge_from_dict(image_size_options(cfg, size))
 
 
 def data_root_options(cfg, root: str) -> Dict[str, str]:

@@ -16,7 +16,11 @@ mmengine's registry re-raises a constructor's error as
 :func:`user_error_message` drops the prefix. An unknown type name in a
 config (mmengine's ``KeyError: '... is not in the ... registry'``) counts as
 a user error too.
+
+``MMPL_DEBUG=1`` in the environment makes :func:`run_cli` re-raise user
+errors too, with their full traceback.
 """
+import os
 import re
 import sys
 from typing import Callable, Optional
@@ -87,15 +91,21 @@ def user_error_message(exc: BaseException) -> Optional[str]:
     return msg.splitlines()[0] if msg else type(exc).__name__
 
 
+def debug_enabled() -> bool:
+    """Whether ``MMPL_DEBUG`` asks for full tracebacks (set, and not
+    ``0``/``false``/empty)."""
+    return os.environ.get('MMPL_DEBUG', '').lower() not in ('', '0', 'false')
+
+
 def run_cli(main: Callable[..., int], *args, **kwargs) -> int:
     """Call a tool's ``main``; print a user error as ``mmpl: error: ...``
     and return 2, let every other exception propagate with its
-    traceback."""
+    traceback (user errors too under ``MMPL_DEBUG=1``)."""
     try:
         return main(*args, **kwargs)
     except Exception as exc:
         msg = user_error_message(exc)
-        if msg is None:
+        if msg is None or debug_enabled():
             raise
         print(f'mmpl: error: {msg}', file=sys.stderr)
         return 2

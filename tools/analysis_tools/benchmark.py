@@ -27,13 +27,13 @@ import platform
 import subprocess
 import sys
 
-from mmengine.config import DictAction
+from mmpl.utils.cli import ArgumentParser, CfgOptionsAction
 
 MiB = 1 << 20
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         description=__doc__.splitlines()[0],
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('config')
@@ -62,7 +62,7 @@ def parse_args(argv=None):
                         help='measure everything in this process (faster; '
                         'CPU peak memory is then the peak so far)')
     parser.add_argument('--out', help='write the results as JSON here')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction)
     parser.add_argument('--worker', nargs=2, metavar=('PHASE', 'FORM'),
                         help=argparse.SUPPRESS)
     parser.add_argument('--model-options', help=argparse.SUPPRESS)

@@ -17,12 +17,13 @@ std per method and dataset) and adds each method's average row:
 
 and writes <protocol>_table.md, <protocol>_table.csv and <protocol>_plot.png.
 """
-import argparse
 import sys
+
+from mmpl.utils.cli import ArgumentParser
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('work_dirs', nargs='+',
                         help='folders holding results.json files (searched '
                         'recursively), or the files themselves')

@@ -25,7 +25,6 @@ For each dataset (``<data root>/<dir>``, PROTOCOL.md layout):
 Nothing is ever deleted or overwritten: existing files are kept, archives
 are only extracted into paths that do not exist yet.
 """
-import argparse
 import json
 import os
 import os.path as osp
@@ -39,6 +38,7 @@ from typing import List, Optional
 
 from mmpretrain.utils import register_all_modules
 
+from mmpl.utils.cli import ArgumentParser
 from mmpl.datasets import READERS, SPLITS
 from mmpl.datasets.folders import COOP_SPLIT_RATIOS, GENERATED_KEY, \
     generate_split
@@ -268,7 +268,7 @@ def make_split(slug: str, root: str, seed: int) -> bool:
 
 # ------------------------------------------------------------------ main
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--data-root', required=True,
                    help='folder that holds the dataset folders')
     p.add_argument('--datasets', nargs='+', choices=sorted(READERS),

@@ -7,20 +7,19 @@ Trains one short epoch (when the config trains), evaluates every split, and
 prints the metrics as one JSON line. Use it to check a config before a long
 GPU run; the test suite runs it on every config in configs/.
 """
-import argparse
 import json
 import sys
 import tempfile
 
-from mmengine.config import DictAction
+from mmpl.utils.cli import ArgumentParser, add_cfg_options
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('config')
     parser.add_argument('--work-dir',
                         help='default: a temporary folder, removed after')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    add_cfg_options(parser)
     args = parser.parse_args(argv)
     from mmpl.utils.errors import run_cli
     return run_cli(_smoke, args)

@@ -13,22 +13,23 @@ evaluated as any mmpl checkpoint:
 
     python tools/test.py CONFIG maple_imagenet_seed1.pth
 """
-import argparse
 import os.path as osp
 import sys
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
+
+from mmpl.utils.cli import ArgumentParser, CfgOptionsAction
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('source', help='official checkpoint file or folder')
     parser.add_argument('config', help='mmpl config of the same method')
     parser.add_argument('out', help='the mmpl checkpoint to write (.pth)')
     parser.add_argument('--layout', choices=['coop', 'cocoop', 'kgcoop',
                                              'maple', 'ivlp'],
                         help='official layout [detected]')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction)
     return parser.parse_args(argv)
 
 

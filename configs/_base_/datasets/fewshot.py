@@ -16,7 +16,7 @@ train_dataloader = dict(
     batch_size=32,
     num_workers=4,
     persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
+    sampler=dict(type='SeededSampler', shuffle=True),
     dataset=dict(
         type='FewShotDataset',
         num_shots=16,
