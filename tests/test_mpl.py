@@ -351,3 +351,26 @@ def test_tvp_combines_with_text_modules_and_class_sets(images, text_prompt):
     assert model(images).shape == (3, len(CLASSES))
     model.set_classes(['dog', 'cat'])  # k = min(5, 2)
     assert model(images).shape == (3, 2)
+
+
+@torch.no_grad()
+def test_tft_after_tvp_reads_the_prompted_value_path(images):
+    """With visual prompts, TFT's dense features are the value path of the
+    prompted image pass (not of the frozen one)."""
+    model = build(COOP, TVP_CFG, feature_tuner=dict(type='TFT'))
+    model.feature_tuner.gate.fill_(0.0)  # gamma 0.5: the tokens matter
+    model.eval()
+    logits = model(images)
+    clip = model.clip
+    prompts = model.text_prompt(model._current_class_set().tokens)
+    g = model.encode_prompts(prompts)
+    frozen = model.frozen_image_pass(images, with_tokens=False)
+    vp = model.visual_prompt(g, frozen).prompts
+    f, _, values = clip.encode_image_dense(images, vp)
+    h = model.feature_tuner(f.float(), g, values.float())
+    expected = clip.logit_scale * (F.normalize(h, dim=-1) *
+                                   F.normalize(g, dim=-1)).sum(-1)
+    torch.testing.assert_close(logits, expected, atol=1e-5, rtol=0)
+    frozen_v = clip.encode_image_dense(images)[2]
+    wrong = model.feature_tuner(f.float(), g, frozen_v.float())
+    assert not torch.allclose(wrong, h, atol=1e-4)
