@@ -26,10 +26,16 @@ class Needs:
             ``Z0`` of the frozen pass; for a feature tuner the tokens of the
             image pass whose features it tunes.
         anchors: the (C, D) class anchors ``t0``.
+        value_tokens: the value-path dense readout (B, 1+N, D) of the same
+            pass (MaskCLIP-style, see
+            :meth:`~mmpl.clip.towers.VisionTower.encode_dense`): for text
+            and visual prompts ``FrozenImageFeatures.values``; a feature
+            tuner receives it as its ``image_tokens``.
     """
     frozen_image: bool = False
     image_tokens: bool = False
     anchors: bool = False
+    value_tokens: bool = False
 
     def __or__(self, other: 'Needs') -> 'Needs':
         return Needs(**{f.name: getattr(self, f.name) or getattr(other, f.name)
@@ -44,9 +50,18 @@ class FrozenImageFeatures:
         global_feature: (B, D) pooled, projected image feature ``f0``.
         tokens: (B, 1+N, D) projected class+patch tokens ``Z0`` (or None
             when no module asked for them).
+        values: (B, 1+N, D) value-path tokens of the last block (the dense
+            readout that localises, :meth:`~mmpl.clip.FrozenCLIP.
+            encode_image_dense`), or None when no module asked for them.
     """
     global_feature: Tensor
     tokens: Optional[Tensor] = None
+    values: Optional[Tensor] = None
+
+    def dense(self, readout: str) -> Optional[Tensor]:
+        """The (B, 1+N, D) dense features of ``readout``: 'tokens' (final
+        outputs) or 'values' (value path)."""
+        return self.values if readout == 'values' else self.tokens
 
 
 @dataclass

@@ -29,6 +29,11 @@ tool = load_tool('tools/analysis_tools/benchmark.py')
 
 
 def _model(family, num_classes=7, **options):
+    if family == 'ctp_tft':
+        # the alignment loss's text-to-image term contrasts the images of a
+        # batch: the per-image formulation cannot compute it (logits and the
+        # CE term are compared)
+        options.setdefault('model.extra_losses', [])
     torch.manual_seed(0)
     model = bm.build_benchmark_model(osp.join(ROOT, FAMILIES[family]), TINY,
                                      num_classes, cfg_options=options)

@@ -77,8 +77,11 @@ def test_needs_are_merged_once_at_build():
     assert build().needs == Needs()
     assert build(COCOOP).needs == Needs(frozen_image=True)
     # a tuner's tokens come from the frozen pass when it is the image pass
+    assert build(feature_tuner=dict(type='TFT', dense='tokens')).needs == \
+        Needs(frozen_image=True, image_tokens=True)
+    # ... with the readout it asks for (the value path by default)
     assert build(feature_tuner=dict(type='TFT')).needs == Needs(
-        frozen_image=True, image_tokens=True)
+        frozen_image=True, value_tokens=True)
     # ... and from the prompted pass when there are visual prompts
     with_vp = build(COCOOP, visual_prompt=dict(type='TVP'),
                     feature_tuner=dict(type='TFT'))

@@ -20,7 +20,9 @@ TINY = dict(arch='mmpl-tiny-vit')
 COOP = dict(type='CoOp', n_ctx=4, ctx_init='a photo of a')
 COCOOP = dict(type='CoCoOp', n_ctx=4, ctx_init='a photo of a')
 FTP_CFG = dict(type='FTP')
-TVP_CFG = dict(type='TVP', top_k=3)
+# rho 0.5: on the random tiny CLIP the affinities are flat, so the
+# mass rule keeps about half of the 7 classes (dropping takes part)
+TVP_CFG = dict(type='TVP', rho=0.5)
 
 
 def build(text_prompt=FTP_CFG, visual_prompt=TVP_CFG, classnames=CLASSES,
@@ -57,7 +59,7 @@ def test_ftp_with_tied_heads_is_cocoop(tiny_clip, frozen, tie):
     torch.manual_seed(1)
     cocoop = CoCoOp(tiny_clip)
     randomize(cocoop)
-    ftp = FTP(tiny_clip, tie_heads=tie)
+    ftp = FTP(tiny_clip, decomposition='heads', tie_heads=tie)
     assert ftp.heads.num_heads == (1 if tie else 4)
     ftp.heads.load_mlp(cocoop.meta_net)
     with torch.no_grad():
@@ -70,7 +72,8 @@ def test_ftp_with_tied_heads_is_cocoop(tiny_clip, frozen, tie):
 
 def test_ftp_tied_in_classifier_equals_cocoop(images):
     cocoop = build(COCOOP, None)
-    ftp = build(dict(type='FTP', tie_heads=True), None)
+    ftp = build(dict(type='FTP', decomposition='heads', tie_heads=True),
+                None)
     randomize(cocoop.text_prompt)
     ftp.text_prompt.heads.load_mlp(cocoop.text_prompt.meta_net)
     with torch.no_grad():
@@ -150,43 +153,53 @@ def _tvp_inputs(tiny_clip, seed=0):
     return g
 
 
-def test_tvp_depends_only_on_the_kept_classes(tiny_clip, frozen):
-    tvp = TVP(tiny_clip, top_k=3)
+def _kept_and_dropped(tvp, g, f0):
+    _, _, kept = tvp.reorganized_text(F.normalize(g, dim=-1), f0)
+    return kept, [c for c in range(g.shape[1]) if not kept[:, c].any()]
+
+
+@pytest.mark.parametrize('keep', ['topk', 'mass'])
+def test_tvp_without_centring_depends_only_on_the_kept_classes(
+        tiny_clip, frozen, keep):
+    """centre=False: a dropped class has no influence at all (with
+    centring it enters the class-set mean only, without gradient:
+    tests/test_properties_mpl.py)."""
+    tvp = TVP(tiny_clip, keep=keep, top_k=3, rho=0.5, centre=False)
     g = _tvp_inputs(tiny_clip)
     f0 = frozen.global_feature
-    _, _, kept = tvp.reorganized_text(g, f0)
+    kept, dropped = _kept_and_dropped(tvp, g, f0)
     out = tvp(g, frozen).prompts
     assert out.shape == (3, 4, tiny_clip.vision_width)
-    dropped = [c for c in range(len(CLASSES))
-               if not (kept == c).any()]
     assert dropped
     changed = g.clone()
     # a dropped class's new text: anti-aligned with every image, so it stays
     # dropped, and its softmax mass changes
     changed[0, dropped[0]] = -F.normalize(f0, dim=-1).sum(0) * 3
-    assert torch.equal(tvp.reorganized_text(changed, f0)[2], kept)
-    torch.testing.assert_close(tvp(changed, frozen).prompts, out, atol=0,
+    assert torch.equal(_kept_and_dropped(tvp, changed, f0)[0], kept)
+    torch.testing.assert_close(tvp(changed, frozen).prompts, out, atol=1e-6,
                                rtol=0)
     # a kept class's text does matter (for the images that keep it)
     changed = g.clone()
-    changed[0, kept[0, 0]] += 0.5 * torch.randn(tiny_clip.embed_dim)
+    first_kept = int(kept[0].nonzero()[0])
+    changed[0, first_kept] += 0.5 * torch.randn(tiny_clip.embed_dim)
     assert not torch.allclose(tvp(changed, frozen).prompts[0], out[0])
 
 
 def test_tvp_changes_with_the_image_affinities(tiny_clip, frozen):
     # a soft temperature: the random tiny CLIP's cosines are far apart
-    tvp = TVP(tiny_clip, top_k=3, tau=0.5)
+    tvp = TVP(tiny_clip, keep='topk', top_k=3, tau=0.5)
     randomize(tvp.attention, std=0.5)
     g = _tvp_inputs(tiny_clip)
     out = tvp(g, frozen).prompts
     f0 = frozen.global_feature
+    unit = F.normalize(g, dim=-1)
     # same kept classes, other affinities: move f0 towards the first kept
-    _, log_p, kept = tvp.reorganized_text(g, f0)
-    moved = f0 + 0.2 * f0.norm(dim=-1, keepdim=True) * F.normalize(
-        g[0, kept[:, 0]], dim=-1)
-    _, log_q, kept_q = tvp.reorganized_text(g, moved)
-    assert torch.equal(kept_q.sort(1).values, kept.sort(1).values)
-    assert not torch.allclose(log_p, log_q)
+    _, log_p, kept = tvp.reorganized_text(unit, f0)
+    first = log_p.argmax(1)
+    moved = f0 + 0.2 * f0.norm(dim=-1, keepdim=True) * unit[0, first]
+    _, log_q, kept_q = tvp.reorganized_text(unit, moved)
+    assert torch.equal(kept_q, kept)
+    assert not torch.allclose(log_p[kept], log_q[kept])
     moved_out = tvp(g, FrozenImageFeatures(moved)).prompts
     assert not torch.allclose(moved_out, out, atol=1e-4)
     # with the 'values' weighting too
@@ -200,7 +213,11 @@ def test_tvp_top_k_range_and_options(tiny_clip, frozen):
     assert TVP(tiny_clip).num_kept(3) == 3  # min(5, C)
     assert TVP(tiny_clip).num_kept(10) == 5
     with pytest.raises(ValueError, match='top_k=5 is out of range for 3'):
-        TVP(tiny_clip, top_k=5)(g, frozen)
+        TVP(tiny_clip, keep='topk', top_k=5)(g, frozen)
+    for bad in (dict(keep='all'), dict(rho=0), dict(rho=1.5),
+                dict(k_max=0)):
+        with pytest.raises(ValueError, match='TVP: '):
+            TVP(tiny_clip, **bad)
     for bad in (0, -1, 2.5, True):
         with pytest.raises(ValueError, match='top_k'):
             TVP(tiny_clip, top_k=bad)
@@ -229,26 +246,37 @@ def test_tvp_deep_prompts_have_their_own_projections(tiny_clip, frozen):
 
 # ------------------------------------------------------- the two together
 def _ftp_reference(ftp, f0):
-    """Per image, per head (Python loops): (M, Dt)."""
-    x = F.normalize(f0, dim=-1)
+    """Per image, per component (Python loops): (M, Dt)."""
+    u = ftp.basis.weight
+    blocks = torch.arange(u.shape[0]).tensor_split(ftp.n_ctx)
     h = ftp.heads
-    return torch.stack([
-        h.weight2[m] @ F.relu(h.weight1[m] @ x + h.bias1[m]) + h.bias2[m]
-        for m in range(h.num_heads)
-    ])
+    out = []
+    for m, cols in enumerate(blocks):
+        part = u[:, cols] @ (u[:, cols].t() @ f0) / f0.norm()
+        out.append(h.weight2[m] @ F.relu(h.weight1[m] @ part + h.bias1[m])
+                   + h.bias2[m])
+    return torch.stack(out)
 
 
 def _tvp_reference(tvp, g, f0):
-    """Per image, per head (Python loops): (Mv, Dv) visual prompts."""
+    """Per image, per class, per head (Python loops): (Mv, Dv)."""
     t = F.normalize(g, dim=-1)  # (C, D)
-    scores = [float(F.normalize(f0, dim=0) @ t[c]) / tvp.tau
+    scores = [tvp.scale * float(F.normalize(f0, dim=0) @ t[c])
               for c in range(t.shape[0])]
-    kept = sorted(range(len(scores)), key=lambda c: -scores[c])[:tvp.top_k]
+    p = torch.softmax(torch.tensor(scores), 0)
+    order = sorted(range(len(scores)), key=lambda c: -scores[c])
+    kept, mass = [], 0.0
+    for c in order:  # the smallest top set reaching rho, at most k_max
+        if mass >= tvp.rho or len(kept) == tvp.k_max:
+            break
+        kept.append(c)
+        mass += float(p[c])
+    centred = t - t.mean(0)
     logp = torch.log_softmax(torch.tensor([scores[c] for c in kept]), 0)
     attn = tvp.attention
     q = attn.q_proj(F.normalize(tvp.queries, dim=-1))  # (Mv, D)
-    k = attn.k_proj(t[kept])  # (k, D)
-    v = attn.v_proj(t[kept])
+    k = attn.k_proj(F.normalize(centred[kept], dim=-1))  # (k, D)
+    v = attn.v_proj(centred[kept])
     d = q.shape[1] // attn.num_heads
     heads = []
     for i in range(attn.num_heads):
@@ -257,7 +285,7 @@ def _tvp_reference(tvp, g, f0):
                           dim=-1)
         heads.append(w @ v[:, s])
     r = attn.out_proj(torch.cat(heads, dim=1))
-    return tvp.projections[0](r)
+    return tvp.projections[0](r), len(kept)
 
 
 @torch.no_grad()
@@ -276,7 +304,8 @@ def test_batched_equals_per_image_reference(images):
             tokens.prefix, ctx.expand(len(CLASSES), -1, -1), tokens.suffix
         ], dim=1)
         g = clip.encode_text(prompts, tokens.eot_index).float()
-        vp = _tvp_reference(tvp, g, f0)
+        vp, n_kept = _tvp_reference(tvp, g, f0)
+        assert 1 < n_kept < len(CLASSES)  # the mass rule takes part
         f = clip.encode_image(images[i:i + 1], vp.unsqueeze(0))[0].float()
         expected = clip.logit_scale * (F.normalize(g, dim=-1) @
                                        F.normalize(f, dim=0))
@@ -309,7 +338,7 @@ def test_ftp_tvp_training_decreases_loss():
     g = torch.Generator().manual_seed(3)
     x = torch.randn(4, 3, 224, 224, generator=g)
     data = samples([0, 1, 2, 4])
-    history = train_losses(model, x, data, steps=6, lr=0.05)
+    history = train_losses(model, x, data, steps=8, lr=0.03)
     assert all(b < a for a, b in zip(history, history[1:])), history
     assert history[-1] < 0.9 * history[0], history
 
@@ -322,3 +351,26 @@ def test_tvp_combines_with_text_modules_and_class_sets(images, text_prompt):
     assert model(images).shape == (3, len(CLASSES))
     model.set_classes(['dog', 'cat'])  # k = min(5, 2)
     assert model(images).shape == (3, 2)
+
+
+@torch.no_grad()
+def test_tft_after_tvp_reads_the_prompted_value_path(images):
+    """With visual prompts, TFT's dense features are the value path of the
+    prompted image pass (not of the frozen one)."""
+    model = build(COOP, TVP_CFG, feature_tuner=dict(type='TFT'))
+    model.feature_tuner.gate.fill_(0.0)  # gamma 0.5: the tokens matter
+    model.eval()
+    logits = model(images)
+    clip = model.clip
+    prompts = model.text_prompt(model._current_class_set().tokens)
+    g = model.encode_prompts(prompts)
+    frozen = model.frozen_image_pass(images, with_tokens=False)
+    vp = model.visual_prompt(g, frozen).prompts
+    f, _, values = clip.encode_image_dense(images, vp)
+    h = model.feature_tuner(f.float(), g, values.float())
+    expected = clip.logit_scale * (F.normalize(h, dim=-1) *
+                                   F.normalize(g, dim=-1)).sum(-1)
+    torch.testing.assert_close(logits, expected, atol=1e-5, rtol=0)
+    frozen_v = clip.encode_image_dense(images)[2]
+    wrong = model.feature_tuner(f.float(), g, frozen_v.float())
+    assert not torch.allclose(wrong, h, atol=1e-4)

@@ -165,6 +165,30 @@ def render_batch(names: Sequence[str], seed: int, size: int = 64,
                      for n in names])
 
 
+def render_pair(left: str, right: str, rng: np.random.Generator,
+                size: int = 64, centres: Tuple[float, float] = (0.27, 0.73)
+                ) -> Image.Image:
+    """A two-object image: ``left`` ('<colour> <shape>') centred at
+    x = ``centres[0]``, ``right`` at x = ``centres[1]`` (fractions of the
+    width), both at mid height, on the clean ``pretrain`` background; each
+    object has the radius the halves allow (0.17-0.2 of the image), so
+    neither crosses into the other half. For tests of which image region a
+    class attends to (CTP, TFT)."""
+    scale = 4
+    big = size * scale
+    img = Image.fromarray((np.ones((big, big, 3)) *
+                           rng.uniform(215, 250, size=3)).astype(np.uint8))
+    draw = ImageDraw.Draw(img)
+    for name, cx in zip((left, right), centres):
+        colour, shape = name.split(' ', 1)
+        fill = np.clip(np.array(COLOURS[colour], dtype=np.float64) +
+                       rng.normal(0, 8, size=3), 0, 255)
+        cy = big / 2 + rng.uniform(-0.05, 0.05) * big
+        _draw_shape(draw, shape, cx * big, cy, big * rng.uniform(0.17, 0.2),
+                    rng.uniform(-0.25, 0.25), tuple(int(v) for v in fill))
+    return img.resize((size, size), Image.BICUBIC)
+
+
 def write_downstream_dataset(data_root: str,
                              images_per_class: Tuple[int, int, int] = (
                                  16, 4, 20),

@@ -190,6 +190,20 @@ class FrozenCLIP(nn.Module):
         return self.visual.encode(images, visual_prompts, deep_visual_prompts,
                                   return_tokens)
 
+    def encode_image_dense(
+        self,
+        images: Tensor,
+        visual_prompts: Optional[PromptTokens] = None,
+        deep_visual_prompts: Optional[Sequence[PromptTokens]] = None
+    ) -> Tuple[Tensor, Tensor, Tensor]:
+        """(B, D) image features, (B, 1+N, D) projected final tokens and
+        (B, 1+N, D) value-path tokens of the last block (MaskCLIP's dense
+        readout); arguments as :meth:`encode_image`, see
+        :meth:`~mmpl.clip.towers.VisionTower.encode_dense`."""
+        self._require_vit('dense image features')
+        return self.visual.encode_dense(images, visual_prompts,
+                                        deep_visual_prompts)
+
     def extra_repr(self) -> str:
         return (f'arch={self.arch!r}, pretrained={self.pretrained!r}, '
                 f'text_width={self.text_width}, embed_dim={self.embed_dim}')

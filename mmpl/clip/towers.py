@@ -39,6 +39,7 @@ Hidden states stay in the tower's dtype (the CLIP's weights).
 from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
@@ -610,6 +611,18 @@ class VisionTower(_BlockLoop):
             return x[:, 0]
         return x
 
+    def _checked_prompts(self, prompts: Optional[PromptTokens],
+                         deep_prompts: Optional[Sequence[PromptTokens]]
+                         ) -> Tuple[list, int]:
+        """The deep prompts as a list and Mv, checked against the tower."""
+        deep = list(deep_prompts or [])
+        if deep and prompts is None:
+            raise ValueError('deep visual prompts need layer-0 visual prompts')
+        if len(deep) >= self.layers:
+            raise ValueError(f'{len(deep)} deep visual prompt layers for a '
+                             f'{self.layers}-layer image encoder')
+        return deep, 0 if prompts is None else prompts.shape[-2]
+
     def encode(self,
                images: Tensor,
                prompts: Optional[PromptTokens] = None,
@@ -618,13 +631,60 @@ class VisionTower(_BlockLoop):
                ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
         """embed -> blocks -> head (arguments as
         :meth:`~mmpl.clip.FrozenCLIP.encode_image`)."""
-        deep = list(deep_prompts or [])
-        if deep and prompts is None:
-            raise ValueError('deep visual prompts need layer-0 visual prompts')
-        if len(deep) >= self.layers:
-            raise ValueError(f'{len(deep)} deep visual prompt layers for a '
-                             f'{self.layers}-layer image encoder')
-        num_prompts = 0 if prompts is None else prompts.shape[-2]
+        deep, num_prompts = self._checked_prompts(prompts, deep_prompts)
         x = self.run(self.embed(images, prompts),
                      before_block=visual_deep_prompts(deep, num_prompts))
         return self.head(x, num_prompts, return_tokens)
+
+    def value_path(self, x: Tensor) -> Tensor:
+        """The last block's value path (MaskCLIP, Zhou et al., ECCV 2022):
+        ``ln_1 -> value projection -> out_proj``, no attention mixing, no
+        residual, no MLP, so each output position sees only its own token.
+
+        Args:
+            x: (B, L, Dv) input of the last block.
+
+        Returns:
+            (B, L, Dv).
+        """
+        block = self.blocks[-1]
+        attn = block.attn
+        width = x.shape[-1]
+        bias = attn.in_proj_bias
+        v = F.linear(block.ln_1(x), attn.in_proj_weight[2 * width:],
+                     None if bias is None else bias[2 * width:])
+        return attn.out_proj(v)
+
+    def _project_tokens(self, x: Tensor) -> Tensor:
+        """(B, L, Dv) -> (B, L, D): ``ln_post`` and ``proj`` per token."""
+        x = self.visual.ln_post(x)
+        return x if self.visual.proj is None else x @ self.visual.proj
+
+    def encode_dense(self,
+                     images: Tensor,
+                     prompts: Optional[PromptTokens] = None,
+                     deep_prompts: Optional[Sequence[PromptTokens]] = None
+                     ) -> Tuple[Tensor, Tensor, Tensor]:
+        """:meth:`encode` with both dense readouts of the class+patch tokens.
+
+        Args:
+            images, prompts, deep_prompts: as :meth:`encode`.
+
+        Returns:
+            (B, D) image features (as :meth:`encode`), the (B, 1+N, D)
+            projected final tokens (as ``return_tokens=True``) and the
+            (B, 1+N, D) value-path tokens: the last block's
+            :meth:`value_path` of its input, then ``ln_post`` and ``proj``
+            (MaskCLIP's readout; it localises where the final outputs do
+            not). Class token first, prompt tokens dropped.
+        """
+        deep, num_prompts = self._checked_prompts(prompts, deep_prompts)
+        hook = visual_deep_prompts(deep, num_prompts)
+        last = self.layers - 1
+        x = self.run(self.embed(images, prompts), 0, last, before_block=hook)
+        if hook is not None:
+            x = hook(last, x)
+        values = self.value_path(x)[:, :x.shape[1] - num_prompts]
+        pooled, tokens = self.head(self.run(x, last), num_prompts,
+                                   return_tokens=True)
+        return pooled, tokens, self._project_tokens(values)

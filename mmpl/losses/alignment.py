@@ -1,25 +1,27 @@
-"""Alignment loss of task-oriented mutual learning (reconstruction).
+"""Alignment loss of task-oriented mutual learning (reconstruction, second
+reading).
 
 Long et al., "Task-Oriented Multi-Modal Mutual Learning for Vision-Language
-Models" (ICCV 2023). From the paper (abstract level, DESIGN.md): a
-contrastive loss aligns the augmented text features (CTP) and image features
-(TFT).
+Models" (ICCV 2023). The paper (abstract level): a contrastive loss aligns
+the augmented text features (CTP) and image features (TFT).
 
-The project's reading (every choice is a constructor option):
+The project's reading (DESIGN.md "Method specifications"): the symmetric
+contrastive (InfoNCE) loss in the batch,
 
-* image-to-text: InfoNCE of each image over the class prompts, which is the
-  cross-entropy on the classifier's logits (they already use the augmented
-  features: cos(h_{b,c}, g_{b,c}) with TFT and CTP) [weight 1];
-* text-to-image (optional, [weight 0 = off]): within the batch, the text of
-  image b's class y_b is scored against every image b' of the batch with the
-  classifier's own pair score ``logits[b', y_b]`` (the class-y_b prompt
-  conditioned on image b', the feature of image b' tuned for class y_b), and
-  a softmax over the images must pick the images of class y_b
-  (``positives='same_label'``) or image b alone (``'diagonal'``, CLIP-style).
+* image-to-text: each image over the class prompts, i.e. the cross-entropy
+  on the classifier's logits (they already use the augmented features:
+  cos(h_{b,c}, g_{b,c}) with TFT and CTP) [weight 1];
+* text-to-image: the text of image b's class y_b is scored against every
+  image b' of the batch with the classifier's own pair score
+  ``logits[b', y_b]`` (the class-y_b prompt conditioned on image b', the
+  feature of image b' tuned for class y_b), and a softmax over the images
+  must pick the images of class y_b (``positives='same_label'``) or image b
+  alone (``'diagonal'``, CLIP-style) [weight 1; 0 = the first, CE-only
+  reading, kept for ablation].
 
-Since the image-to-text term equals the classifier's ``loss_cls``, the TOMM
-configs do not add this module by default; use it for the text-to-image term
-(``image_to_text_weight=0``) or to reweight the two directions.
+The image-to-text term equals the classifier's ``loss_cls``, so the TOMM
+configs add this module with ``image_to_text_weight=0`` (the symmetric loss
+is then ``loss_cls + loss_align``).
 """
 import torch
 import torch.nn.functional as F
@@ -61,7 +63,8 @@ class AlignmentLoss(nn.Module):
 
     Args:
         image_to_text_weight: weight of the image-to-text term [1.0].
-        text_to_image_weight: weight of the text-to-image term [0.0 = off].
+        text_to_image_weight: weight of the text-to-image term [1.0; 0 =
+            the CE-only first reading].
         positives: text-to-image positives, 'same_label' [default] or
             'diagonal' (reading).
         loss_name: key in the loss dict ['loss_align'].
@@ -70,7 +73,7 @@ class AlignmentLoss(nn.Module):
 
     def __init__(self,
                  image_to_text_weight: float = 1.0,
-                 text_to_image_weight: float = 0.0,
+                 text_to_image_weight: float = 1.0,
                  positives: str = 'same_label',
                  loss_name: str = 'loss_align'):
         super().__init__()

@@ -198,7 +198,8 @@ class PromptCLIPClassifier(BaseClassifier):
         needs_tokens = [
             type(m).__name__
             for m in (self.text_prompt, self.visual_prompt, self.feature_tuner)
-            if m is not None and needs_of(m).image_tokens
+            if m is not None and (needs_of(m).image_tokens
+                                  or needs_of(m).value_tokens)
         ]
         if needs_tokens and not self.clip.is_vit:
             raise ConfigError(
@@ -218,7 +219,8 @@ class PromptCLIPClassifier(BaseClassifier):
         """What the pipeline computes, from the modules' ``needs`` (once)."""
         # tokens of the frozen pass need the frozen pass
         text, visual = (
-            n | Needs(frozen_image=n.image_tokens) for n in (
+            n | Needs(frozen_image=n.image_tokens or n.value_tokens)
+            for n in (
                 needs_of(self.text_prompt),
                 needs_of(self.visual_prompt) if self.visual_prompt is not None
                 else Needs()))
@@ -230,11 +232,15 @@ class PromptCLIPClassifier(BaseClassifier):
         self._prompted_image = (self.visual_prompt is not None or
                                 self.text_prompt.produces_visual_prompts)
         #: the tuner reads the tokens of the image pass
-        self._tuner_tokens = tuner.image_tokens
+        self._tuner_tokens = tuner.image_tokens or tuner.value_tokens
+        #: ... as the value-path readout
+        self._tuner_values = tuner.value_tokens
         # Without visual prompts the frozen pass is the image pass, so a
         # tuner's tokens come from it.
-        frozen_for_tuner = Needs(frozen_image=True, image_tokens=True) if (
-            tuner.image_tokens and not self._prompted_image) else Needs()
+        frozen_for_tuner = Needs(
+            frozen_image=True, image_tokens=not tuner.value_tokens,
+            value_tokens=tuner.value_tokens) if (
+            self._tuner_tokens and not self._prompted_image) else Needs()
         #: stages 1-2 of the prompt modules (always)
         self._needs = text | visual | frozen_for_tuner
         #: what the extra losses add (they run in training only)
@@ -333,9 +339,15 @@ class PromptCLIPClassifier(BaseClassifier):
         self.clear_text_cache()
         return super().train(mode)
 
-    def frozen_image_pass(self, images: Tensor,
-                          with_tokens: bool) -> FrozenImageFeatures:
-        """Stage 1: prompt-free image features, no grad."""
+    def frozen_image_pass(self, images: Tensor, with_tokens: bool,
+                          with_values: bool = False) -> FrozenImageFeatures:
+        """Stage 1: prompt-free image features, no grad (``with_values``:
+        also the value-path dense readout)."""
+        if with_values:
+            with torch.no_grad():
+                f, z, v = self.clip.encode_image_dense(images)
+            return FrozenImageFeatures(
+                f.float(), z.float() if with_tokens else None, v.float())
         with torch.no_grad():
             out = self.clip.encode_image(images, return_tokens=with_tokens)
         if with_tokens:
@@ -392,7 +404,12 @@ class PromptCLIPClassifier(BaseClassifier):
         if visual_prompts is None:
             if frozen is None:
                 frozen = self.frozen_image_pass(images, with_tokens=False)
-            f, tokens = frozen.global_feature, frozen.tokens
+            f, tokens = frozen.global_feature, frozen.dense(
+                'values' if self._tuner_values else 'tokens')
+        elif self._tuner_values:
+            out = self.clip.encode_image_dense(images, visual_prompts,
+                                               deep_visual)
+            f, tokens = out[0].float(), out[2]
         else:
             out = self.clip.encode_image(images, visual_prompts, deep_visual,
                                          return_tokens=self._tuner_tokens)
@@ -408,7 +425,8 @@ class PromptCLIPClassifier(BaseClassifier):
         frozen = None
         if needs.frozen_image:
             frozen = self.frozen_image_pass(images,
-                                            with_tokens=needs.image_tokens)
+                                            with_tokens=needs.image_tokens,
+                                            with_values=needs.value_tokens)
         anchors = self.class_anchors() if needs.anchors else None
 
         if getattr(self.text_prompt, 'encodes_jointly', False):

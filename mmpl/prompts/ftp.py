@@ -1,34 +1,36 @@
-"""FTP: fine-grained text prompt (reconstruction).
+"""FTP: fine-grained text prompt (reconstruction, second reading).
 
-"Mutual Prompt Learning for Vision Language Models" (IJCV 2024). From the
-paper (abstract level, DESIGN.md): CoCoOp adds the *same* global image
-feature to every learnable text token, which concentrates the prompts on one
-or a few characteristics of the image; FTP decomposes the single global image
-feature into several finer-grained semantics and injects each into its *own*
-text prompt token.
+"Mutual Prompt Learning for Vision Language Models" (IJCV 2024). The paper
+(abstract level): CoCoOp adds the *same* global image feature to every
+learnable text token, which concentrates the prompts on one or a few
+characteristics of the image; FTP *decomposes the single global feature into
+finer-grained semantics*, one per prompt token.
 
-The project's reading (every choice is a constructor option, defaults first):
+The project's reading (DESIGN.md "Method specifications"; every choice is a
+constructor option, defaults first):
 
-* ``decomposition='heads'``: M separate bottleneck heads
-  Linear(D, D/16)-ReLU-Linear(D/16, Dt) (CoCoOp's meta-net, one per context
-  token) map the normalised frozen global feature ``f0_b`` to the semantics
-  ``S_b = (s_{b,1} .. s_{b,M})`` (B, M, Dt); ``ctx_{b,m} = ctx_m + s_{b,m}``.
-  The M heads run as one batched (grouped) matmul over stacked weights.
-* ``decomposition='queries'``: M learnable queries attend over the frozen
-  image tokens ``Z0_b`` (multi-head cross-attention, CTP's
-  :class:`~mmpl.prompts.layers.QueryTokenAttention`), and a shared CoCoOp
-  meta-net (the FFN) maps each normalised output to ``s_{b,m}``.
-* ``tie_heads=True``: one head (or query) for every token. With tied heads
-  the ``heads`` decomposition is exactly CoCoOp (a test).
-* ``class_gating=True``: each class scales the M semantics by its own gate,
-  ``ctx_{b,c,m} = ctx_m + a_{c,m} s_{b,m}`` with
-  ``a_c = 2 sigmoid(Linear(normalised t0_c))`` (anchors ``t0``); the gate is
-  initialised at zero weights, so it starts as ungated FTP (a = 1). Prompts
-  are then (B, C, L, Dt) per class instead of (B, 1, ...) broadcast.
-* ``diversity_weight > 0``: an orthogonality loss on the semantics, the mean
-  squared cosine similarity between different tokens' ``s_{b,m}``, returned
-  with the prompts (``TextPrompts.losses['loss_ftp_diversity']``) so that the
-  classifier adds it to the training losses [0 = off].
+* ``decomposition='orthogonal'``: a learnable orthogonal basis ``U`` (D, D)
+  (torch's orthogonal parametrisation) split into M column blocks ``U_m``;
+  ``s_{b,m} = U_m U_m^T f0_b`` (B, M, D), so ``sum_m s_{b,m} = f0_b``
+  exactly and the components are mutually orthogonal: an exact
+  decomposition, not M views of the same vector.
+  ``ctx_{b,m} = ctx_m + phi_m(s_{b,m} / |f0_b|)`` with M bottleneck maps
+  Linear(D, D/16)-ReLU-Linear(D/16, Dt), one batched (grouped) matmul.
+* first readings, kept as ablations: ``'heads'`` (the M maps all read the
+  same normalised ``f0_b``; with ``tie_heads=True`` exactly CoCoOp, a test)
+  and ``'queries'`` (M learnable queries attend over the frozen image
+  tokens ``Z0_b`` with CTP's cross-attention, then a shared meta-net).
+* ``tie_heads=True``: one map (or query) for every token.
+* ``class_gating=True``: ``ctx_{b,c,m} = ctx_m + a_{c,m} s_{b,m}`` with
+  ``a_c = 2 sigmoid(Linear(normalised t0_c))`` (anchors ``t0``),
+  zero-initialised (a = 1); prompts are then (B, C, L, Dt).
+* ``diversity_weight > 0``: the mean squared cosine similarity between
+  different tokens' shifts, returned as ``TextPrompts.losses
+  ['loss_ftp_diversity']`` [0 = off].
+
+Property tests (tests/test_properties_mpl.py): the components sum to ``f0``
+and are orthogonal; after a short training run the tokens' shifts are still
+distinct.
 """
 from typing import Dict, Optional
 
@@ -36,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 from torch import Tensor, nn
+from torch.nn.utils.parametrizations import orthogonal
 
 from ..clip import ClassTokens
 from ..utils.checks import check_choice
@@ -46,7 +49,7 @@ from .context import init_context, insert_context, shared_prefix_length
 from .layers import (TOKEN_SETS, GroupedBottleneck, QueryTokenAttention,
                      bottleneck_mlp, select_tokens)
 
-DECOMPOSITIONS = ('heads', 'queries')
+DECOMPOSITIONS = ('orthogonal', 'heads', 'queries')
 
 
 def diversity_loss(semantics: Tensor) -> Tensor:
@@ -78,7 +81,8 @@ class FTP(BaseTextPrompt):
         n_ctx: number of context vectors M [4]; also the number of semantics.
         ctx_init: initialisation phrase ['a photo of a'].
         reduction: bottleneck reduction of every head [16].
-        decomposition: 'heads' (M bottleneck heads on ``f0``) [default] or
+        decomposition: 'orthogonal' (exact orthogonal decomposition of
+            ``f0``) [default], 'heads' (M maps of the same ``f0``) or
             'queries' (M queries attending over the image tokens + FFN).
         tie_heads: one head/query shared by all tokens [False] (CoCoOp).
         class_gating: per-class gates from the anchors ``t0`` [False].
@@ -95,7 +99,7 @@ class FTP(BaseTextPrompt):
                  n_ctx: int = 4,
                  ctx_init: Optional[str] = 'a photo of a',
                  reduction: int = 16,
-                 decomposition: str = 'heads',
+                 decomposition: str = 'orthogonal',
                  tie_heads: bool = False,
                  class_gating: bool = False,
                  diversity_weight: float = 0.0,
@@ -118,7 +122,20 @@ class FTP(BaseTextPrompt):
         self.context_phrase = ctx_init
         n_semantics = 1 if tie_heads else n_ctx
         dim, width = clip.embed_dim, clip.text_width
-        if decomposition == 'heads':
+        if decomposition == 'orthogonal':
+            if n_ctx > dim:
+                raise ConfigError(f'FTP: n_ctx={n_ctx} components cannot '
+                                  f'split a {dim}-dim feature')
+            self.basis = orthogonal(
+                nn.Linear(dim, dim, bias=False)).to(clip.device)
+            # (M, D) 0/1: which basis vectors (columns of U) block m holds
+            blocks = torch.arange(dim).tensor_split(n_ctx)
+            mask = torch.zeros(n_ctx, dim)
+            for m, cols in enumerate(blocks):  # once, at build
+                mask[m, cols] = 1.0
+            self.register_buffer('block_mask', mask.to(clip.device),
+                                 persistent=False)
+        if decomposition in ('orthogonal', 'heads'):
             self.heads = GroupedBottleneck(dim, width, n_semantics,
                                            reduction).to(clip.device)
         else:
@@ -143,9 +160,23 @@ class FTP(BaseTextPrompt):
                                    and self.attend_over != 'global'),
                      anchors=self.gate is not None)
 
+    def components(self, global_feature: Tensor) -> Tensor:
+        """The orthogonal decomposition of (B, D) features: (B, M, D)
+        components ``U_m U_m^T f0`` that sum to ``f0``."""
+        u = self.basis.weight  # (D, D) orthogonal
+        coeff = global_feature.float() @ u  # (B, D) coordinates in U
+        return (coeff.unsqueeze(1) * self.block_mask) @ u.t()  # (B, M, D)
+
     def semantics(self, image: FrozenImageFeatures) -> Tensor:
-        """The finer-grained semantics S: (B, M, Dt) (all M rows equal when
-        the heads are tied)."""
+        """The per-token shifts S: (B, M, Dt) (all M rows equal when the
+        heads of the 'heads' decomposition are tied)."""
+        if self.decomposition == 'orthogonal':
+            f0 = image.global_feature.float()
+            parts = self.components(f0) / f0.norm(dim=-1)[:, None, None]
+            if self.heads.num_heads == 1:  # tied: one map for every part
+                return self.heads(parts.flatten(0, 1)).view(
+                    f0.shape[0], self.n_ctx, -1)
+            return self.heads(parts)
         if self.decomposition == 'heads':
             s = self.heads(F.normalize(image.global_feature.float(), dim=-1))
         else:

@@ -6,7 +6,10 @@ from here, never from each other).
 * :class:`QueryTokenAttention`: per-class / per-query cross-attention over
   image tokens (CTP, TFT, FTP's queries);
 * :class:`PriorWeightedAttention`: the same with a prior on the keys (TVP);
-* :func:`select_tokens` / :data:`TOKEN_SETS`: which image tokens attend.
+* :class:`SimilarityPooling`: dense features pooled by their cosine
+  similarity to per-class queries at a learnable CLIP-like scale (CTP, TFT);
+* :func:`select_tokens` / :data:`TOKEN_SETS`: which image tokens attend;
+  :func:`dense_tokens`: which dense readout (final tokens / value path).
 """
 import math
 from typing import Optional
@@ -16,9 +19,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..utils.checks import check_int
+from ..utils.errors import ConfigError
 
 #: keys/values of the attention: class + patch tokens, patches, global
 TOKEN_SETS = ('tokens', 'patches', 'global')
+#: dense readouts of the frozen image pass (final tokens / value path)
+DENSE_READOUTS = ('tokens', 'values')
 
 
 def bottleneck_mlp(in_dim: int, out_dim: int,
@@ -49,6 +55,67 @@ def select_tokens(global_feature: Tensor, tokens: Optional[Tensor],
                          'image tokens, but none were computed')
     tokens = tokens.float()
     return tokens[:, 1:] if attend_over == 'patches' else tokens
+
+
+def dense_tokens(image, dense: str, attend_over: str, owner: str) -> Tensor:
+    """Keys of a pooling over the frozen pass ``image``
+    (:class:`~mmpl.structures.FrozenImageFeatures`): (B, K, D) fp32 from
+    the dense readout ``dense`` ('tokens' | 'values'), see
+    :func:`select_tokens`."""
+    tokens = None if attend_over == 'global' else image.dense(dense)
+    return select_tokens(image.global_feature, tokens, attend_over,
+                         f'{owner}(dense={dense!r})')
+
+
+class SimilarityPooling(nn.Module):
+    """Pool dense features by their cosine similarity to per-class queries,
+    CLIP's own patch-text comparison:
+    ``a_{b,c,n} = softmax_n(tau cos(q_c, Z_{b,n}))``,
+    ``out_{b,c} = sum_n a_{b,c,n} Z_{b,n}``.
+
+    Args:
+        dim: feature width D.
+        scale_init: initial ``tau`` (the CLIP's logit scale).
+        learn_scale: ``tau`` learnable (log-parametrised) [True].
+        query_key_maps: residual query/key maps ``x + W x`` with ``W``
+            zero-initialised (the identity at the start) [False].
+    """
+
+    def __init__(self, dim: int, scale_init: float,
+                 learn_scale: bool = True, query_key_maps: bool = False):
+        super().__init__()
+        if scale_init <= 0:
+            raise ConfigError(f"scale_init must be > 0, got {scale_init}")
+        log_scale = torch.tensor(math.log(scale_init))
+        if learn_scale:
+            self.log_scale = nn.Parameter(log_scale)
+        else:
+            self.register_buffer('log_scale', log_scale)
+        self.q_map = self.k_map = None
+        if query_key_maps:
+            self.q_map, self.k_map = nn.Linear(dim, dim), nn.Linear(dim, dim)
+            for layer in (self.q_map, self.k_map):
+                nn.init.zeros_(layer.weight)
+                nn.init.zeros_(layer.bias)
+
+    @property
+    def scale(self) -> Tensor:
+        return self.log_scale.exp()
+
+    def weights(self, queries: Tensor, tokens: Tensor) -> Tensor:
+        """(1|B, C, D) queries, (B, K, D) tokens -> (B, C, K) weights (each
+        row sums to 1)."""
+        if self.q_map is not None:
+            queries = queries + self.q_map(queries)
+            tokens = tokens + self.k_map(tokens)
+        q = F.normalize(queries, dim=-1)
+        k = F.normalize(tokens, dim=-1)
+        return torch.softmax(self.scale * q @ k.transpose(1, 2), dim=-1)
+
+    def forward(self, queries: Tensor, tokens: Tensor) -> Tensor:
+        """(1|B, C, D) queries, (B, K, D) tokens -> (B, C, D) pooled raw
+        (un-mapped) tokens."""
+        return self.weights(queries, tokens) @ tokens
 
 
 class GroupedBottleneck(nn.Module):
@@ -83,8 +150,10 @@ class GroupedBottleneck(nn.Module):
             self.bias2.copy_(mlp[2].bias.expand_as(self.bias2))
 
     def forward(self, x: Tensor) -> Tensor:
-        """(B, in_dim) -> (B, num_heads, out_dim)."""
-        hidden = torch.einsum('bd,mhd->bmh', x, self.weight1) + self.bias1
+        """(B, in_dim) (one input for every head) or (B, num_heads, in_dim)
+        (head m reads ``x[:, m]``) -> (B, num_heads, out_dim)."""
+        equation = 'bd,mhd->bmh' if x.dim() == 2 else 'bmd,mhd->bmh'
+        hidden = torch.einsum(equation, x, self.weight1) + self.bias1
         hidden = F.relu(hidden)
         return torch.einsum('bmh,moh->bmo', hidden, self.weight2) + self.bias2
 

@@ -1,34 +1,43 @@
-"""TVP: text-reorganized visual prompt (reconstruction).
+"""TVP: text-reorganized visual prompt (reconstruction, second reading).
 
-"Mutual Prompt Learning for Vision Language Models" (IJCV 2024). From the
-paper (abstract level, DESIGN.md): visual prompts ignore the text, and the
-text descriptions of an image hold redundant and negative category
-semantics; TVP reorganizes the text descriptions of the current image
-(dropping redundant / negative categories) and builds the visual prompt from
-them, guiding the image branch to class-related representations.
+"Mutual Prompt Learning for Vision Language Models" (IJCV 2024). The paper
+(abstract level): visual prompts ignore the text; TVP *reorganises the text
+descriptions of the current image, without the redundant and negative
+category semantics*, and builds the visual prompt from them, guiding the
+image branch to class-related representations.
 
-The project's reading (every choice is a constructor option, defaults first):
+The project's reading (DESIGN.md "Method specifications"; every choice is a
+constructor option, defaults in brackets):
 
-* affinity ``p_b = softmax(cos(f0_b, T_c) / tau)`` between the frozen global
-  image feature and the current classes' text features ``T``: the text
-  branch's ``g`` [``text_source='text'``; gradients flow back into the text
-  prompts, so the text prompts the image] or the frozen anchors ``t0``
-  (``'anchors'``); ``tau`` [0.01, CLIP's logit scale 100];
-* keep the top-k classes [k = min(5, C)] and drop the rest; the kept
-  affinities are renormalised (a softmax over the kept scores), so a dropped
-  class has no influence at all;
-* ``Mv`` learnable visual queries [4] attend over the kept, normalised text
-  features (multi-head cross-attention with CTP's projections [8 heads]),
-  weighted by the kept affinities ``p_b``: ``weighting='scores'`` [default]
-  adds ``log p_{b,j}`` to the attention scores, i.e. the attention weights
-  are ``p_{b,j} exp(q k_j)`` renormalised (with flat scores: the
-  affinity-weighted mean of the kept texts); ``'values'`` scales the value of
-  kept class j by ``k p_{b,j}`` instead -> ``R_b`` (B, Mv, D);
-* ``Linear(D, Dv)`` maps ``R_b`` to the visual prompt tokens appended after
-  the patch tokens [depth 1]; with ``depth = J > 1`` layers ``1 .. J-1`` get
-  deep prompts from ``R_b`` through their own ``Linear(D, Dv)``.
+* affinity ``p_b = softmax_c(s cos(f0_b, g_c))`` over the current class set
+  at the CLIP's own logit scale ``s`` [``tau=None``; ``tau`` = 1/s]; ``g``
+  are the text branch's features [``text_source='text'``]: gradients flow
+  from the visual prompt back into the text prompts (the text prompts the
+  image); ``'anchors'`` uses the frozen ``t0``;
+* *redundant* semantics = the component all class descriptions share:
+  ``g~_c = g^_c - mean_c g^_c`` over the class set (``g^`` normalised)
+  [``centre=True``]; adding one vector to every ``g^_c`` therefore leaves
+  the visual prompt unchanged (the affinity softmax is shift-invariant too);
+* *negative* categories = the classes outside the smallest top set whose
+  affinity mass reaches ``rho`` [0.9] (at least 1, at most ``k_max`` [8])
+  [``keep='mass'``]; they get no weight and no gradient: the kept
+  affinities are renormalised, the attention masks the dropped classes out,
+  and the class-set mean reads the dropped classes' features without
+  gradient (its value is the mean over the whole set). First reading, kept
+  as the ablation ``keep='topk'``: the top ``top_k`` [min(5, C)] classes
+  (which drops nothing on a 5-class set);
+* ``Mv`` learnable queries [4] attend over the kept centred features
+  (multi-head cross-attention, 8 heads) weighted by the renormalised
+  affinities (``weighting='scores'``: ``log p`` added to the scores;
+  ``'values'``: values scaled by ``k p``) -> ``R_b`` (B, Mv, D) ->
+  ``Linear(D, Dv)`` -> visual prompt tokens appended after the patch tokens
+  [depth 1; ``depth = J > 1``: deep prompts with their own projections].
+
+Property tests (tests/test_properties_mpl.py): the shift invariance, zero
+gradient for a dropped class, a confident image on a 5-class set drops
+classes, and the text prompt parameters receive gradient through TVP.
 """
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -44,6 +53,7 @@ from .layers import PriorWeightedAttention
 
 TEXT_SOURCES = ('text', 'anchors')
 WEIGHTINGS = ('scores', 'values')
+KEEP_RULES = ('mass', 'topk')
 DEFAULT_TOP_K = 5
 
 
@@ -54,18 +64,22 @@ class TVP(BaseVisualPrompt):
     and what is the project's reading).
 
     Args:
-        clip: the frozen CLIP (read for the widths and layer count).
+        clip: the frozen CLIP (read for the widths, layer count, logit
+            scale).
         n_prompts: visual prompt tokens / queries Mv [4].
-        top_k: classes kept per image; None = min(5, C) [None]. An explicit
-            k must lie in [1, C] for every class set it meets.
-        tau: softmax temperature of the affinities [0.01].
-        weighting: how the kept affinities weight the attention: 'scores'
-            (log-affinity added to the attention scores) [default] or
-            'values' (values scaled by k * affinity).
+        keep: negative-class rule, 'mass' (smallest top set reaching
+            ``rho``) [default] or 'topk' (first reading).
+        rho: affinity mass the kept classes reach [0.9].
+        k_max: at most this many kept classes [8].
+        top_k: classes kept by ``keep='topk'``; None = min(5, C) [None]. An
+            explicit k must lie in [1, C] for every class set it meets.
+        tau: affinity temperature; None = 1 / the CLIP's logit scale [None].
+        centre: remove the component shared by the class set [True].
+        weighting: 'scores' (log-affinity added to the attention scores)
+            [default] or 'values' (values scaled by k * affinity).
         text_source: 'text' (the text branch's features ``g``) [default] or
             'anchors' (the frozen hand-crafted ``t0``).
-        depth: layers carrying visual prompts J [1]; J > 1 adds deep prompts
-            for layers 1 .. J-1, each with its own projection.
+        depth: layers carrying visual prompts J [1].
         depth_overflow: 'clip' J to the image encoder's layers (warning) or
             'error' ['clip'].
         num_heads: cross-attention heads [8].
@@ -76,8 +90,12 @@ class TVP(BaseVisualPrompt):
     def __init__(self,
                  clip,
                  n_prompts: int = 4,
+                 keep: str = 'mass',
+                 rho: float = 0.9,
+                 k_max: int = 8,
                  top_k: Optional[int] = None,
-                 tau: float = 0.01,
+                 tau: Optional[float] = None,
+                 centre: bool = True,
                  text_source: str = 'text',
                  weighting: str = 'scores',
                  depth: int = 1,
@@ -87,15 +105,24 @@ class TVP(BaseVisualPrompt):
                  score_scale: Optional[float] = None,
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
-        check_choice('text_source', text_source, TEXT_SOURCES)
-        check_choice('weighting', weighting, WEIGHTINGS)
+        check_choice('keep', keep, KEEP_RULES, owner='TVP')
+        check_choice('text_source', text_source, TEXT_SOURCES, owner='TVP')
+        check_choice('weighting', weighting, WEIGHTINGS, owner='TVP')
         check_int('n_prompts', n_prompts, owner='TVP')
+        check_int('k_max', k_max, owner='TVP')
         if top_k is not None:
             check_int('top_k', top_k, owner='TVP')
-        if tau <= 0:
-            raise ConfigError(f'TVP: tau must be > 0, got {tau}')
+        if tau is not None and tau <= 0:
+            raise ConfigError(f'TVP: tau must be > 0 (or None for the '
+                              f"CLIP's logit scale), got {tau}")
+        if not 0 < rho <= 1:
+            raise ConfigError(f'TVP: rho must lie in (0, 1], got {rho}')
+        self.keep = keep
+        self.rho = float(rho)
+        self.k_max = k_max
         self.top_k = top_k
-        self.tau = float(tau)
+        self.scale = 1.0 / tau if tau else float(clip.logit_scale)
+        self.centre = centre
         self.text_source = text_source
         self.weighting = weighting
         self.depth = resolve_depth(clip, depth, need_vision=True,
@@ -116,7 +143,7 @@ class TVP(BaseVisualPrompt):
                      anchors=self.text_source == 'anchors')
 
     def num_kept(self, num_classes: int) -> int:
-        """k for a class set of ``num_classes`` classes."""
+        """k of ``keep='topk'`` for a class set of ``num_classes``."""
         if self.top_k is None:
             return min(DEFAULT_TOP_K, num_classes)
         if self.top_k > num_classes:
@@ -125,26 +152,62 @@ class TVP(BaseVisualPrompt):
                               f'{num_classes}; top_k=None uses min(5, C))')
         return self.top_k
 
-    def reorganized_text(self, text: Tensor, global_feature: Tensor):
-        """Keep each image's top-k classes.
+    def kept_classes(self, scores: Tensor) -> Tensor:
+        """(B, C) affinity logits -> (B, C) bool mask of the kept classes."""
+        num_classes = scores.shape[1]
+        if self.keep == 'topk':
+            index = scores.topk(self.num_kept(num_classes), dim=1).indices
+        else:
+            p, index = scores.softmax(1).sort(dim=1, descending=True)
+            before = p.cumsum(1) - p  # mass of the classes ranked higher
+            rank = torch.arange(num_classes, device=scores.device)
+            index = index.masked_fill(
+                (before >= self.rho) | (rank >= self.k_max), -1)
+            # dropped ranks point at a scratch column, cut off below
+            index = torch.where(index < 0, num_classes, index)
+        mask = scores.new_zeros(scores.shape[0], num_classes + 1,
+                                dtype=torch.bool)
+        return mask.scatter_(1, index, True)[:, :num_classes]
+
+    def reorganized_text(self, unit_text: Tensor, global_feature: Tensor
+                         ) -> Tuple[Tensor, Tensor, Tensor]:
+        """The reorganised descriptions of each image.
 
         Args:
-            text: (1|B, C, D) text features T.
+            unit_text: (1|B, C, D) L2-normalised class text features.
             global_feature: (B, D) frozen ``f0``.
 
         Returns:
-            kept (B, k, D) normalised text features, the log of their
-            renormalised affinities (B, k) and class indices (B, k).
+            the (B, C, D) centred features, the (B, C) log of the
+            renormalised kept affinities (-inf for a dropped class) and the
+            (B, C) bool mask of the kept classes.
         """
-        t = F.normalize(text.float(), dim=-1)
         f = F.normalize(global_feature.float(), dim=-1)
-        scores = torch.einsum('bd,bcd->bc', f,
-                              t.expand(f.shape[0], -1, -1)) / self.tau
-        k = self.num_kept(t.shape[1])
-        kept_scores, index = scores.topk(k, dim=1)  # (B, k)
-        kept = t.expand(f.shape[0], -1, -1).gather(
-            1, index.unsqueeze(-1).expand(-1, -1, t.shape[-1]))
-        return kept, kept_scores.log_softmax(dim=1), index
+        t = unit_text.expand(f.shape[0], -1, -1)  # (B, C, D)
+        scores = self.scale * torch.einsum('bd,bcd->bc', f, t)
+        kept = self.kept_classes(scores.detach())
+        log_p = scores.masked_fill(~kept, float('-inf')).log_softmax(1)
+        if self.centre:
+            # the class-set mean; dropped classes enter without gradient
+            shared = torch.where(kept.unsqueeze(-1), t, t.detach()).mean(1)
+            t = t - shared.unsqueeze(1)
+        return t, log_p, kept
+
+    def prompts_from_unit_text(self, unit_text: Tensor,
+                               global_feature: Tensor) -> VisualPrompts:
+        """The visual prompts from (1|B, C, D) normalised text features and
+        the (B, D) frozen ``f0`` (``forward`` normalises, then calls this)."""
+        t, log_p, kept = self.reorganized_text(unit_text, global_feature)
+        queries = self.queries.unsqueeze(0)
+        if self.weighting == 'scores':
+            r = self.attention(queries, t, log_p)  # (B, Mv, D)
+        else:
+            k = kept.sum(1, keepdim=True)  # (B, 1)
+            mask = torch.zeros_like(log_p).masked_fill(~kept, float('-inf'))
+            r = self.attention(queries, t, mask, k * log_p.exp())
+        prompts = [proj(r) for proj in self.projections]  # J x (B, Mv, Dv)
+        return VisualPrompts(prompts=prompts[0],
+                             deep_prompts=prompts[1:] or None)
 
     def forward(self,
                 text_features: Tensor,
@@ -166,14 +229,5 @@ class TVP(BaseVisualPrompt):
                 raise ValueError("TVP(text_source='anchors') needs the class "
                                  'anchors')
             text_features = anchors.unsqueeze(0)
-        kept, log_p, _ = self.reorganized_text(text_features,
-                                               image.global_feature)
-        queries = self.queries.unsqueeze(0)
-        if self.weighting == 'scores':
-            r = self.attention(queries, kept, log_p)  # (B, Mv, D)
-        else:
-            r = self.attention(queries, kept, torch.zeros_like(log_p),
-                               kept.shape[1] * log_p.exp())
-        prompts = [proj(r) for proj in self.projections]  # J x (B, Mv, Dv)
-        return VisualPrompts(prompts=prompts[0],
-                             deep_prompts=prompts[1:] or None)
+        unit = F.normalize(text_features.float(), dim=-1)
+        return self.prompts_from_unit_text(unit, image.global_feature)

@@ -1,12 +1,17 @@
-# Mutual prompt learning (IJCV 2024), reconstruction: FTP (fine-grained text
-# prompt) + TVP (text-reorganized visual prompt) on CLIP ViT-B/16,
-# every protocol. Leaves add the dataset base (which sets the protocol) and
-# the batch size; the ablations drop one module (see configs/mpl/README.md).
-# Defaults of DESIGN.md: FTP = 4 context vectors from "a photo of a", one
-# bottleneck head D->D/16->Dt per context token on the frozen global feature;
-# TVP = top-k (k = min(5, C)) classes by affinity softmax(cos(f0, g)/0.01)
-# with the text branch's features g, 4 learnable queries attending over the
-# kept texts (8 heads), Linear(D, Dv) -> 4 visual prompt tokens at the input.
+# Mutual prompt learning (IJCV 2024), reconstruction (second reading,
+# docs/methods_tomm_mpl.md): FTP (fine-grained text prompt) + TVP
+# (text-reorganized visual prompt) on CLIP ViT-B/16, every protocol. Leaves
+# add the dataset base (which sets the protocol) and the batch size; the
+# ablations drop one module (see configs/mpl/README.md).
+# Defaults of DESIGN.md: FTP = 4 context vectors from "a photo of a", the
+# frozen global feature split exactly into 4 orthogonal components (a
+# learnable orthogonal basis in 4 blocks), one bottleneck map D->D/16->Dt per
+# component and context token; TVP = affinity softmax(s cos(f0, g)) at the
+# CLIP's logit scale with the text branch's features g, the class-set mean
+# removed, the smallest top set of classes reaching 0.9 of the affinity kept
+# (at most 8), 4 learnable queries attending over the kept texts (8 heads),
+# Linear(D, Dv) -> 4 visual prompt tokens at the input.
+# First readings as ablations: FTP decomposition='heads', TVP keep='topk'.
 # Schedule: CoCoOp-like, lr 2e-3, 10 epochs (PROTOCOL.md).
 _base_ = [
     '../../_base_/models/clip_vitb16.py',
@@ -15,9 +20,9 @@ _base_ = [
 ]
 model = dict(
     text_prompt=dict(type='FTP', n_ctx=4, ctx_init='a photo of a',
-                     decomposition='heads', diversity_weight=0.0),
-    visual_prompt=dict(type='TVP', n_prompts=4, top_k=None, tau=0.01,
-                       text_source='text', depth=1),
+                     decomposition='orthogonal', diversity_weight=0.0),
+    visual_prompt=dict(type='TVP', n_prompts=4, keep='mass', rho=0.9,
+                       k_max=8, tau=None, text_source='text', depth=1),
     # B*C prompts per batch go through the text encoder in chunks of 2048
     # sequences (bounds evaluation memory: 100 test images x C classes).
     text_chunk_size=2048)

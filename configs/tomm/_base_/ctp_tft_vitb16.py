@@ -1,14 +1,18 @@
-# Task-oriented mutual learning (Long et al., ICCV 2023), reconstruction:
-# CTP (class-aware text prompt) + TFT (text-guided feature tuning) on
-# CLIP ViT-B/16, every protocol. Leaves add the dataset base (which sets the
+# Task-oriented mutual learning (Long et al., ICCV 2023), reconstruction
+# (second reading, docs/methods_tomm_mpl.md): CTP (class-aware text prompt)
+# + TFT (text-guided feature tuning) + the symmetric alignment loss on CLIP
+# ViT-B/16, every protocol. Leaves add the dataset base (which sets the
 # protocol) and the batch size.
-# Defaults of DESIGN.md: 4 context vectors from "a photo of a", CoCoOp's
-# meta-net D->D/16->Dt, 8-head cross-attention over the frozen image tokens,
-# TFT gamma initialised at 0.1. The alignment loss's image-to-text term is the
-# classification CE (loss_cls); its text-to-image term is off by default, to
-# turn it on:
-#   --cfg-options "model.extra_losses=[dict(type='AlignmentLoss',
-#       image_to_text_weight=0.0, text_to_image_weight=1.0)]"
+# Defaults of DESIGN.md: 4 context vectors from "a photo of a"; CTP pools the
+# frozen value-path patch features by their cosine to each class anchor (scale
+# learnable from the logit scale) and CoCoOp's meta-net D->D/16->Dt maps the
+# result to that class's context shift; TFT mixes the global feature with a
+# text-guided re-pooling of the value-path patches, (1 - gamma) f + gamma h,
+# gamma = sigmoid(w) initialised at 0.1, no free projections. The alignment
+# loss: loss_cls is its image-to-text term, loss_align its text-to-image term
+# (AlignmentLoss(text_to_image_weight=0) = the CE-only first reading).
+# First readings as ablations: CTP pooling='attention', TFT value_proj=True,
+# dense='tokens' for either.
 # Schedule: CoCoOp-like, lr 2e-3, 10 epochs (PROTOCOL.md).
 _base_ = [
     '../../_base_/models/clip_vitb16.py',
@@ -17,8 +21,10 @@ _base_ = [
 ]
 model = dict(
     text_prompt=dict(type='CTP', n_ctx=4, ctx_init='a photo of a',
-                     num_heads=8, class_chunk_size=128),
-    feature_tuner=dict(type='TFT', num_heads=8, gamma_init=0.1),
+                     pooling='similarity', dense='values'),
+    feature_tuner=dict(type='TFT', gamma_init=0.1, dense='values'),
+    extra_losses=[dict(type='AlignmentLoss', image_to_text_weight=0.0,
+                       text_to_image_weight=1.0)],
     # B*C prompts per batch go through the text encoder in chunks of 2048
     # sequences (bounds evaluation memory: 100 test images x C classes).
     text_chunk_size=2048)
