@@ -244,15 +244,14 @@ def to_embedded_benchmark(cfg,
                           data_root: str,
                           max_epochs: Optional[int] = None,
                           batch_size: Optional[int] = None,
-                          lr: Optional[float] = None,
-                          num_shots: Optional[int] = None):
+                          lr: Optional[float] = None):
     """Rewrite a method config (in place) to run on the embedded benchmark.
 
     Args:
         cfg: a loaded mmengine Config of any mmpl method.
         data_root: folder written by ``write_downstream_dataset``.
-        max_epochs, batch_size, lr, num_shots: schedule overrides (None
-            keeps the method's own value).
+        max_epochs, batch_size, lr: schedule overrides (None keeps the
+            method's own value).
     """
     replace_clip(cfg, SHAPES_CLIP)
     replace_readers(cfg, lambda node: dict(
@@ -262,8 +261,6 @@ def to_embedded_benchmark(cfg,
     for node in iter_dataset_cfgs(cfg):
         if node.get('type') == 'RandomResizedCrop':
             node['crop_ratio_range'] = CROP_AREA
-        if node.get('type') == 'FewShotDataset' and num_shots is not None:
-            node['num_shots'] = num_shots
     set_loader_options(cfg, num_workers=0)
     if batch_size is not None:
         cfg.train_dataloader.batch_size = batch_size
