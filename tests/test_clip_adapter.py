@@ -615,9 +615,19 @@ class _CreateModelSpy:
 _REAL_CREATE = open_clip.create_model
 
 
-def test_openai_tag_builds_with_quick_gelu_without_network(monkeypatch):
-    spy = _CreateModelSpy()
+def _spy_create(monkeypatch, fail=False) -> _CreateModelSpy:
+    """open_clip.create_model replaced by a spy, and the host reachability
+    check (tested in test_user_errors.py) skipped: the build runs as if the
+    weights were reachable, with no network."""
+    from mmpl.clip import builder
+    spy = _CreateModelSpy(fail=fail)
     monkeypatch.setattr(open_clip, 'create_model', spy)
+    monkeypatch.setattr(builder, '_check_reachable', lambda *args: None)
+    return spy
+
+
+def test_openai_tag_builds_with_quick_gelu_without_network(monkeypatch):
+    spy = _spy_create(monkeypatch)
     model = build_open_clip('ViT-B-16', 'openai')
     assert spy.calls[-1]['pretrained'] == 'openai'
     assert spy.calls[-1]['force_quick_gelu'] is True
@@ -626,7 +636,7 @@ def test_openai_tag_builds_with_quick_gelu_without_network(monkeypatch):
 
 
 def test_download_failure_is_one_actionable_line(monkeypatch):
-    monkeypatch.setattr(open_clip, 'create_model', _CreateModelSpy(fail=True))
+    _spy_create(monkeypatch, fail=True)
     with pytest.raises(CLIPBuildError) as exc:
         build_open_clip('ViT-B-16', 'openai')
     msg = one_line(exc)
@@ -636,8 +646,7 @@ def test_download_failure_is_one_actionable_line(monkeypatch):
 @pytest.mark.parametrize('arch,tag', [('ViT-B-32', 'laion400m_e31'),
                                       ('ViT-B-16', 'metaclip_400m')])
 def test_every_quickgelu_tag_forces_quick_gelu(monkeypatch, arch, tag):
-    spy = _CreateModelSpy()
-    monkeypatch.setattr(open_clip, 'create_model', spy)
+    spy = _spy_create(monkeypatch)
     build_open_clip(arch, tag)
     assert spy.calls[-1]['force_quick_gelu'] is True
 

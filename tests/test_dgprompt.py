@@ -489,3 +489,18 @@ def test_no_frozen_image_pass_at_evaluation_for_losses(tiny_images):
     with torch.no_grad():
         clf.predict(tiny_images)
     assert calls[2:] == ['encode_jointly']
+
+
+def test_value_path_tuner_with_interleaved_towers_fails_at_build(deep_arch,
+                                                               tiny_images):
+    """DGPrompt runs the image tower itself and returns final tokens only:
+    a feature tuner reading the value path is refused at build, one line;
+    on the final tokens it combines."""
+    prompt = dict(type='DGPrompt', depth=3)
+    with pytest.raises(ValueError, match=r"TFT\(dense='values'\) needs the "
+                       r"value-path readout.*use dense='tokens'"):
+        build(deep_arch, prompt, feature_tuner=dict(type='TFT'))
+    clf = build(deep_arch, prompt,
+                feature_tuner=dict(type='TFT', dense='tokens'))
+    assert clf(tiny_images, mode='tensor').shape == (len(tiny_images),
+                                                     len(CLASSES))

@@ -214,6 +214,14 @@ class PromptCLIPClassifier(BaseClassifier):
                 f'{type(self.text_prompt).__name__} already produces '
                 f'visual prompts; drop visual_prompt='
                 f'{type(self.visual_prompt).__name__}')
+        if (self.feature_tuner is not None
+                and needs_of(self.feature_tuner).value_tokens
+                and getattr(self.text_prompt, 'encodes_jointly', False)):
+            raise ConfigError(
+                f'{type(self.feature_tuner).__name__}(dense=\'values\') '
+                f'needs the value-path readout, which '
+                f'{type(self.text_prompt).__name__} does not produce (it '
+                "runs the image tower itself); use dense='tokens'.")
 
     def _merge_needs(self) -> None:
         """What the pipeline computes, from the modules' ``needs`` (once)."""
