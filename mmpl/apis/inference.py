@@ -44,6 +44,7 @@ import numpy as np
 import torch
 
 from ..utils.errors import ConfigError, MissingFileError
+from .preflight import read_checkpoint
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif',
                     '.tiff', '.webp')
@@ -80,25 +81,6 @@ def read_class_names(path: str) -> List[str]:
         raise ConfigError(f'class file {path!r} holds no class names. Write '
                          'one class name per line')
     return names
-
-
-def read_checkpoint(path: str) -> dict:
-    """Load an mmpl checkpoint with ``torch.load(weights_only=True)``."""
-    from ..engine.checkpoint import register_checkpoint_safe_globals
-    if not osp.isfile(path):
-        raise MissingFileError(f'checkpoint not found: {path!r}. Give the '
-                                '.pth file written by tools/train.py')
-    register_checkpoint_safe_globals()
-    try:
-        ckpt = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e:
-        raise ConfigError(
-            f'cannot read checkpoint {path!r} ({type(e).__name__}: '
-            f'{str(e).splitlines()[0] if str(e) else ""}). Give a checkpoint '
-            'written by tools/train.py') from None
-    if not isinstance(ckpt, dict):
-        raise ConfigError(f'{path!r} is not an mmpl checkpoint (no dict)')
-    return ckpt
 
 
 def test_pipeline_of(cfg) -> Optional[list]:

@@ -14,7 +14,7 @@ from torch import Tensor
 
 from ..clip import ClassTokens
 from .base import BaseTextPrompt, FrozenImageFeatures, TextPrompts
-from .context import init_context, insert_context, shared_prefix_length
+from .context import context_prompts, init_context
 from .layers import bottleneck_mlp  # noqa: F401 (also its old import path)
 
 
@@ -55,9 +55,4 @@ class CoCoOp(BaseTextPrompt):
             raise ValueError('CoCoOp needs the frozen image features')
         ctx = (self.ctx.unsqueeze(0) +
                self.shift(image).unsqueeze(1)).unsqueeze(1)  # (B,1,M,Dt)
-        prompts = insert_context(ctx, class_tokens.prefix,
-                                 class_tokens.suffix)  # (B, C, L, Dt)
-        return TextPrompts(embeddings=prompts,
-                           eot_index=class_tokens.eot_index,
-                           shared_prefix=shared_prefix_length(
-                               ctx, class_tokens.n_frozen_context))
+        return context_prompts(ctx, class_tokens)  # (B, C, L, Dt)

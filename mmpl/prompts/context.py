@@ -12,7 +12,8 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
-from ..clip import context_init_embedding
+from ..clip import ClassTokens, context_init_embedding
+from ..structures import TextPrompts
 from ..utils.errors import ConfigError
 
 
@@ -76,3 +77,20 @@ def insert_context(ctx: Tensor, prefix: Tensor, suffix: Tensor) -> Tensor:
         prefix.unsqueeze(0).expand(batch, -1, -1, -1), ctx,
         suffix.unsqueeze(0).expand(batch, -1, -1, -1)
     ], dim=2)
+
+
+def context_prompts(ctx: Tensor, class_tokens: ClassTokens,
+                    **fields) -> TextPrompts:
+    """The text prompts of context ``ctx`` (any shape of
+    :func:`insert_context`) in the class prompts of ``class_tokens``:
+    (1|B, C, L, Dt) embeddings, the EOT positions and the prefix shared by
+    the classes (:func:`shared_prefix_length`). ``fields``: the other
+    :class:`~mmpl.structures.TextPrompts` fields (deep and visual prompts,
+    losses)."""
+    return TextPrompts(
+        embeddings=insert_context(ctx, class_tokens.prefix,
+                                  class_tokens.suffix),
+        eot_index=class_tokens.eot_index,
+        shared_prefix=shared_prefix_length(ctx,
+                                           class_tokens.n_frozen_context),
+        **fields)

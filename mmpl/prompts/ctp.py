@@ -41,7 +41,7 @@ from ..utils.checks import check_choice
 from ..utils.errors import ConfigError
 from .base import (BaseTextPrompt, FrozenImageFeatures, Needs,
                    TextPrompts)
-from .context import init_context, insert_context, shared_prefix_length
+from .context import context_prompts, init_context
 from .layers import (DENSE_READOUTS, TOKEN_SETS, QueryTokenAttention,
                      SimilarityPooling, bottleneck_mlp, dense_tokens)
 
@@ -156,9 +156,4 @@ class CTP(BaseTextPrompt):
                              f'{class_tokens.num_classes} classes')
         shift = self.shift(self.class_image_features(image, anchors))
         ctx = self.ctx + shift.unsqueeze(2)  # (B, C, M, Dt)
-        prompts = insert_context(ctx, class_tokens.prefix,
-                                 class_tokens.suffix)  # (B, C, L, Dt)
-        return TextPrompts(embeddings=prompts,
-                           eot_index=class_tokens.eot_index,
-                           shared_prefix=shared_prefix_length(
-                               ctx, class_tokens.n_frozen_context))
+        return context_prompts(ctx, class_tokens)  # (B, C, L, Dt)

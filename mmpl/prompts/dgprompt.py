@@ -48,7 +48,8 @@ from ..clip.towers import replace_visual_slots
 from ..structures import JointFeatures
 from ..utils.checks import check_choice
 from .base import BaseTextPrompt, FrozenImageFeatures, Needs, TextPrompts
-from .context import init_context, insert_context, shared_prefix_length
+from .context import (context_prompts, init_context, insert_context,
+                      shared_prefix_length)
 from .deep import layer_prompts, resolve_depth
 from .guidance import GUIDANCE_TYPES, build_guidance, zero_shot_affinity
 from .layers import bottleneck_mlp
@@ -184,15 +185,9 @@ class DGPrompt(BaseTextPrompt):
         encoders."""
         texts, visuals = self.generate(image)
         ctx = texts[0] if texts[0].dim() == 2 else texts[0].unsqueeze(1)
-        prompts = insert_context(ctx, class_tokens.prefix,
-                                 class_tokens.suffix)  # (1|B, C, L, Dt)
-        return TextPrompts(embeddings=prompts,
-                           eot_index=class_tokens.eot_index,
-                           shared_prefix=shared_prefix_length(
-                               ctx, class_tokens.n_frozen_context),
-                           deep_prompts=texts[1:],
-                           visual_prompts=visuals[0],
-                           deep_visual_prompts=visuals[1:])
+        return context_prompts(  # (1|B, C, L, Dt)
+            ctx, class_tokens, deep_prompts=texts[1:],
+            visual_prompts=visuals[0], deep_visual_prompts=visuals[1:])
 
     # ---------------------------------------------- the interleaved towers
     def encode_jointly(self,

@@ -45,7 +45,7 @@ from ..utils.checks import check_choice
 from ..utils.errors import ConfigError
 from .base import (BaseTextPrompt, FrozenImageFeatures, Needs,
                    TextPrompts)
-from .context import init_context, insert_context, shared_prefix_length
+from .context import context_prompts, init_context
 from .layers import (TOKEN_SETS, GroupedBottleneck, QueryTokenAttention,
                      bottleneck_mlp, select_tokens)
 
@@ -209,14 +209,9 @@ class FTP(BaseTextPrompt):
                                  f'{class_tokens.num_classes} classes')
             gates = self.class_gates(anchors)  # (C, M)
             ctx = self.ctx + gates.unsqueeze(-1) * s.unsqueeze(1)  # (B,C,M,Dt)
-        prompts = insert_context(ctx, class_tokens.prefix,
-                                 class_tokens.suffix)  # (B, C, L, Dt)
         losses: Dict[str, Tensor] = {}
         if self.diversity_weight > 0:
             losses['loss_ftp_diversity'] = (self.diversity_weight *
                                             diversity_loss(s))
-        return TextPrompts(embeddings=prompts,
-                           eot_index=class_tokens.eot_index,
-                           losses=losses or None,
-                           shared_prefix=shared_prefix_length(
-                               ctx, class_tokens.n_frozen_context))
+        return context_prompts(ctx, class_tokens,  # (B, C, L, Dt)
+                               losses=losses or None)

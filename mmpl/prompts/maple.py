@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from ..clip import ClassTokens
 from .base import BaseTextPrompt, FrozenImageFeatures, TextPrompts
-from .context import init_context, insert_context, shared_prefix_length
+from .context import context_prompts, init_context
 from .deep import layer_prompts, resolve_depth
 
 
@@ -64,14 +64,9 @@ class MaPLe(BaseTextPrompt):
                 class_tokens: ClassTokens,
                 image: Optional[FrozenImageFeatures] = None,
                 anchors: Optional[Tensor] = None) -> TextPrompts:
-        prompts = insert_context(self.ctx, class_tokens.prefix,
-                                 class_tokens.suffix)  # (1, C, L, Dt)
         deep_text = list(self.deep_text)  # J-1 x (M, Dt)
-        return TextPrompts(
-            embeddings=prompts,
-            eot_index=class_tokens.eot_index,
-            shared_prefix=shared_prefix_length(
-                self.ctx, class_tokens.n_frozen_context),
+        return context_prompts(  # (1, C, L, Dt)
+            self.ctx, class_tokens,
             deep_prompts=deep_text,
             visual_prompts=self.proj(self.ctx),  # (M, Dv)
             deep_visual_prompts=[
