@@ -308,13 +308,13 @@ def run_methods(methods: dict, data_root: str, work_dir: str,
                 config_root: str = '.') -> list:
     """Evaluate zero-shot / train + evaluate every method of ``methods``
     (label -> config path under ``config_root``); returns the report rows
-    (one results.json per method under ``work_dir``)."""
-    from mmengine.runner import Runner
-
+    (one results.json per method under ``work_dir``; the console shows
+    progress and results, the full logs are in each run's folder)."""
+    from ..apis.launch import QuietRunner
     from ..evaluation.report import aggregate_b2n, find_results
     for label, config in methods.items():
         run_dir = osp.join(work_dir, label.replace(' ', '_').replace('+', '_'))
-        runner = Runner.from_cfg(embedded_config(
+        runner = QuietRunner.from_cfg(embedded_config(
             label, osp.join(config_root, config), data_root, run_dir,
             schedule, seed))
         if label == ZERO_SHOT:
