@@ -121,14 +121,25 @@ def prepare_launch(cfg) -> None:
 class QuietRunner(Runner):
     """mmengine's Runner whose console shows progress and results: the
     environment report, config dump and hook table go to the log file in
-    the work dir only (:class:`~mmpl.utils.quiet.ConsoleFilter`)."""
+    the work dir only (:class:`~mmpl.utils.quiet.ConsoleFilter`).
+    ``console_level``: the least level the console shows (a subclass with
+    ``logging.WARNING`` leaves progress and results to the log file)."""
+    console_level = logging.NOTSET
 
     def build_logger(self, *args, **kwargs):
         logger = super().build_logger(*args, **kwargs)
         for handler in logger.handlers:
             if type(handler) is logging.StreamHandler:
                 handler.addFilter(ConsoleFilter())
+                handler.setLevel(max(handler.level, self.console_level))
         return logger
+
+
+class FileLogRunner(QuietRunner):
+    """Warnings and errors on the console; progress and results in the log
+    file only (for tools that print one line per run, e.g. the
+    yardstick)."""
+    console_level = logging.WARNING
 
 
 def build_runner(cfg):

@@ -35,7 +35,7 @@ losses, optimizer and schedule shape; what cannot be downloaded is swapped:
 import json
 import os
 import os.path as osp
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -244,18 +244,25 @@ def to_embedded_benchmark(cfg,
                           data_root: str,
                           max_epochs: Optional[int] = None,
                           batch_size: Optional[int] = None,
-                          lr: Optional[float] = None):
+                          lr: Optional[float] = None,
+                          reader: Callable[[str], dict] = None,
+                          clip: Optional[dict] = None):
     """Rewrite a method config (in place) to run on the embedded benchmark.
 
     Args:
         cfg: a loaded mmengine Config of any mmpl method.
-        data_root: folder written by ``write_downstream_dataset``.
+        data_root: folder written by ``write_downstream_dataset`` (or by
+            :func:`mmpl.benchmark.tasks.write_task`, with its ``reader``).
         max_epochs, batch_size, lr: schedule overrides (None keeps the
             method's own value).
+        reader: ``reader(data_root) -> dict``, the reader config of the
+            data (default :func:`shapes_reader`).
+        clip: the CLIP config (default ``SHAPES_CLIP``).
     """
-    replace_clip(cfg, SHAPES_CLIP)
+    reader = reader or shapes_reader
+    replace_clip(cfg, clip or SHAPES_CLIP)
     replace_readers(cfg, lambda node: dict(
-        shapes_reader(data_root), split=node.get('split'),
+        reader(data_root), split=node.get('split'),
         pipeline=node.get('pipeline', []), serialize_data=False))
     set_image_size(cfg, IMAGE_SIZE)
     for node in iter_dataset_cfgs(cfg):

@@ -1,6 +1,12 @@
-"""Contrastive pretraining of mmpl's tiny CLIP on generated shapes.
+"""Contrastive pretraining of mmpl's tiny CLIPs on generated images.
 
-    python tools/misc/pretrain_tiny_clip.py --out mmpl/clip/weights/mmpl-shapes-vit.pt
+    python tools/misc/pretrain_tiny_clip.py --out mmpl/clip/weights/mmpl-world-vit.pt
+    python tools/misc/pretrain_tiny_clip.py --recipe shapes \
+        --out mmpl/clip/weights/mmpl-shapes-vit.pt
+
+``--recipe world`` (default): the yardstick's CLIP ``mmpl-world-vit`` on
+the caption world, :mod:`mmpl.benchmark.pretrain` (the recipe and its
+defaults are documented there). ``--recipe shapes``, below:
 
 A real open_clip model (``mmpl-shapes-vit``: ViT 64 px / patch 16, width 64,
 3+3 layers, the real BPE tokenizer) learns from clean renderings of
@@ -132,23 +138,45 @@ def pretrain(steps: int = 2000, batch_size: int = 128,
     return model, log
 
 
+#: the recipes' defaults: steps, batch size, pool (world: scenes; shapes:
+#: images per class), learning rate
+DEFAULTS = {'world': dict(steps=3000, batch_size=128, pool=40000, lr=1e-3),
+            'shapes': dict(steps=2000, batch_size=128, pool=160, lr=2e-3)}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--out', required=True,
                         help='output state dict (fp16); never overwritten')
-    parser.add_argument('--steps', type=int, default=2000)
-    parser.add_argument('--batch-size', type=int, default=128)
-    parser.add_argument('--images-per-class', type=int, default=160)
-    parser.add_argument('--lr', type=float, default=2e-3)
+    parser.add_argument('--recipe', choices=sorted(DEFAULTS), default='world',
+                        help='world: mmpl-world-vit on the caption world '
+                        '(mmpl.benchmark.pretrain, the yardstick\'s CLIP); '
+                        'shapes: mmpl-shapes-vit on coloured shapes')
+    parser.add_argument('--steps', type=int, default=None)
+    parser.add_argument('--batch-size', type=int, default=None)
+    parser.add_argument('--pool', type=int, default=None,
+                        help='world: scenes rendered; shapes: images per '
+                        'class')
+    parser.add_argument('--lr', type=float, default=None)
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--threads', type=int, default=2)
     args = parser.parse_args(argv)
     if osp.exists(args.out):
         print(f'mmpl: error: {args.out} exists; choose another --out',
               file=sys.stderr)
         return 2
+    opts = {k: (getattr(args, k) if getattr(args, k) is not None else v)
+            for k, v in DEFAULTS[args.recipe].items()}
     start = time.time()
-    model, _ = pretrain(args.steps, args.batch_size, args.images_per_class,
-                        args.lr, args.seed)
+    if args.recipe == 'world':
+        from mmpl.benchmark import pretrain as world_recipe
+        model, _ = world_recipe.pretrain(
+            opts['steps'], opts['batch_size'], opts['pool'], opts['lr'],
+            args.seed, threads=args.threads,
+            evaluate=world_recipe.task_zero_shot())
+    else:
+        model, _ = pretrain(opts['steps'], opts['batch_size'], opts['pool'],
+                            opts['lr'], args.seed, threads=args.threads)
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     torch.save({k: v.half() for k, v in model.state_dict().items()},
                args.out)

@@ -1,0 +1,175 @@
+"""The recipe that pretrains mmpl's tiny CLIP on the caption world.
+
+    python tools/misc/pretrain_tiny_clip.py --out mmpl-world-vit.pt
+
+A real open_clip model (``mmpl-world-vit``: ViT 64 px / patch 8, an 8x8
+patch grid; width 64, 4+4 layers, the real BPE tokenizer) learns from clean
+renderings of random scenes of :mod:`mmpl.benchmark.world` (one object,
+copies of one object, or two objects) and random true captions of them
+(CLIP's symmetric contrastive objective over the batch). Captions name a
+random subset of a scene's attributes, so a caption is often true of
+several images of a batch; the loss counts every true pair as a positive
+(multi-positive InfoNCE, :func:`world.caption_constraints`), so that "a red
+star" is not taught to be unlike every other red star. A random-length
+prefix of filler words goes in front of the caption, so that the token
+positions where prompt methods put their context are trained.
+
+Deterministic for a seed on a given machine and thread count.
+"""
+import math
+import time
+from typing import Callable, List, Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import world
+
+ARCH = 'mmpl-world-vit'
+#: filler words for random-length caption prefixes (CoOp puts 16 context
+#: tokens before the class name, so positions up to ~30 must be trained)
+FILLER = ('this', 'is', 'a', 'the', 'nice', 'small', 'big', 'simple', 'clear',
+          'here', 'we', 'see', 'one', 'plain', 'flat', 'image', 'of', 'good')
+MAX_PREFIX = 18
+
+
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    """(N, H, W, 3) uint8 -> (N, 3, H, W) CLIP-normalised float."""
+    from ..clip.constants import CLIP_MEAN, CLIP_STD
+    x = torch.from_numpy(np.ascontiguousarray(images)).permute(
+        0, 3, 1, 2).float()  # 0-255, as CLIP_MEAN / CLIP_STD
+    mean = torch.tensor(CLIP_MEAN).view(3, 1, 1)
+    std = torch.tensor(CLIP_STD).view(3, 1, 1)
+    return (x - mean) / std
+
+
+def multi_positive_loss(logits: torch.Tensor,
+                        positives: torch.Tensor) -> torch.Tensor:
+    """Symmetric InfoNCE where several pairs may be true.
+
+    Args:
+        logits: (B images, B captions) scaled cosine similarities.
+        positives: (B captions, B images) bool, caption i true of image j
+            (the diagonal is always true).
+    """
+    pos = positives.t().float()  # (B images, B captions)
+    i2t = -(F.log_softmax(logits, 1) * pos).sum(1) / pos.sum(1)
+    t2i = -(F.log_softmax(logits.t(), 1) * pos.t()).sum(1) / pos.t().sum(1)
+    return (i2t.mean() + t2i.mean()) / 2
+
+
+def pretrain(steps: int = 3000, batch_size: int = 256,
+             pool_size: int = 40000, lr: float = 1e-3, seed: int = 0,
+             threads: int = 2, log_every: int = 250,
+             evaluate: Optional[Callable] = None,
+             arch: str = ARCH, log: Callable[[str], None] = print):
+    """Train an ``arch`` CLIP from scratch; returns (model, history).
+
+    ``evaluate(model) -> dict`` runs every ``log_every`` steps (its numbers
+    are logged and kept in the history).
+    """
+    import open_clip
+
+    from ..clip import TextTower, VisionTower, register_mmpl_model_configs
+    torch.manual_seed(seed)
+    torch.set_num_threads(threads)
+    register_mmpl_model_configs()
+    model = open_clip.create_model(arch, pretrained=None)
+    text_tower, vision_tower = TextTower(model), VisionTower(model.visual)
+    tokenize = open_clip.get_tokenizer(arch)
+    start = time.time()
+    pool = world.scene_pool(pool_size, seed)
+    images_all = to_tensor(pool.images)
+    log(f'rendered {pool_size} scenes in {time.time() - start:.0f} s')
+    rng = np.random.default_rng(seed + 2)
+
+    decay = [p for n, p in model.named_parameters()
+             if p.ndim >= 2 and 'embedding' not in n]
+    rest = [p for n, p in model.named_parameters()
+            if not (p.ndim >= 2 and 'embedding' not in n)]
+    optimizer = torch.optim.AdamW([dict(params=decay, weight_decay=0.1),
+                                   dict(params=rest, weight_decay=0.0)],
+                                  lr=lr, betas=(0.9, 0.98), eps=1e-6)
+    warmup = max(1, steps // 20)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min(1.0, (s + 1) / warmup) * 0.5 *
+        (1 + math.cos(math.pi * min(s, steps) / steps)))
+    history: List[dict] = []
+    model.train()
+    for step in range(steps):
+        idx = rng.choice(pool_size, batch_size, replace=False)
+        scenes = [pool.scenes[i] for i in idx]
+        texts, said = zip(*(world.caption(s, rng) for s in scenes))
+        texts = [_with_prefix(t, rng) for t in texts]
+        positives = torch.from_numpy(world.caption_constraints(scenes, said))
+        ids = tokenize(texts)
+        eot = text_tower.eot_index(ids)
+        # one call, cut after the batch's last EOT (exact: causal mask)
+        text = F.normalize(text_tower.encode_batch(
+            text_tower.embed_tokens(ids)[:, :int(eot.max()) + 1], eot),
+            dim=-1)
+        feats = F.normalize(vision_tower.encode(images_all[idx]), dim=-1)
+        logits = model.logit_scale.exp().clamp(max=100) * feats @ text.t()
+        loss = multi_positive_loss(logits, positives)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        if (step + 1) % log_every == 0 or step + 1 == steps:
+            record = dict(step=step + 1, loss=loss.item(),
+                          seconds=time.time() - start)
+            if evaluate is not None:
+                model.eval()
+                with torch.no_grad():
+                    record.update(evaluate(model))
+                model.train()
+            history.append(record)
+            log('  '.join(f'{k} {v:.4g}' if isinstance(v, float) else
+                          f'{k} {v}' for k, v in record.items()))
+    model.eval()
+    return model, history
+
+
+def _with_prefix(text: str, rng: np.random.Generator) -> str:
+    n = int(rng.integers(MAX_PREFIX + 1)) if rng.random() < 0.5 else 0
+    words = [FILLER[int(i)] for i in rng.integers(len(FILLER), size=n)]
+    return ' '.join(words + [text])
+
+
+def task_zero_shot(per_class: int = 8, seed: int = 123
+                   ) -> Callable[[torch.nn.Module], dict]:
+    """``evaluate(model)`` for :func:`pretrain`: zero-shot top-1 on held-out
+    renderings of every downstream task, base and new classes separately
+    (keys ``<task>/base``, ``<task>/new``)."""
+    from .tasks import TASKS, sample_split
+    data = {}
+    for name, task in TASKS.items():
+        images, labels = sample_split(task, per_class, seed)
+        data[name] = (to_tensor(images), torch.from_numpy(labels), task)
+
+    def evaluate(model) -> dict:
+        out = {}
+        for name, (x, y, task) in data.items():
+            n_base = -(-len(task.classes) // 2)
+            base = y < n_base
+            out[f'{name}/base'] = zero_shot_accuracy(
+                model, task.classes[:n_base], task.template, x[base], y[base])
+            out[f'{name}/new'] = zero_shot_accuracy(
+                model, task.classes[n_base:], task.template, x[~base],
+                y[~base] - n_base)
+        return out
+    return evaluate
+
+
+def zero_shot_accuracy(model, names: Sequence[str], template: str,
+                       images: torch.Tensor, labels: torch.Tensor) -> float:
+    """Top-1 (%) of ``template.format(name)`` prompts on ``images``."""
+    import open_clip
+    tokenize = open_clip.get_tokenizer(ARCH)
+    with torch.no_grad():
+        text = F.normalize(model.encode_text(tokenize(
+            [template.format(n) for n in names])), dim=-1)
+        feats = F.normalize(model.encode_image(images), dim=-1)
+    return ((feats @ text.t()).argmax(-1) == labels).float().mean().item() \
+        * 100

@@ -1,0 +1,220 @@
+"""The yardstick's downstream datasets: tasks of the caption world.
+
+Each task is its own classification problem with its own class vocabulary
+(phrases of the caption language the tiny CLIP was pretrained on) and its
+own appearance shift (a :class:`~mmpl.benchmark.world.Style`), written in
+the CoOp split layout so that the real reader (``CoOpCustomDataset``) and
+the real base-to-new wrappers load it:
+
+==========  ==============================  ==============================
+task        classes (base = first half)     shift
+==========  ==============================  ==============================
+colours     colour x shape, 24              blur, noise, gray clutter
+patterns    pattern x shape, 24             dark, low contrast, bluish
+scenes      shape x background, 24          sepia cast, strong noise
+polygons    size x polygon, 12              any rotation, blur (the
+                                            fine-grained task: the tiny
+                                            CLIP is weak on it, as real
+                                            CLIP is on FGVCAircraft)
+==========  ==============================  ==============================
+
+Attributes a class name does not fix are drawn at random (a "red star" has
+any pattern, size, position and background), so each task asks for its own
+attributes and ignores the others. Classes of a product A x B are ordered
+along diagonals (value i of A with value (i + d) mod |B| of B, d = 0, 1,
+...), so that the base half covers every value of both attributes and the
+new classes are unseen *combinations* of seen values, as new classes on the
+real benchmark are unseen names of a familiar domain.
+"""
+import json
+import os
+import os.path as osp
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+from PIL import Image
+
+from ..utils.errors import ConfigError, ExistingFileError
+from . import world
+from .world import Obj, Scene, Style
+
+SPLIT_FILE = 'split_world.json'
+INFO_FILE = 'world_task.json'
+IMAGE_DIR = 'images'
+TEMPLATE = 'a photo of a {}.'
+#: test images per split (base, new) at least; train and val per class
+MIN_TEST_PER_SPLIT = 1000
+TRAIN_PER_CLASS = 32
+VAL_PER_CLASS = 4
+
+
+@dataclass(frozen=True)
+class Task:
+    """One downstream dataset: class names, how a class's scene is drawn
+    at random, and the appearance shift."""
+    name: str
+    classes: Tuple[str, ...]
+    scene: Callable[[str, np.random.Generator], Scene]
+    style: Style
+    template: str = TEMPLATE
+
+    def test_per_class(self) -> int:
+        """Test images per class so that each split has at least
+        MIN_TEST_PER_SPLIT (the smaller split, new, has floor(n/2))."""
+        return -(-MIN_TEST_PER_SPLIT // (len(self.classes) // 2))
+
+
+def diagonal_product(first: Sequence[str], second: Sequence[str],
+                     join: Callable[[str, str], str]) -> Tuple[str, ...]:
+    """All ``join(a, b)``, ordered along diagonals (see the module doc)."""
+    n = max(len(first), len(second))
+    names = []
+    for d in range(n):
+        for i in range(n):
+            a, b = first[i % len(first)], second[(i + d) % len(second)]
+            name = join(a, b)
+            if name not in names:
+                names.append(name)
+    return tuple(names)
+
+
+def _pick(values, rng: np.random.Generator):
+    values = tuple(values)
+    return values[int(rng.integers(len(values)))]
+
+
+def _free_object(rng: np.random.Generator, **fixed) -> Obj:
+    obj = dict(shape=_pick(world.SHAPES, rng),
+               colour=_pick(world.COLOURS, rng),
+               pattern=_pick(world.PATTERNS, rng),
+               size=_pick(world.SIZES, rng),
+               position=_pick(world.POSITIONS, rng))
+    obj.update(fixed)
+    return Obj(**obj)
+
+
+def _free_background(rng: np.random.Generator) -> str:
+    return _pick(world.BACKGROUNDS, rng)
+
+
+def _colours_scene(name: str, rng: np.random.Generator) -> Scene:
+    colour, shape = name.split(' ')
+    return Scene((_free_object(rng, colour=colour, shape=shape), ),
+                 _free_background(rng))
+
+
+def _patterns_scene(name: str, rng: np.random.Generator) -> Scene:
+    pattern, shape = name.split(' ')
+    return Scene((_free_object(rng, pattern=pattern, shape=shape), ),
+                 _free_background(rng))
+
+
+def _scenes_scene(name: str, rng: np.random.Generator) -> Scene:
+    shape, background = name.split(' on ')
+    background = {'a dark background': 'dark'}.get(background, background)
+    return Scene((_free_object(rng, shape=shape), ), background)
+
+
+def _polygons_scene(name: str, rng: np.random.Generator) -> Scene:
+    size, shape = name.split(' ')
+    return Scene((_free_object(rng, size=size, shape=shape), ),
+                 _free_background(rng))
+
+
+TASKS: Dict[str, Task] = {t.name: t for t in (
+    Task('colours',
+         diagonal_product(('red', 'green', 'blue', 'yellow', 'purple',
+                           'orange'),
+                          ('circle', 'square', 'triangle', 'star'),
+                          lambda c, s: f'{c} {s}'),
+         _colours_scene,
+         Style(blur=0.8, noise=10, clutter=3, colour_noise=14)),
+    Task('patterns',
+         diagonal_product(('plain', 'striped', 'dotted', 'checkered'),
+                          ('circle', 'square', 'triangle', 'hexagon',
+                           'heart', 'cross'),
+                          lambda p, s: f'{p} {s}'),
+         _patterns_scene,
+         Style(contrast=0.6, brightness=-25, tint=(60, 90, 170),
+               tint_amount=0.25, noise=6)),
+    Task('scenes',
+         diagonal_product(('circle', 'square', 'star', 'cross', 'diamond',
+                           'arrow'),
+                          ('grass', 'sand', 'water', 'a dark background'),
+                          lambda s, b: f'{s} on {b}'),
+         _scenes_scene,
+         Style(tint=(190, 140, 80), tint_amount=0.4, noise=16)),
+    Task('polygons',
+         diagonal_product(('small', 'big'),
+                          ('pentagon', 'hexagon', 'octagon', 'circle',
+                           'square', 'diamond'),
+                          lambda z, s: f'{z} {s}'),
+         _polygons_scene,
+         Style(rotation=np.pi, blur=0.6, noise=8)),
+)}
+
+
+def get_task(name: str) -> Task:
+    if name not in TASKS:
+        raise ConfigError(f'unknown yardstick task {name!r}; choose from '
+                          f'{sorted(TASKS)}')
+    return TASKS[name]
+
+
+def sample_split(task: Task, per_class: int, seed: int,
+                 size: int = 64) -> Tuple[np.ndarray, np.ndarray]:
+    """(N, size, size, 3) uint8 images and (N, ) labels, ``per_class``
+    scenes of every class (deterministic in ``seed``)."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(len(task.classes)), per_class)
+    scenes = [task.scene(task.classes[c], rng) for c in labels]
+    return world.render_batch(scenes, seed + 1, size, task.style), labels
+
+
+def write_task(task: Task, data_root: str, seed: int = 0, size: int = 64,
+               test_per_class: Optional[int] = None) -> str:
+    """Write ``task`` in the CoOp split layout under ``data_root``:
+    ``images/<class>/<split>_<n>.png``, ``split_world.json`` and
+    ``world_task.json`` (what was written). Refuses a non-empty folder
+    without this writer's files; a folder written with the same settings is
+    kept as is (the yardstick resumes), one with other settings is an
+    error. ``test_per_class`` (default :meth:`Task.test_per_class`) is for
+    quick looks and smoke tests only. Returns ``data_root``."""
+    split_path = osp.join(data_root, SPLIT_FILE)
+    written = dict(task=task.name, seed=seed, size=size,
+                   test_per_class=test_per_class or task.test_per_class())
+    info_path = osp.join(data_root, INFO_FILE)
+    if osp.isfile(split_path) and osp.isfile(info_path):
+        with open(info_path) as f:
+            found = json.load(f)
+        if found != written:
+            raise ExistingFileError(
+                f'{data_root} holds task data written with {found}, not '
+                f'{written}; use another --work-dir (or remove that folder)')
+        return data_root
+    if osp.isdir(data_root) and os.listdir(data_root):
+        raise ExistingFileError(
+            f'{data_root} is not empty and holds no {SPLIT_FILE} and '
+            f'{INFO_FILE}; refusing to write generated images into it')
+    split: Dict[str, List] = {}
+    counts = (('train', TRAIN_PER_CLASS), ('val', VAL_PER_CLASS),
+              ('test', written['test_per_class']))
+    for k, (split_name, per_class) in enumerate(counts):
+        images, labels = sample_split(task, per_class, seed * 10 + k, size)
+        entries, seen = [], {}
+        for image, label in zip(images, labels):
+            name = task.classes[label]
+            folder = name.replace(' ', '_')
+            n = seen.get(label, 0)
+            seen[label] = n + 1
+            rel = f'{folder}/{split_name}_{n:03d}.png'
+            os.makedirs(osp.join(data_root, IMAGE_DIR, folder), exist_ok=True)
+            Image.fromarray(image).save(osp.join(data_root, IMAGE_DIR, rel))
+            entries.append([rel, int(label), name])
+        split[split_name] = entries
+    with open(split_path, 'w') as f:
+        json.dump(split, f)
+    with open(info_path, 'w') as f:  # written last: marks a finished write
+        json.dump(written, f)
+    return data_root

@@ -1,0 +1,503 @@
+"""The yardstick: every method on the caption world's tasks, several seeds.
+
+``tools/analysis_tools/yardstick.py`` runs it; this module holds what it
+runs and how it is summarised.
+
+* **Methods** (:data:`METHODS`): each method's real config (its family's
+  schedule: epochs, batch size, learning rate, context length), rewritten
+  by one rule for the small world (:func:`run_config`): the tiny CLIP
+  ``mmpl:world-vit``, the task's data, 64 px inputs, no dataloader workers.
+  Nothing else changes per method. Ablation variants change one module
+  option of a method's config and nothing else.
+* **Runs**: one per (task, method, seed) under
+  ``<work_dir>/runs/<task>/<method>/seed<k>/``; a run whose
+  ``results.json`` exists is not run again (the command resumes). The seed
+  drives the few-shot sample and the training; zero-shot CLIP does not
+  depend on it (run once per task, counted for every seed).
+* **Summary** (:func:`summarise`): per method and seed, base and new are
+  averaged over the tasks; a method's base / new are the mean and sample
+  std of those over seeds, its HM is the harmonic mean of the averaged base
+  and new (std over the seeds' HMs). A difference between two methods is
+  paired by seed: ``diff`` = mean over seeds of the per-seed difference,
+  ``se`` = its standard error (std / sqrt(seeds)); it is *significant* when
+  ``|diff| > 2 se``, and an ordering *holds* when ``diff > 2 se`` in the
+  published direction (:data:`ORDERINGS`).
+"""
+import csv
+import json
+import math
+import os
+import os.path as osp
+import statistics
+from dataclasses import dataclass, field
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+from ..evaluation.harmonic_mean import harmonic_mean
+from ..evaluation.protocols import BASE_KEY, NEW_KEY
+from ..utils.errors import ConfigError
+from . import tasks as world_tasks
+
+WORLD_CLIP = dict(arch='mmpl-world-vit', pretrained='mmpl:world-vit')
+ZERO_SHOT = 'CLIP zero-shot'
+DEFAULT_TASKS = tuple(world_tasks.TASKS)
+DEFAULT_SEEDS = (1, 2, 3)
+
+
+@dataclass(frozen=True)
+class Method:
+    """A method of the yardstick: its real config and the module options an
+    ablation variant changes (mmengine ``--cfg-options`` keys)."""
+    config: str
+    options: Dict[str, object] = field(default_factory=dict)
+    trained: bool = True
+
+
+METHODS: Dict[str, Method] = {
+    ZERO_SHOT: Method('configs/coop/coop_vitb16_b2n_eurosat.py',
+                      {'model.text_prompt': dict(type='ZeroShotCLIP',
+                                                _delete_=True)},
+                      trained=False),
+    'CoOp': Method('configs/coop/coop_vitb16_b2n_eurosat.py'),
+    'CoCoOp': Method('configs/cocoop/cocoop_vitb16_b2n_eurosat.py'),
+    'KgCoOp': Method('configs/coop/kgcoop_vitb16_b2n_eurosat.py'),
+    'MaPLe': Method('configs/maple/maple_vitb16_b2n_eurosat.py'),
+    'CTP': Method('configs/tomm/ctp_tft_vitb16_b2n_eurosat.py',
+                  {'model.feature_tuner': None, 'model.extra_losses': []}),
+    'CTP+TFT': Method('configs/tomm/ctp_tft_vitb16_b2n_eurosat.py'),
+    'CTP+TFT (text-free)': Method(
+        'configs/tomm/ctp_tft_vitb16_b2n_eurosat.py',
+        {'model.feature_tuner.query': 'image'}),
+    'FTP': Method('configs/mpl/ftp_tvp_vitb16_b2n_eurosat.py',
+                  {'model.visual_prompt': None}),
+    'FTP+TVP': Method('configs/mpl/ftp_tvp_vitb16_b2n_eurosat.py'),
+    'IVLP': Method('configs/dgprompt/dgprompt_vitb16_b2n_eurosat.py',
+                   {'model.text_prompt.guidance': 'none',
+                    'model.text_prompt.alpha': 0.0}),
+    'DGPrompt': Method('configs/dgprompt/dgprompt_vitb16_b2n_eurosat.py'),
+    'DGPrompt (no retention)': Method(
+        'configs/dgprompt/dgprompt_vitb16_b2n_eurosat.py',
+        {'model.extra_losses': []}),
+}
+#: the published orderings of the baselines the yardstick must reproduce:
+#: key -> (method, reference, measure, what the literature reports)
+ORDERINGS: Dict[str, Tuple[str, str, str, str]] = {
+    'a': ('CoOp', ZERO_SHOT, 'base', 'CoOp base > zero-shot base'),
+    'b': (ZERO_SHOT, 'CoOp', 'new', 'CoOp new < zero-shot new'),
+    'c': ('CoCoOp', 'CoOp', 'new', 'CoCoOp new > CoOp new'),
+    'd': ('KgCoOp', 'CoOp', 'new', 'KgCoOp new > CoOp new'),
+    'e': ('MaPLe', 'CoCoOp', 'hm', 'MaPLe HM > CoCoOp HM'),
+}
+#: the ablations that isolate each paper's mechanism: name -> (method,
+#: reference), compared on HM
+ABLATIONS: Dict[str, Tuple[str, str]] = {
+    'CTP vs CoCoOp': ('CTP', 'CoCoOp'),
+    'TFT vs text-free TFT': ('CTP+TFT', 'CTP+TFT (text-free)'),
+    'FTP vs CoCoOp': ('FTP', 'CoCoOp'),
+    'TVP vs none': ('FTP+TVP', 'FTP'),
+    'DGPrompt vs IVLP': ('DGPrompt', 'IVLP'),
+    'retention on vs off': ('DGPrompt', 'DGPrompt (no retention)'),
+}
+#: what the quick look (``make demo``, tools/demo.py) runs: one seed, one
+#: task, every family, fewer test images
+DEMO_METHODS = (ZERO_SHOT, 'CoOp', 'CoCoOp', 'KgCoOp', 'MaPLe', 'CTP+TFT',
+                'FTP+TVP', 'DGPrompt')
+DEMO_TASKS = ('colours', )
+
+
+def check_names(methods: Iterable[str], tasks: Iterable[str]) -> None:
+    for name in methods:
+        if name not in METHODS:
+            raise ConfigError(f'unknown yardstick method {name!r}; choose '
+                              f'from {list(METHODS)}')
+    for name in tasks:
+        world_tasks.get_task(name)
+
+
+def slug(method: str) -> str:
+    """A folder name for a method label."""
+    return ''.join(c if c.isalnum() else '_' for c in method).strip('_')
+
+
+def run_dir(work_dir: str, task: str, method: str, seed: int) -> str:
+    if not METHODS[method].trained:
+        seed = 0  # zero-shot: one run per task
+    return osp.join(work_dir, 'runs', task, slug(method), f'seed{seed}')
+
+
+def task_reader(data_root: str) -> dict:
+    """Reader config of a task written by :func:`tasks.write_task`."""
+    return dict(type='CoOpCustomDataset', data_root=data_root,
+                split_file=world_tasks.SPLIT_FILE,
+                image_dir=world_tasks.IMAGE_DIR,
+                template=world_tasks.TEMPLATE,
+                slug=osp.basename(osp.normpath(data_root)))
+
+
+@dataclass(frozen=True)
+class QuickLook:
+    """Departures from the protocol for a quick look or a smoke test (None:
+    the protocol's value): test images per class, epochs of every method.
+    Recorded in the summary."""
+    test_per_class: Optional[int] = None
+    max_epochs: Optional[int] = None
+
+    def active(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+PROTOCOL = QuickLook()
+DEMO_QUICK = QuickLook(test_per_class=25)
+
+
+def run_config(method: str, data_root: str, out_dir: str, seed: int,
+               config_root: str = '.', clip: Optional[dict] = None,
+               quick: QuickLook = PROTOCOL):
+    """The config of one yardstick run (see the module doc)."""
+    from ..apis.run import load_config
+    from .shapes import to_embedded_benchmark
+    spec = METHODS[method]
+    cfg = load_config(osp.join(config_root, spec.config),
+                      cfg_options=dict(spec.options), work_dir=out_dir,
+                      seed=seed, quiet=True,
+                      unique_name=f'{osp.basename(data_root)}_{slug(method)}'
+                      f'_{seed}')
+    to_embedded_benchmark(cfg, data_root, reader=task_reader,
+                          clip=clip or WORLD_CLIP,
+                          max_epochs=quick.max_epochs)
+    cfg.method_name = method
+    cfg.default_hooks.logger.interval = 50
+    # the result is the last epoch's evaluation: no checkpoint to write
+    cfg.default_hooks.checkpoint.update(interval=-1, save_last=False)
+    return cfg
+
+
+def task_data(work_dir: str, task: str, quick: QuickLook = PROTOCOL) -> str:
+    """Write (or find) ``task``'s data under ``<work_dir>/data``."""
+    return world_tasks.write_task(world_tasks.get_task(task),
+                                  osp.join(work_dir, 'data', task),
+                                  test_per_class=quick.test_per_class)
+
+
+def run_one(method: str, task: str, seed: int, work_dir: str,
+            config_root: str = '.', clip: Optional[dict] = None,
+            quick: QuickLook = PROTOCOL) -> str:
+    """Run (train + evaluate, or evaluate for zero-shot) one run unless its
+    ``results.json`` exists; returns that file."""
+    from ..apis.launch import FileLogRunner
+    out = run_dir(work_dir, task, method, seed)
+    result = osp.join(out, 'results.json')
+    if osp.isfile(result):
+        return result
+    runner = FileLogRunner.from_cfg(run_config(
+        method, task_data(work_dir, task, quick), out, seed, config_root,
+        clip, quick))
+    if METHODS[method].trained:
+        runner.train()  # evaluates the last epoch (results.json)
+    else:
+        runner.val_loop.run()
+    return result
+
+
+SETTINGS_FILE = 'yardstick_settings.json'
+
+
+def check_settings(work_dir: str, quick: QuickLook,
+                   clip: Optional[dict]) -> None:
+    """The first run of a work dir records its CLIP and quick-look
+    settings; a later run with other settings would mix runs that are not
+    comparable, and is refused."""
+    settings = dict(quick=quick.active(), clip=clip or WORLD_CLIP)
+    path = osp.join(work_dir, SETTINGS_FILE)
+    if osp.isfile(path):
+        with open(path) as f:
+            found = json.load(f)
+        if found != json.loads(json.dumps(settings)):
+            raise ConfigError(
+                f'{work_dir} holds runs made with {found}, not {settings}; '
+                'use another --work-dir to compare other settings')
+        return
+    os.makedirs(work_dir, exist_ok=True)
+    with open(path, 'w') as f:
+        json.dump(settings, f)
+
+
+def _run_job(job: tuple) -> Tuple[tuple, str, float]:
+    """Worker entry: ``job`` = :func:`run_one`'s arguments; returns (job,
+    results.json, seconds)."""
+    import time
+    start = time.time()
+    path = run_one(*job)
+    return job, path, time.time() - start
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+    torch.set_num_threads(threads)
+
+
+def run_missing(work_dir: str, methods: Sequence[str], tasks: Sequence[str],
+                seeds: Sequence[int], jobs: int = 2, config_root: str = '.',
+                clip: Optional[dict] = None, quick: QuickLook = PROTOCOL,
+                log=print) -> int:
+    """Write the tasks' data, then run every (seed, task, method) without a
+    ``results.json``, ``jobs`` at a time (one thread each), one ``log``
+    line per finished run. Returns the number of runs made."""
+    check_names(methods, tasks)
+    check_settings(work_dir, quick, clip)
+    for task in tasks:  # before the workers: one writer per task
+        task_data(work_dir, task, quick)
+    todo, seen = [], set()
+    for seed in seeds:
+        for task in tasks:
+            for method in methods:
+                out = run_dir(work_dir, task, method, seed)
+                if out not in seen and not osp.isfile(
+                        osp.join(out, 'results.json')):
+                    seen.add(out)
+                    todo.append((method, task, seed, work_dir, config_root,
+                                 clip, quick))
+
+    def report(done: int, job: tuple, path: str, seconds: float) -> None:
+        method, task, seed = job[:3]
+        with open(path) as f:
+            metrics = json.load(f)['metrics']
+        log(f'[{done:3d}/{len(todo)}] {task:9s} {method:24s} seed {seed}: '
+            f'base {metrics[BASE_KEY]:5.1f}  new {metrics[NEW_KEY]:5.1f}  '
+            f'({seconds:.0f} s)')
+
+    if jobs == 1 or len(todo) < 2:
+        for done, job in enumerate(todo, 1):
+            report(done, *_run_job(job))
+        return len(todo)
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    os.environ.setdefault('OMP_NUM_THREADS', '1')
+    with ProcessPoolExecutor(jobs, mp_context=mp.get_context('spawn'),
+                             initializer=_init_worker,
+                             initargs=(1, )) as pool:
+        futures = [pool.submit(_run_job, job) for job in todo]
+        for done, future in enumerate(as_completed(futures), 1):
+            report(done, *future.result())
+    return len(todo)
+
+
+def summarise_runs(work_dir: str, methods: Sequence[str],
+                   tasks: Sequence[str], seeds: Sequence[int],
+                   quick: QuickLook = PROTOCOL
+                   ) -> Tuple[dict, Dict[str, str]]:
+    """Summarise the finished runs and write the outputs; returns the
+    summary and kind -> path."""
+    records = read_records(work_dir, methods, tasks, seeds)
+    summary = summarise(records, methods, tasks)
+    summary['seeds'] = list(seeds)
+    summary['quick_look'] = quick.active()  # {} for the protocol
+    title = (f'yardstick: mmpl-world-vit, {len(tasks)} tasks, seeds '
+             f'{" ".join(map(str, seeds))}, 16 shots' +
+             (f' (quick look: {quick.active()})' if quick.active() else ''))
+    summary['title'] = title
+    return summary, write_outputs(summary, records, work_dir, title)
+
+
+# ------------------------------------------------------------ statistics
+@dataclass(frozen=True)
+class Record:
+    """One run's accuracies (%)."""
+    method: str
+    task: str
+    seed: int
+    base: float
+    new: float
+
+
+def read_records(work_dir: str, methods: Sequence[str], tasks: Sequence[str],
+                 seeds: Sequence[int]) -> List[Record]:
+    """The records of the runs that exist (zero-shot's one run per task is
+    repeated for every seed)."""
+    records = []
+    for method in methods:
+        for task in tasks:
+            for seed in seeds:
+                path = osp.join(run_dir(work_dir, task, method, seed),
+                                'results.json')
+                if not osp.isfile(path):
+                    continue
+                with open(path) as f:
+                    metrics = json.load(f)['metrics']
+                records.append(Record(method, task, seed,
+                                      float(metrics[BASE_KEY]),
+                                      float(metrics[NEW_KEY])))
+    return records
+
+
+def _mean_std(values: Sequence[float]) -> List[float]:
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return [statistics.fmean(values), std]
+
+
+def per_seed(records: Iterable[Record], method: str,
+             tasks: Optional[Sequence[str]] = None
+             ) -> Dict[int, Dict[str, float]]:
+    """seed -> {'base', 'new', 'hm'}: base and new averaged over the tasks
+    (only seeds with every task), hm of those two."""
+    by_seed: Dict[int, Dict[str, Record]] = {}
+    for r in records:
+        if r.method == method and (tasks is None or r.task in tasks):
+            by_seed.setdefault(r.seed, {})[r.task] = r
+    want = set(tasks) if tasks is not None else {
+        r.task for r in records if r.method == method}
+    out = {}
+    for seed, runs in sorted(by_seed.items()):
+        if set(runs) != want:
+            continue
+        base = statistics.fmean(r.base for r in runs.values())
+        new = statistics.fmean(r.new for r in runs.values())
+        out[seed] = dict(base=base, new=new, hm=harmonic_mean(base, new))
+    return out
+
+
+def method_summary(seeds: Dict[int, Dict[str, float]]) -> Dict[str, list]:
+    """{'base': [mean, std], 'new': [...], 'hm': [HM of the means, std of
+    the seeds' HMs], 'seeds': n}."""
+    base = [s['base'] for s in seeds.values()]
+    new = [s['new'] for s in seeds.values()]
+    hm = [s['hm'] for s in seeds.values()]
+    out = dict(base=_mean_std(base), new=_mean_std(new), hm=_mean_std(hm))
+    out['hm'][0] = harmonic_mean(out['base'][0], out['new'][0])
+    out['seeds'] = len(seeds)
+    return out
+
+
+def paired_difference(a: Dict[int, Dict[str, float]],
+                      b: Dict[int, Dict[str, float]],
+                      measure: str) -> Dict[str, float]:
+    """``a - b`` on ``measure`` over the seeds both have: diff (mean of the
+    per-seed differences), se (their std / sqrt(n); nan for one seed),
+    significant (|diff| > 2 se), n."""
+    common = sorted(set(a) & set(b))
+    diffs = [a[s][measure] - b[s][measure] for s in common]
+    if not diffs:
+        return dict(diff=math.nan, se=math.nan, significant=False, n=0)
+    diff = statistics.fmean(diffs)
+    se = (statistics.stdev(diffs) / math.sqrt(len(diffs))
+          if len(diffs) > 1 else math.nan)
+    return dict(diff=diff, se=se, significant=bool(abs(diff) > 2 * se),
+                n=len(diffs))
+
+
+def summarise(records: Sequence[Record], methods: Sequence[str],
+              tasks: Sequence[str]) -> dict:
+    """The yardstick's ``summary.json`` (see the module doc)."""
+    seeds = {m: per_seed(records, m, tasks) for m in methods}
+    summary: dict = dict(tasks=list(tasks), methods={}, orderings={},
+                         ablations={}, per_task={})
+    for m in methods:
+        if seeds[m]:
+            summary['methods'][m] = method_summary(seeds[m])
+    for key, (a, b, measure, claim) in ORDERINGS.items():
+        if a in methods and b in methods:
+            d = paired_difference(seeds[a], seeds[b], measure)
+            summary['orderings'][key] = dict(
+                d, claim=claim, holds=bool(d['diff'] > 2 * d['se']))
+    for name, (a, b) in ABLATIONS.items():
+        if a in methods and b in methods:
+            summary['ablations'][name] = dict(
+                paired_difference(seeds[a], seeds[b], 'hm'), method=a,
+                reference=b)
+    for task in tasks:
+        summary['per_task'][task] = {
+            m: method_summary(per_seed(records, m, [task]))
+            for m in methods if per_seed(records, m, [task])}
+    return summary
+
+
+# --------------------------------------------------------------- outputs
+def _pm(cell: Sequence[float]) -> str:
+    return f'{cell[0]:.2f} ± {cell[1]:.2f}'
+
+
+def _signed(d: dict) -> str:
+    if d['n'] < 2:
+        return f'{d["diff"]:+.2f} (1 seed)'
+    return f'{d["diff"]:+.2f} ± {d["se"]:.2f}'
+
+
+def to_markdown(summary: dict) -> str:
+    """The methods table, the orderings and the ablations."""
+    lines = ['| method | base | new | HM | seeds |', '|---|---|---|---|---|']
+    for m, s in summary['methods'].items():
+        lines.append(f'| {m} | {_pm(s["base"])} | {_pm(s["new"])} | '
+                     f'{_pm(s["hm"])} | {s["seeds"]} |')
+    lines += ['', '| ordering (published) | diff ± se | holds |',
+              '|---|---|---|']
+    for key, d in summary['orderings'].items():
+        lines.append(f'| ({key}) {d["claim"]} | {_signed(d)} | '
+                     f'{"yes" if d["holds"] else "no"} |')
+    lines += ['', '| ablation (HM) | diff ± se | significant (> 2 se) |',
+              '|---|---|---|']
+    for name, d in summary['ablations'].items():
+        lines.append(f'| {name} | {_signed(d)} | '
+                     f'{"yes" if d["significant"] else "no"} |')
+    tasks = summary['tasks']
+    lines += ['', '| method | ' + ' | '.join(
+        f'{t} base / new' for t in tasks) + ' |',
+        '|---|' + '---|' * len(tasks)]
+    for m in summary['methods']:
+        cells = []
+        for t in tasks:
+            s = summary['per_task'].get(t, {}).get(m)
+            cells.append(f'{s["base"][0]:.1f} / {s["new"][0]:.1f}'
+                         if s else '-')
+        lines.append(f'| {m} | ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
+def write_csv(records: Sequence[Record], path: str) -> None:
+    with open(path, 'w', newline='') as f:
+        writer = csv.writer(f)
+        writer.writerow(['method', 'task', 'seed', 'base', 'new', 'hm'])
+        for r in records:
+            writer.writerow([r.method, r.task, r.seed, f'{r.base:.2f}',
+                             f'{r.new:.2f}',
+                             f'{harmonic_mean(r.base, r.new):.2f}'])
+
+
+def plot(summary: dict, path: str, title: str = '') -> None:
+    """Grouped bars (base, new, HM) per method with std error bars."""
+    from ..evaluation.plots import _pyplot
+    plt = _pyplot()
+    methods = list(summary['methods'])
+    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(methods) + 2), 4))
+    width = 0.27
+    for k, measure in enumerate(('base', 'new', 'hm')):
+        xs = [i + (k - 1) * width for i in range(len(methods))]
+        ax.bar(xs, [summary['methods'][m][measure][0] for m in methods],
+               width, yerr=[summary['methods'][m][measure][1]
+                            for m in methods],
+               capsize=2, label=measure if measure != 'hm' else 'HM')
+    ax.set_xticks(range(len(methods)))
+    ax.set_xticklabels(methods, rotation=30, ha='right', fontsize=8)
+    ax.set_ylabel('top-1 accuracy (%)')
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_outputs(summary: dict, records: Sequence[Record], out_dir: str,
+                  title: str = '') -> Dict[str, str]:
+    """yardstick.md, yardstick.csv, yardstick.png and summary.json in
+    ``out_dir``; returns kind -> path."""
+    os.makedirs(out_dir, exist_ok=True)
+    paths = dict(markdown=osp.join(out_dir, 'yardstick.md'),
+                 csv=osp.join(out_dir, 'yardstick.csv'),
+                 png=osp.join(out_dir, 'yardstick.png'),
+                 json=osp.join(out_dir, 'summary.json'))
+    with open(paths['markdown'], 'w') as f:
+        f.write((f'# {title}\n\n' if title else '') + to_markdown(summary) +
+                '\n')
+    write_csv(records, paths['csv'])
+    plot(summary, paths['png'], title)
+    with open(paths['json'], 'w') as f:
+        json.dump(summary, f, indent=1, allow_nan=True)
+    return paths

@@ -1,0 +1,177 @@
+"""The yardstick's statistics on hand-written records, its world and tasks,
+and a small smoke of its command (tools/analysis_tools/yardstick.py)."""
+import json
+import math
+import os.path as osp
+
+import numpy as np
+import pytest
+
+from mmpl.benchmark import tasks as world_tasks
+from mmpl.benchmark import world
+from mmpl.benchmark import yardstick as ys
+from mmpl.benchmark.yardstick import Record
+
+ZS = ys.ZERO_SHOT
+
+
+def _records():
+    """Two tasks, three seeds. Per-seed task averages (base, new):
+    zero-shot (50, 60) every seed; CoOp (70, 50), (72, 48), (74, 46)."""
+    out = []
+    for seed in (1, 2, 3):
+        out += [Record(ZS, 't1', seed, 40.0, 70.0),
+                Record(ZS, 't2', seed, 60.0, 50.0)]
+        d = 2.0 * (seed - 1)
+        out += [Record('CoOp', 't1', seed, 60.0 + d, 40.0 - d),
+                Record('CoOp', 't2', seed, 80.0 + d, 60.0 - d)]
+    return out
+
+
+def test_per_seed_averages_tasks_and_takes_the_hm_of_the_averages():
+    seeds = ys.per_seed(_records(), 'CoOp', ['t1', 't2'])
+    assert sorted(seeds) == [1, 2, 3]
+    assert seeds[2]['base'] == 72.0 and seeds[2]['new'] == 48.0
+    assert seeds[2]['hm'] == pytest.approx(2 * 72 * 48 / 120)
+    # a seed that misses a task is left out, not averaged over fewer tasks
+    partial = [r for r in _records() if not (r.seed == 3 and r.task == 't2')]
+    assert sorted(ys.per_seed(partial, 'CoOp', ['t1', 't2'])) == [1, 2]
+
+
+def test_method_summary_is_mean_and_sample_std_and_hm_of_means():
+    s = ys.method_summary(ys.per_seed(_records(), 'CoOp', ['t1', 't2']))
+    assert s['base'] == [pytest.approx(72.0), pytest.approx(2.0)]
+    assert s['new'] == [pytest.approx(48.0), pytest.approx(2.0)]
+    # HM of the averaged base and new, not the mean of the seeds' HMs
+    assert s['hm'][0] == pytest.approx(2 * 72 * 48 / 120)
+    hms = [2 * b * n / (b + n) for b, n in ((70, 50), (72, 48), (74, 46))]
+    assert s['hm'][0] != pytest.approx(np.mean(hms), abs=1e-6)
+    assert s['hm'][1] == pytest.approx(np.std(hms, ddof=1))
+    assert s['seeds'] == 3
+
+
+def test_paired_difference_se_and_significance():
+    seeds = {m: ys.per_seed(_records(), m, ['t1', 't2'])
+             for m in (ZS, 'CoOp')}
+    d = ys.paired_difference(seeds['CoOp'], seeds[ZS], 'base')
+    # per-seed differences 20, 22, 24: mean 22, std 2, se 2 / sqrt(3)
+    assert d['diff'] == pytest.approx(22.0)
+    assert d['se'] == pytest.approx(2 / math.sqrt(3))
+    assert d['significant'] and d['n'] == 3
+    close = {1: dict(base=1.0), 2: dict(base=-1.0), 3: dict(base=1.5)}
+    zero = {k: dict(base=0.0) for k in (1, 2, 3)}
+    d = ys.paired_difference(close, zero, 'base')  # 0.5 +- 0.76
+    assert not d['significant']
+    between = {1: dict(base=0.0), 2: dict(base=1.0), 3: dict(base=2.2)}
+    d = ys.paired_difference(between, zero, 'base')
+    assert d['se'] < d['diff'] < 2 * d['se']  # 1.07 +- 0.64: one se only
+    assert not d['significant']
+    one = ys.paired_difference({1: dict(base=3.0)}, {1: dict(base=1.0)},
+                               'base')
+    assert one['diff'] == 2.0 and math.isnan(one['se'])
+    assert not one['significant']
+
+
+def test_summary_orderings_hold_only_in_the_published_direction():
+    s = ys.summarise(_records(), [ZS, 'CoOp'], ['t1', 't2'])
+    a, b = s['orderings']['a'], s['orderings']['b']
+    assert a['holds'] and a['diff'] == pytest.approx(22.0)
+    # (b) zero-shot new - CoOp new: 60 - (50, 48, 46) = 10, 12, 14
+    assert b['holds'] and b['diff'] == pytest.approx(12.0)
+    flipped = [Record(r.method, r.task, r.seed, r.new, r.base)
+               for r in _records()]
+    s = ys.summarise(flipped, [ZS, 'CoOp'], ['t1', 't2'])
+    assert not s['orderings']['a']['holds']
+    assert not s['orderings']['b']['holds']
+    assert set(s['methods']) == {ZS, 'CoOp'}
+    assert s['per_task']['t1']['CoOp']['new'][0] == pytest.approx(62.0)
+
+
+def test_ablations_are_paired_hm_differences():
+    records = [Record(m, 't1', seed, base + seed, new)
+               for seed in (1, 2, 3)
+               for m, base, new in (('DGPrompt', 80.0, 70.0),
+                                    ('IVLP', 80.0, 60.0))]
+    s = ys.summarise(records, ['DGPrompt', 'IVLP'], ['t1'])
+    d = s['ablations']['DGPrompt vs IVLP']
+    hm = lambda b, n: 2 * b * n / (b + n)  # noqa: E731
+    diffs = [hm(80 + k, 70) - hm(80 + k, 60) for k in (1, 2, 3)]
+    assert d['diff'] == pytest.approx(np.mean(diffs))
+    assert d['se'] == pytest.approx(np.std(diffs, ddof=1) / math.sqrt(3))
+    assert d['significant'] == (abs(d['diff']) > 2 * d['se'])
+
+
+# ------------------------------------------------------------- the world
+def test_captions_are_true_of_their_scene_and_constraints_are_exact():
+    rng = np.random.default_rng(0)
+    scenes = [world.random_scene(rng) for _ in range(200)]
+    said = [world.caption(s, rng)[1] for s in scenes]
+    truth = world.caption_constraints(scenes, said)
+    assert truth.diagonal().all()
+    a = world.Scene((world.Obj('star', 'red', 'striped', 'big', 'left'), ),
+                    'grass')
+    b = world.Scene((world.Obj('star', 'blue', 'striped', 'big', 'left'), ),
+                    'grass')
+    assert world.satisfies(a, dict(shape='star', pattern='striped'))
+    assert world.satisfies(b, dict(shape='star', pattern='striped'))
+    assert not world.satisfies(b, dict(shape='star', colour='red'))
+    assert not world.satisfies(a, dict(shape='star', background='sand'))
+
+
+def test_task_classes_split_into_base_covering_every_value():
+    for task in world_tasks.TASKS.values():
+        names = task.classes
+        assert len(set(names)) == len(names)
+        base = names[:-(-len(names) // 2)]
+        words = {w for n in names for w in n.split(' ')}
+        assert words == {w for n in base for w in n.split(' ')}, task.name
+        assert task.test_per_class() * (len(names) // 2) >= 1000
+
+
+def test_tasks_render_deterministically_and_differ_in_style():
+    task = world_tasks.TASKS['colours']
+    x1, y1 = world_tasks.sample_split(task, 2, seed=5)
+    x2, y2 = world_tasks.sample_split(task, 2, seed=5)
+    assert (x1 == x2).all() and (y1 == y2).all()
+    assert x1.shape == (2 * len(task.classes), 64, 64, 3)
+    other = world_tasks.sample_split(world_tasks.TASKS['patterns'], 2, 5)[0]
+    assert abs(float(x1.mean()) - float(other.mean())) > 5
+
+
+def test_write_task_refuses_a_foreign_folder(tmp_path):
+    (tmp_path / 'mine.txt').write_text('user data')
+    with pytest.raises(Exception, match='refusing'):
+        world_tasks.write_task(world_tasks.TASKS['polygons'], str(tmp_path))
+    assert (tmp_path / 'mine.txt').read_text() == 'user data'
+
+
+# ---------------------------------------------------------------- command
+def test_unknown_method_or_task_is_one_line(capsys):
+    from tools.analysis_tools.yardstick import main
+    assert main(['--methods', 'CoOP', '--work-dir', '/nonexistent']) == 2
+    err = capsys.readouterr().err
+    assert err.startswith('mmpl: error:') and "'CoOp'" in err
+    assert main(['--tasks', 'colour']) == 2
+
+
+def test_summary_only_writes_every_output(tmp_path):
+    """The command's summary step on finished runs (results.json written by
+    hand in the run folders)."""
+    from tools.analysis_tools.yardstick import main
+    for r in _records():
+        if r.task != 't1':
+            continue
+        out = ys.run_dir(str(tmp_path), 'polygons', r.method, r.seed)
+        import os
+        os.makedirs(out, exist_ok=True)
+        with open(osp.join(out, 'results.json'), 'w') as f:
+            json.dump({'metrics': {'base/accuracy/top1': r.base,
+                                   'new/accuracy/top1': r.new}}, f)
+    assert main(['--work-dir', str(tmp_path), '--tasks', 'polygons',
+                 '--methods', ZS, 'CoOp', '--summary-only']) == 0
+    summary = json.loads((tmp_path / 'summary.json').read_text())
+    assert summary['methods']['CoOp']['base'][0] == pytest.approx(62.0)
+    assert summary['orderings']['a']['holds']
+    for name in ('yardstick.md', 'yardstick.csv', 'yardstick.png'):
+        assert (tmp_path / name).stat().st_size > 0
+

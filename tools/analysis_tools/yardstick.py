@@ -1,0 +1,85 @@
+"""The yardstick: every method on the caption world's tasks over seeds.
+
+    python tools/analysis_tools/yardstick.py --seeds 1 2 3 \\
+        --work-dir work_dirs/yardstick
+
+Writes the generated tasks (CoOp split layout) under ``<work-dir>/data``,
+runs every (task, method, seed) that has no ``results.json`` yet (the
+command resumes), and writes ``yardstick.md``, ``yardstick.csv``,
+``yardstick.png`` and ``summary.json`` (orderings of the published
+baselines, methods, ablations) to the work dir. One progress line per run;
+each run's logs are in its folder. See mmpl/benchmark/yardstick.py for the
+protocol and the statistics.
+"""
+import os.path as osp
+import sys
+import time
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def parse_args(argv=None):
+    from mmpl.benchmark import yardstick as ys
+    from mmpl.utils.cli import ArgumentParser
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--work-dir', default='work_dirs/yardstick')
+    parser.add_argument('--seeds', type=int, nargs='+',
+                        default=list(ys.DEFAULT_SEEDS))
+    parser.add_argument('--tasks', nargs='+', default=list(ys.DEFAULT_TASKS))
+    parser.add_argument('--methods', nargs='+', default=list(ys.METHODS),
+                        help='method labels (default: all)')
+    parser.add_argument('--jobs', type=int, default=2,
+                        help='runs in parallel, one thread each (default 2)')
+    parser.add_argument('--clip-weights', default=None,
+                        help='another weight file for mmpl-world-vit '
+                        '(default: the shipped mmpl:world-vit)')
+    parser.add_argument('--test-per-class', type=int, default=None,
+                        help='quick look / smoke only: test images per '
+                        'class (default: the protocol, >= 1000 per split)')
+    parser.add_argument('--max-epochs', type=int, default=None,
+                        help="quick look / smoke only: every method's "
+                        "epochs (default: each family's own schedule)")
+    parser.add_argument('--summary-only', action='store_true',
+                        help='summarise the finished runs, run nothing')
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    from mmpl.utils.errors import run_cli
+    return run_cli(run, parse_args(argv))
+
+
+def run(args) -> int:
+    """Run what is missing, then summarise; print the tables."""
+    from mmpl.benchmark import yardstick as ys
+    from mmpl.utils.errors import ConfigError
+    ys.check_names(args.methods, args.tasks)
+    if args.jobs < 1:
+        raise ConfigError(f'--jobs must be at least 1, got {args.jobs}')
+    if args.clip_weights and not osp.isfile(args.clip_weights):
+        raise ConfigError(f'--clip-weights {args.clip_weights} is not a '
+                          'file. Give the path of a mmpl-world-vit state dict')
+    clip = (dict(ys.WORLD_CLIP, pretrained=osp.abspath(args.clip_weights),
+                 quick_gelu=False)  # mmpl's recipe trains with GELU
+            if args.clip_weights else None)
+    for name in ('test_per_class', 'max_epochs'):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            raise ConfigError(f'--{name.replace("_", "-")} must be at least '
+                              f'1, got {getattr(args, name)}')
+    quick = ys.QuickLook(args.test_per_class, args.max_epochs)
+    work_dir = osp.abspath(args.work_dir)
+    start = time.time()
+    if not args.summary_only:
+        ys.run_missing(work_dir, args.methods, args.tasks, args.seeds,
+                       args.jobs, ROOT, clip, quick,
+                       log=lambda line: print(line, flush=True))
+    summary, paths = ys.summarise_runs(work_dir, args.methods, args.tasks,
+                                       args.seeds, quick)
+    print(f'\n{summary["title"]} ({time.time() - start:.0f} s)')
+    print(ys.to_markdown(summary))
+    print('\n'.join(f'wrote {p}' for p in paths.values()))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
