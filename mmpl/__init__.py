@@ -1,22 +1,36 @@
 """mmpl: CLIP prompt learning for OpenMMLab.
 
-Importing ``mmpl`` registers every module (datasets, prompt learners,
-classifier, losses, loops, hooks, metrics) into mmpretrain's registries, so a
-config only needs ``custom_imports = dict(imports=['mmpl'])`` and keeps
-``default_scope = 'mmpretrain'``.
+``import mmpl`` makes every mmpl module (datasets, prompt learners,
+classifier, losses, loops, hooks, metrics) available in mmpretrain's
+registries, so a config only needs ``custom_imports = dict(imports=['mmpl'])``
+and keeps ``default_scope = 'mmpretrain'``. It stays light (about the cost
+of mmengine's config package): the modules are imported on the first
+registry look-up (:mod:`mmpl.lazy_registration`), or by
+``import mmpl.all_modules``; ``mmpl.<subpackage>`` imports a sub-package
+on first use.
 """
+import importlib
+
 from .utils.quiet import filter_known_warnings
 
 filter_known_warnings()  # before mmcv / mmengine are imported
 
 from .version import __version__  # noqa: E402
-from . import registry  # noqa: F401,E402  (the mmpl scope, `mmpl::` configs)
-from . import datasets  # noqa: F401,E402  (registers DATASETS)
-from . import clip  # noqa: F401,E402
-from . import prompts  # noqa: F401,E402  (registers MODELS)
-from . import models  # noqa: F401,E402  (registers MODELS)
-from . import losses  # noqa: F401,E402  (registers MODELS)
-from . import evaluation  # noqa: F401,E402  (registers METRICS)
-from . import engine  # noqa: F401,E402  (registers LOOPS, HOOKS)
+from .scope import register_config_scope  # noqa: E402
+from .lazy_registration import install as _install_registration  # noqa: E402
+
+register_config_scope()  # `mmpl::` config bases
+_install_registration()  # mmpl's types in mmpretrain's registries
 
 __all__ = ['__version__']
+
+_SUBPACKAGES = ('all_modules', 'apis', 'benchmark', 'clip', 'datasets',
+                'engine', 'evaluation', 'losses', 'models', 'prompts',
+                'registry', 'structures', 'testing', 'utils')
+
+
+def __getattr__(name: str):
+    """``mmpl.clip`` etc. without an explicit ``import mmpl.clip``."""
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f'{__name__}.{name}')
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

@@ -52,7 +52,7 @@ def data(tmp_path_factory):
     images (for inference)."""
     work = tmp_path_factory.mktemp('infer')
     data_root = write_downstream_dataset(str(work / 'shapes'),
-                                         images_per_class=(16, 0, 0))
+                                         images_per_class=(8, 0, 0))
     labels = [i % len(NEW) for i in range(20)]
     images = render_batch([NEW[i] for i in labels], seed=5,
                           distribution='downstream')

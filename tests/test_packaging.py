@@ -109,15 +109,17 @@ def installed(tmp_path_factory):
     wheels = os.listdir(work / 'dist')
     assert len(wheels) == 1 and wheels[0].endswith('.whl'), wheels
     venv = work / 'venv'
-    _run([sys.executable, '-m', 'venv', venv], work)
+    # no pip of its own (ensurepip costs ~10 s): this environment's pip
+    # installs into it (pip --python)
+    _run([sys.executable, '-m', 'venv', '--without-pip', venv], work)
     python = venv / 'bin' / 'python'
     purelib = _run([python, '-c', 'import sysconfig; '
                     "print(sysconfig.get_paths()['purelib'])"],
                    work).stdout.strip()
     with open(osp.join(purelib, 'project-deps.pth'), 'w') as f:
         f.write(sysconfig.get_paths()['purelib'] + '\n')
-    _run([python, '-m', 'pip', 'install', '--no-deps', '--no-index', '-q',
-          work / 'dist' / wheels[0]], work)
+    _run([sys.executable, '-m', 'pip', '--python', python, 'install',
+          '--no-deps', '--no-index', '-q', work / 'dist' / wheels[0]], work)
     return python, osp.join(purelib, 'mmpl'), work
 
 
@@ -161,8 +163,9 @@ def user_run(installed, tmp_path_factory):
     from mmpl.benchmark.shapes import write_downstream_dataset
     python, pkg, _ = installed
     work = tmp_path_factory.mktemp('user')
+    # 2 training images per class: what num_shots=2 samples anyway
     data_root = write_downstream_dataset(str(work / 'shapes'),
-                                         images_per_class=(16, 0, 1))
+                                         images_per_class=(2, 0, 1))
     cfg = user_config(work / 'coop_shapes.py',
                       'mmpl::coop/coop_vitb16_b2n_eurosat.py', data_root)
     _run([python, osp.join(pkg, '.mim', 'tools', 'train.py'), cfg,
@@ -197,7 +200,7 @@ def test_mim_train_and_test(installed, tmp_path):
     from mmpl.benchmark.shapes import write_downstream_dataset
     python, _, _ = installed
     data_root = write_downstream_dataset(str(tmp_path / 'shapes'),
-                                         images_per_class=(16, 0, 1))
+                                         images_per_class=(2, 0, 1))
     cfg = user_config(tmp_path / 'coop_shapes.py',
                       'mmpl::coop/coop_vitb16_b2n_eurosat.py', data_root)
     env = dict(os.environ, PATH=f'{osp.dirname(python)}:{os.environ["PATH"]}')

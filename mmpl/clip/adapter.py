@@ -16,6 +16,8 @@ appears in ``parameters()`` or ``state_dict()`` (checkpoints stay small), and
 still follows ``.to()``/``.cuda()``/``.half()`` through ``_apply``.
 Features leave the towers in the CLIP's dtype.
 """
+import json
+from functools import lru_cache
 from typing import Optional, Sequence, Tuple, Union
 
 import open_clip
@@ -25,6 +27,20 @@ from torch import Tensor, nn
 from .builder import build_open_clip
 from .errors import CLIPBuildError
 from .towers import PromptTokens, TextTower, VisionTower
+
+
+def shared_tokenizer(arch: str):
+    """open_clip's tokenizer of ``arch``, built once per architecture
+    config and shared (building the BPE tables costs ~0.2 s, most of a
+    tiny CLIP's build; the tokenizer only maps texts to token ids)."""
+    config = open_clip.get_model_config(arch)
+    return _tokenizer(arch, json.dumps(config, sort_keys=True, default=str))
+
+
+@lru_cache(maxsize=None)
+def _tokenizer(arch: str, config: str):
+    del config  # part of the cache key only (a re-registered arch name)
+    return open_clip.get_tokenizer(arch)
 
 
 class FrozenCLIP(nn.Module):
@@ -65,7 +81,7 @@ class FrozenCLIP(nn.Module):
         self.text = TextTower(model, grad_checkpointing)
         self.visual = (VisionTower(model.visual)
                        if VisionTower.supports(model.visual) else None)
-        self.tokenizer = open_clip.get_tokenizer(arch)
+        self.tokenizer = shared_tokenizer(arch)
 
     # ----------------------------------------------------------- module plumbing
     def _apply(self, fn, recurse=True):

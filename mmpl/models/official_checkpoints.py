@@ -189,17 +189,20 @@ def detect_layout(state_dict: Dict[str, Tensor]) -> str:
 # frozen CLIP go
 _WHOLE_MODEL_DROPS = [(r'prompt_learner\.token_(prefix|suffix)', None),
                       (r'(image_encoder|text_encoder)\..*|logit_scale', None)]
+#: the CoOp family's learnable context, and its class-name buffers (dropped)
+_CTX = (r'ctx', 'text_prompt.ctx')
+_CLASS_BUFFERS = (r'token_(prefix|suffix)', None)
 _RULES = {
     # layout: [(official regex, mmpl name template)]; None = drop
-    'coop': [(r'ctx', 'text_prompt.ctx'),
-             (r'token_(prefix|suffix)', None)],
-    'cocoop': [(r'ctx', 'text_prompt.ctx'),
-               (r'meta_net\.linear1\.(weight|bias)',
-                r'text_prompt.meta_net.0.\1'),
-               (r'meta_net\.linear2\.(weight|bias)',
-                r'text_prompt.meta_net.2.\1'),
-               (r'token_(prefix|suffix)', None)],
-    'kgcoop': [(r'ctx', 'text_prompt.ctx'),
+    'coop': [_CTX, _CLASS_BUFFERS],
+    # meta_net.linear1 / linear2 -> layers 0 and 2 of mmpl's
+    # Sequential(Linear, ReLU, Linear)
+    'cocoop': [_CTX,
+               (r'meta_net\.linear([12])\.(weight|bias)',
+                lambda m: (f'text_prompt.meta_net.{2 * int(m.group(1)) - 2}'
+                           f'.{m.group(2)}')),
+               _CLASS_BUFFERS],
+    'kgcoop': [_CTX,
                (r'bias_vectors|meta_net\.linear1\.(weight|bias)', None),
                (r'token_(prefix|suffix|midfix)', None)],
     'maple': [(r'prompt_learner\.ctx', 'text_prompt.ctx'),
@@ -268,20 +271,18 @@ def fit_to_model(mapped: Dict[str, Tensor], model, layout: str,
     same shapes) and cast to their dtypes; one line on the first mismatch."""
     params = {k: p for k, p in model.named_parameters() if p.requires_grad}
     method = getattr(model, 'method_name', '?')
-    extra = sorted(set(mapped) - set(params))
-    if extra:
-        raise OfficialCheckpointError(
-            f'{source} ({layout}) holds {extra[:3]}'
-            f'{" ..." if len(extra) > 3 else ""}, which the model ({method}) '
-            'does not have. Use the config of the method that trained it '
-            '(the prompt module, depth, n_ctx)')
-    missing = sorted(set(params) - set(mapped))
-    if missing:
-        raise OfficialCheckpointError(
-            f'{source} ({layout}) lacks {missing[:3]}'
-            f'{" ..." if len(missing) > 3 else ""} of the model ({method}). '
-            'Use the config of the method that trained it (depth, '
-            'guidance=none for IVLP/PromptSRC)')
+    use = 'Use the config of the method that trained it'
+    for keys, says in (
+            (sorted(set(mapped) - set(params)),
+             f'holds {{}}, which the model ({method}) does not have. {use} '
+             '(the prompt module, depth, n_ctx)'),
+            (sorted(set(params) - set(mapped)),
+             f'lacks {{}} of the model ({method}). {use} (depth, '
+             'guidance=none for IVLP/PromptSRC)')):
+        if keys:
+            listed = f'{keys[:3]}{" ..." if len(keys) > 3 else ""}'
+            raise OfficialCheckpointError(
+                f'{source} ({layout}) ' + says.format(listed))
     for key, value in mapped.items():
         if value.shape != params[key].shape:
             raise OfficialCheckpointError(
