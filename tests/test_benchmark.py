@@ -157,6 +157,21 @@ def test_flop_count_of_a_product_and_of_cpu_fused_attention():
         forward * 7 // 2
 
 
+def test_flop_count_of_the_fused_inference_attention():
+    """Without autograd, ``nn.MultiheadAttention`` (the frozen image pass)
+    runs one fused operation that torch does not count; it is counted as
+    the same projections and products its training path runs."""
+    from mmpl.benchmark.efficiency import count_flops
+    attn = torch.nn.MultiheadAttention(16, 4, batch_first=True).eval()
+    x = torch.randn(3, 7, 16)
+    with torch.no_grad():  # the fast path
+        fused = count_flops(lambda: attn(x, x, x, need_weights=False))
+    x.requires_grad_(True)  # its decomposition: linears and bmm
+    decomposed = count_flops(lambda: attn(x, x, x, need_weights=False))
+    expected = 2 * 3 * 7 * 16 * 16 * 4 + 2 * 2 * 3 * 7 * 7 * 16
+    assert fused == decomposed == expected
+
+
 def test_measure_reports_flops_and_efficiency_against_the_probe():
     model = _model('maple', num_classes=5)
     train = bm.measure(model, 'train', 'mmpl', batch_size=2, steps=2,
