@@ -242,3 +242,15 @@ def test_benchmark_tool_bad_input_is_one_line(capsys):
         assert tool.main([osp.join(ROOT, FAMILIES['coop']), '--device',
                           'cuda']) == 2
         assert 'no CUDA GPU' in capsys.readouterr().err
+
+
+def test_profile_step_tool(capsys):
+    profile = load_tool('tools/analysis_tools/profile_step.py')
+    assert profile.main([osp.join(ROOT, FAMILIES['coop']), '--arch', TINY,
+                         '--num-classes', '5', '--batch-size', '2',
+                         '--rows', '5']) == 0
+    printed = capsys.readouterr().out
+    assert 'CoOp train step' in printed and 'Self CPU' in printed
+    # the frozen image pass's fused attention is counted
+    assert 'aten._native_multi_head_attention' in printed
+    assert 'no matmul-like operation' in printed

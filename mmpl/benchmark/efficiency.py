@@ -105,22 +105,34 @@ class _FlopCount(TorchDispatchMode):
     def __init__(self):
         super().__init__()
         self.flops = 0
+        #: operation name -> [calls, FLOPs] (FLOPs None: no formula)
+        self.by_op: Dict[str, list] = {}
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
         formula = flop_counter.flop_registry.get(func._overloadpacket)
-        if formula is not None:
-            self.flops += formula(*args, **kwargs, out_val=out)
+        flops = (None if formula is None else
+                 formula(*args, **kwargs, out_val=out))
+        entry = self.by_op.setdefault(str(func._overloadpacket),
+                                      [0, None if flops is None else 0])
+        entry[0] += 1
+        if flops is not None:
+            self.flops += flops
+            entry[1] += flops
         return out
 
 
-def count_flops(fn: Callable[[], object]) -> int:
+def count_flops(fn: Callable[[], object], by_op: bool = False):
     """FLOPs of the matmul-like operations that ``fn()`` runs (forward and,
-    if it calls backward, backward)."""
+    if it calls backward, backward); with ``by_op`` also a dict operation
+    name -> (calls, FLOPs or None where torch has no formula: the
+    operations the count leaves out)."""
     _register_cpu_attention_formulas()
     with _FlopCount() as counter:
         fn()
+    if by_op:
+        return counter.flops, {k: tuple(v) for k, v in counter.by_op.items()}
     return counter.flops
 
 
