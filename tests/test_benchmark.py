@@ -157,6 +157,21 @@ def test_flop_count_of_a_product_and_of_cpu_fused_attention():
         forward * 7 // 2
 
 
+def test_flop_count_of_the_fused_inference_attention():
+    """Without autograd, ``nn.MultiheadAttention`` (the frozen image pass)
+    runs one fused operation that torch does not count; it is counted as
+    the same projections and products its training path runs."""
+    from mmpl.benchmark.efficiency import count_flops
+    attn = torch.nn.MultiheadAttention(16, 4, batch_first=True).eval()
+    x = torch.randn(3, 7, 16)
+    with torch.no_grad():  # the fast path
+        fused = count_flops(lambda: attn(x, x, x, need_weights=False))
+    x.requires_grad_(True)  # its decomposition: linears and bmm
+    decomposed = count_flops(lambda: attn(x, x, x, need_weights=False))
+    expected = 2 * 3 * 7 * 16 * 16 * 4 + 2 * 2 * 3 * 7 * 7 * 16
+    assert fused == decomposed == expected
+
+
 def test_measure_reports_flops_and_efficiency_against_the_probe():
     model = _model('maple', num_classes=5)
     train = bm.measure(model, 'train', 'mmpl', batch_size=2, steps=2,
@@ -227,3 +242,15 @@ def test_benchmark_tool_bad_input_is_one_line(capsys):
         assert tool.main([osp.join(ROOT, FAMILIES['coop']), '--device',
                           'cuda']) == 2
         assert 'no CUDA GPU' in capsys.readouterr().err
+
+
+def test_profile_step_tool(capsys):
+    profile = load_tool('tools/analysis_tools/profile_step.py')
+    assert profile.main([osp.join(ROOT, FAMILIES['coop']), '--arch', TINY,
+                         '--num-classes', '5', '--batch-size', '2',
+                         '--rows', '5']) == 0
+    printed = capsys.readouterr().out
+    assert 'CoOp train step' in printed and 'Self CPU' in printed
+    # the frozen image pass's fused attention is counted
+    assert 'aten._native_multi_head_attention' in printed
+    assert 'no matmul-like operation' in printed

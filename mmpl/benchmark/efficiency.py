@@ -7,8 +7,10 @@ Two numbers, both taken in the process that runs the steps:
   while (:func:`matmul_probe`); the best shape is the limit;
 * the **FLOPs of a step**, counted from the shapes of the operations that
   step really runs (:func:`count_flops`: torch's FLOP formulas, with
-  formulas added for the CPU's fused attention kernels, which torch does
-  not count). Matmuls, convolutions and attention products are counted,
+  formulas added for the CPU's fused attention kernels and for
+  ``nn.MultiheadAttention``'s fused inference kernel, which torch does not
+  count: the frozen image pass without autograd runs its projections and
+  attention products inside that one operation). Matmuls, convolutions and attention products are counted,
   forward and backward; elementwise work is not.
 
 The efficiency of a phase is ``FLOPs / step time / probe``
@@ -61,7 +63,8 @@ def matmul_probe(device, dtype: torch.dtype = torch.float32,
 
 def _register_cpu_attention_formulas() -> None:
     """torch counts the CUDA attention kernels but not the CPU's fused
-    (flash) kernel; count it with the same formulas."""
+    (flash) kernel, nor the fused inference kernel of
+    ``nn.MultiheadAttention``; count them."""
     aten = torch.ops.aten
     forward = aten._scaled_dot_product_flash_attention_for_cpu
     backward = aten._scaled_dot_product_flash_attention_for_cpu_backward
@@ -78,6 +81,21 @@ def _register_cpu_attention_formulas() -> None:
         return flop_counter.sdpa_backward_flop_count(
             grad_out.shape, query.shape, key.shape, value.shape)
 
+    @flop_counter.register_flop_formula(
+        aten._native_multi_head_attention, get_raw=True)
+    def _fused_mha_flops(query, key, value, embed_dim, num_head, *args,
+                         **kwargs) -> int:
+        return native_mha_flops(query.shape, key.shape, int(embed_dim))
+
+
+def native_mha_flops(query_shape, key_shape, embed_dim: int) -> int:
+    """FLOPs of ``aten._native_multi_head_attention`` (the inference fast
+    path of ``nn.MultiheadAttention``, batch-first (B, L, E) inputs): the
+    packed q/k/v projections, QK^T and AV, and the output projection."""
+    batch, lq, lk, e = query_shape[0], query_shape[1], key_shape[1], embed_dim
+    projections = 2 * batch * (lq + 2 * lk) * e * e + 2 * batch * lq * e * e
+    return projections + 2 * (2 * batch * lq * lk * e)
+
 
 class _FlopCount(TorchDispatchMode):
     """Adds up torch's FLOP formulas over the operations dispatched while
@@ -87,22 +105,34 @@ class _FlopCount(TorchDispatchMode):
     def __init__(self):
         super().__init__()
         self.flops = 0
+        #: operation name -> [calls, FLOPs] (FLOPs None: no formula)
+        self.by_op: Dict[str, list] = {}
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
         formula = flop_counter.flop_registry.get(func._overloadpacket)
-        if formula is not None:
-            self.flops += formula(*args, **kwargs, out_val=out)
+        flops = (None if formula is None else
+                 formula(*args, **kwargs, out_val=out))
+        entry = self.by_op.setdefault(str(func._overloadpacket),
+                                      [0, None if flops is None else 0])
+        entry[0] += 1
+        if flops is not None:
+            self.flops += flops
+            entry[1] += flops
         return out
 
 
-def count_flops(fn: Callable[[], object]) -> int:
+def count_flops(fn: Callable[[], object], by_op: bool = False):
     """FLOPs of the matmul-like operations that ``fn()`` runs (forward and,
-    if it calls backward, backward)."""
+    if it calls backward, backward); with ``by_op`` also a dict operation
+    name -> (calls, FLOPs or None where torch has no formula: the
+    operations the count leaves out)."""
     _register_cpu_attention_formulas()
     with _FlopCount() as counter:
         fn()
+    if by_op:
+        return counter.flops, {k: tuple(v) for k, v in counter.by_op.items()}
     return counter.flops
 
 

@@ -11,7 +11,7 @@ Works on open_clip's ``ResidualAttentionBlock`` (pre-norm ``ln_1`` ->
 ``nn.MultiheadAttention`` -> ``ls_1``; ``ln_2`` -> ``mlp`` -> ``ls_2``), with
 the attention's packed input projection.
 """
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -51,6 +51,31 @@ def prefix_keys_values(block: nn.Module, x: Tensor) -> Tuple[Tensor, Tensor]:
                   None if bias is None else bias[width:])
     k, v = kv.chunk(2, dim=-1)
     return _heads(k, attn.num_heads), _heads(v, attn.num_heads)
+
+
+def sequence_repeats(group: Tensor, groups: int) -> Optional[int]:
+    """R when the (N,) image index ``group`` of N = G*R sequences reads
+    ``0 x R, 1 x R, .. G-1 x R`` (a length group of class prompts, image by
+    image: always so without chunks), else None."""
+    n = group.shape[0]
+    if n == 0 or n % groups:
+        return None
+    expected = torch.arange(groups, device=group.device).repeat_interleave(
+        n // groups)
+    return n // groups if torch.equal(group, expected) else None
+
+
+def prefix_per_sequence(prefix: Tensor, group: Tensor,
+                        repeats: Optional[int]) -> Tensor:
+    """``prefix[group]``: (G, ...) states of the prefixes -> (N, ...) one
+    per sequence. With ``repeats`` (:func:`sequence_repeats`) an expand
+    instead of a gather (a view when G = 1): the same values, and its
+    backward is a sum, not a scatter-add into a zero tensor."""
+    if repeats is None:
+        return prefix[group]
+    g, rest = prefix.shape[0], prefix.shape[1:]
+    return prefix.unsqueeze(1).expand(g, repeats, *rest).reshape(
+        g * repeats, *rest)
 
 
 def causal_mask_after_prefix(prefix: int, length: int,

@@ -46,6 +46,7 @@ from torch.utils.checkpoint import checkpoint
 from .errors import CLIPBuildError
 from .prefix_attention import (block_after_prefix, block_batch_first,
                                causal_mask_after_prefix, prefix_keys_values,
+                               prefix_per_sequence, sequence_repeats,
                                supports_prefix_sharing)
 
 # (M, D) shared by all sequences, or (N, M, D) one per sequence.
@@ -474,11 +475,12 @@ class TextTower(_BlockLoop):
         prefix = keys_values[0][0].shape[2]
         x = self.embed(x, start=prefix)
         mask = causal_mask_after_prefix(prefix, x.shape[1], x.device)
+        repeats = sequence_repeats(group, keys_values[0][0].shape[0])
 
         def after_prefix(i: int, x: Tensor) -> Tensor:
-            k, v = keys_values[i]
-            return block_after_prefix(self.blocks[i], x, k[group], v[group],
-                                      mask)
+            k, v = (prefix_per_sequence(t, group, repeats)
+                    for t in keys_values[i])
+            return block_after_prefix(self.blocks[i], x, k, v, mask)
 
         return self.head(self.run(x, block_fn=after_prefix), eot_index)
 
