@@ -175,3 +175,64 @@ def test_summary_only_writes_every_output(tmp_path):
     for name in ('yardstick.md', 'yardstick.csv', 'yardstick.png'):
         assert (tmp_path / name).stat().st_size > 0
 
+
+
+def test_command_smoke_runs_resumes_and_refuses_other_settings(tmp_path,
+                                                               capsys):
+    """The real command on the shipped mmpl:world-vit: zero-shot + CoOp on
+    one task, one seed, a quick look (4 test images per class, 1 epoch);
+    one progress line per run and no runner log on the console; a second
+    call runs nothing; other settings in the same work dir are refused."""
+    from tools.analysis_tools.yardstick import main
+    args = ['--work-dir', str(tmp_path), '--tasks', 'polygons', '--methods',
+            ZS, 'CoOp', '--seeds', '1', '--jobs', '1', '--test-per-class',
+            '4', '--max-epochs', '1']
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    progress = [line for line in out.splitlines() if line.startswith('[')]
+    assert len(progress) == 2 and 'polygons' in progress[1], out
+    assert 'mmengine - INFO' not in out and 'Epoch(train)' not in out
+    summary = json.loads((tmp_path / 'summary.json').read_text())
+    assert set(summary['methods']) == {ZS, 'CoOp'}
+    assert summary['quick_look'] == {'test_per_class': 4, 'max_epochs': 1}
+    assert set(summary['orderings']) == {'a', 'b'}
+    log = list(tmp_path.glob('runs/polygons/CoOp/seed1/*/*.log'))
+    assert log and 'Epoch(train)' in log[0].read_text()
+    assert main(args) == 0  # resumes: nothing left to run
+    assert not [line for line in capsys.readouterr().out.splitlines()
+                if line.startswith('[')]
+    assert main(args[:-2]) == 2  # the protocol's epochs: not comparable
+    assert 'use another --work-dir' in capsys.readouterr().err
+
+
+# ------------------------------------------------------- the CLIP recipe
+def test_multi_positive_loss_is_clip_loss_for_distinct_captions():
+    import torch
+    import torch.nn.functional as F
+
+    from mmpl.benchmark.pretrain import multi_positive_loss
+    torch.manual_seed(0)
+    logits = torch.randn(6, 6) * 5
+    eye = torch.eye(6, dtype=torch.bool)
+    clip = (F.cross_entropy(logits, torch.arange(6)) +
+            F.cross_entropy(logits.t(), torch.arange(6))) / 2
+    torch.testing.assert_close(multi_positive_loss(logits, eye), clip)
+    # caption 0 is also true of image 1: image 1 matching caption 0 is no
+    # longer penalised as a negative
+    both = eye.clone()
+    both[0, 1] = True
+    logits[1, 0] = 10.0
+    assert multi_positive_loss(logits, both) < multi_positive_loss(logits,
+                                                                   eye)
+
+
+def test_recipe_runs_with_real_clip_temperature(tmp_path):
+    import math
+
+    from mmpl.benchmark.pretrain import LOGIT_SCALE, pretrain
+    model, history = pretrain(steps=2, batch_size=8, pool_size=16,
+                              threads=1, log_every=1, log=lambda _: None)
+    assert [h['step'] for h in history] == [1, 2]
+    assert all(math.isfinite(h['loss']) for h in history)
+    assert model.logit_scale.exp().item() <= LOGIT_SCALE * 1.0001
+    assert model.visual.grid_size == (8, 8)  # the 8x8 patch grid

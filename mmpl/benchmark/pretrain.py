@@ -32,6 +32,10 @@ ARCH = 'mmpl-world-vit'
 FILLER = ('this', 'is', 'a', 'the', 'nice', 'small', 'big', 'simple', 'clear',
           'here', 'we', 'see', 'one', 'plain', 'flat', 'image', 'of', 'good')
 MAX_PREFIX = 18
+#: the logit scale the pretraining starts from and is clamped to: the value
+#: real CLIP ends at (its clamp), so that prompt learners' cross-entropy
+#: gradients have the size the papers' learning rates were set for
+LOGIT_SCALE = 100.0
 
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:
@@ -59,8 +63,8 @@ def multi_positive_loss(logits: torch.Tensor,
     return (i2t.mean() + t2i.mean()) / 2
 
 
-def pretrain(steps: int = 3000, batch_size: int = 256,
-             pool_size: int = 40000, lr: float = 1e-3, seed: int = 0,
+def pretrain(steps: int = 3000, batch_size: int = 128,
+             pool_size: int = 30000, lr: float = 2e-3, seed: int = 0,
              threads: int = 2, log_every: int = 250,
              evaluate: Optional[Callable] = None,
              arch: str = ARCH, log: Callable[[str], None] = print):
@@ -76,6 +80,8 @@ def pretrain(steps: int = 3000, batch_size: int = 256,
     torch.set_num_threads(threads)
     register_mmpl_model_configs()
     model = open_clip.create_model(arch, pretrained=None)
+    with torch.no_grad():  # real CLIP's learned temperature (the clamp)
+        model.logit_scale.fill_(math.log(LOGIT_SCALE))
     text_tower, vision_tower = TextTower(model), VisionTower(model.visual)
     tokenize = open_clip.get_tokenizer(arch)
     start = time.time()
@@ -110,7 +116,8 @@ def pretrain(steps: int = 3000, batch_size: int = 256,
             text_tower.embed_tokens(ids)[:, :int(eot.max()) + 1], eot),
             dim=-1)
         feats = F.normalize(vision_tower.encode(images_all[idx]), dim=-1)
-        logits = model.logit_scale.exp().clamp(max=100) * feats @ text.t()
+        scale = model.logit_scale.exp().clamp(max=LOGIT_SCALE)
+        logits = scale * feats @ text.t()
         loss = multi_positive_loss(logits, positives)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -97,11 +97,6 @@ ABLATIONS: Dict[str, Tuple[str, str]] = {
     'DGPrompt vs IVLP': ('DGPrompt', 'IVLP'),
     'retention on vs off': ('DGPrompt', 'DGPrompt (no retention)'),
 }
-#: what the quick look (``make demo``, tools/demo.py) runs: one seed, one
-#: task, every family, fewer test images
-DEMO_METHODS = (ZERO_SHOT, 'CoOp', 'CoCoOp', 'KgCoOp', 'MaPLe', 'CTP+TFT',
-                'FTP+TVP', 'DGPrompt')
-DEMO_TASKS = ('colours', )
 
 
 def check_names(methods: Iterable[str], tasks: Iterable[str]) -> None:
@@ -146,7 +141,6 @@ class QuickLook:
 
 
 PROTOCOL = QuickLook()
-DEMO_QUICK = QuickLook(test_per_class=25)
 
 
 def run_config(method: str, data_root: str, out_dir: str, seed: int,
@@ -165,6 +159,10 @@ def run_config(method: str, data_root: str, out_dir: str, seed: int,
                           clip=clip or WORLD_CLIP,
                           max_epochs=quick.max_epochs)
     cfg.method_name = method
+    # no dataloader workers: keep the process's start method (a spawned
+    # worker of the yardstick), so mmengine does not warn that it changes it
+    import multiprocessing
+    cfg.env_cfg.mp_cfg.mp_start_method = multiprocessing.get_start_method()
     cfg.default_hooks.logger.interval = 50
     # the result is the last epoch's evaluation: no checkpoint to write
     cfg.default_hooks.checkpoint.update(interval=-1, save_last=False)
