@@ -402,9 +402,9 @@ def summarise(records: Sequence[Record], methods: Sequence[str],
                 paired_difference(seeds[a], seeds[b], 'hm'), method=a,
                 reference=b)
     for task in tasks:
-        summary['per_task'][task] = {
-            m: method_summary(per_seed(records, m, [task]))
-            for m in methods if per_seed(records, m, [task])}
+        runs = {m: per_seed(records, m, [task]) for m in methods}
+        summary['per_task'][task] = {m: method_summary(r)
+                                     for m, r in runs.items() if r}
     return summary
 
 
@@ -461,8 +461,8 @@ def write_csv(records: Sequence[Record], path: str) -> None:
 
 def plot(summary: dict, path: str, title: str = '') -> None:
     """Grouped bars (base, new, HM) per method with std error bars."""
-    from ..evaluation.plots import _pyplot
-    plt = _pyplot()
+    from ..evaluation.plots import pyplot
+    plt = pyplot()
     methods = list(summary['methods'])
     fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(methods) + 2), 4))
     width = 0.27

@@ -12,7 +12,8 @@ from typing import List
 from .table import AVERAGE, Table
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (no display needed)."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -24,7 +25,7 @@ def _finish(fig, ax, path: str, title: str) -> None:
         ax.set_title(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    _pyplot().close(fig)
+    pyplot().close(fig)
 
 
 def _grouped_bars(ax, groups: List[str], series: List[str], values) -> None:
@@ -46,7 +47,7 @@ def _grouped_bars(ax, groups: List[str], series: List[str], values) -> None:
 
 def plot_b2n(table: Table, path: str, title: str = '') -> None:
     """Bars of base / new / HM per method (the average rows)."""
-    plt = _pyplot()
+    plt = pyplot()
     avg = table.averages().rows
     fig, ax = plt.subplots(figsize=(max(4.5, 1.6 * len(avg) + 1.5), 3.6))
     _grouped_bars(ax, [r.method for r in avg], ['base', 'new', 'HM'],
@@ -58,7 +59,7 @@ def plot_b2n(table: Table, path: str, title: str = '') -> None:
 def plot_fewshot(table: Table, path: str, title: str = '') -> None:
     """Accuracy vs shots (log2 axis), one curve per method; panels: the
     average, then each dataset."""
-    plt = _pyplot()
+    plt = pyplot()
     columns = [c for c in table.columns if c.shots is not None]
     panels = [AVERAGE] + sorted({r.dataset for r in table.rows} - {AVERAGE},
                                 key=[r.dataset for r in table.rows].index)
@@ -95,7 +96,7 @@ def plot_fewshot(table: Table, path: str, title: str = '') -> None:
 def plot_transfer(table: Table, path: str, title: str = '') -> None:
     """Top-1 bars per dataset (in table order, average last), one bar per
     method."""
-    plt = _pyplot()
+    plt = pyplot()
     datasets: List[str] = []
     for r in table.rows:
         if r.dataset not in datasets and r.dataset != AVERAGE:
