@@ -42,6 +42,18 @@ def register_reader(cls):
     return cls
 
 
+def declare_reader(base: type, name: str, slug: str, module: str,
+                   **attrs: Any) -> type:
+    """Declare and register the reader ``name`` of catalogue dataset
+    ``slug``: a subclass of ``base`` with ``SLUG`` and the reading
+    attributes ``attrs``, documented by its card (:meth:`DatasetCard.
+    describe`), defined in ``module`` (so that it pickles by name)."""
+    doc = CARDS[slug].describe()
+    cls = type(name, (base, ), dict(attrs, SLUG=slug, __doc__=doc,
+                                    __module__=module, __qualname__=name))
+    return register_reader(cls)
+
+
 class CoOpDatasetBase(BaseDataset):
     """Common behaviour of mmpl's readers (see the module docstring).
 

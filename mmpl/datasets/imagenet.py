@@ -31,7 +31,8 @@ from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Tuple
 
 from ..utils.errors import DataError, MissingFileError
-from .base import CoOpDatasetBase, register_reader
+from .base import CoOpDatasetBase, declare_reader, register_reader
+from .catalogue import CARDS
 from .folders import list_images, list_subdirs
 
 META_DIR = osp.join(osp.dirname(osp.abspath(__file__)), 'meta')
@@ -212,36 +213,22 @@ class CoOpImageNet(CoOpImageFolderDataset):
                   'test': 'images/val'}
 
 
-@register_reader
-class CoOpImageNetV2(CoOpImageFolderDataset):
-    """ImageNetV2 matched-frequency (1000 classes, test only)."""
-    SLUG = 'imagenetv2'
-    AVAILABLE_SPLITS, DEFAULT_SPLIT = ('test', ), 'test'
-    SPLIT_DIRS = {'test': 'imagenetv2-matched-frequency-format-val'}
-    FOLDERS_ARE_INDICES = True
+def _test_set(name: str, slug: str, **attrs: Any) -> type:
+    """The reader of a test-only ImageNet variant: the class folders under
+    its card's ``image_dir`` (``attrs``: ``FOLDERS_ARE_INDICES``,
+    ``WNID_SUBSET``)."""
+    return declare_reader(CoOpImageFolderDataset, name, slug, __name__,
+                          AVAILABLE_SPLITS=('test', ), DEFAULT_SPLIT='test',
+                          SPLIT_DIRS={'test': CARDS[slug].image_dir},
+                          **attrs)
 
 
-@register_reader
-class CoOpImageNetSketch(CoOpImageFolderDataset):
-    """ImageNet-Sketch (1000 classes, test only)."""
-    SLUG = 'imagenet_sketch'
-    AVAILABLE_SPLITS, DEFAULT_SPLIT = ('test', ), 'test'
-    SPLIT_DIRS = {'test': 'images'}
-
-
-@register_reader
-class CoOpImageNetA(CoOpImageFolderDataset):
-    """ImageNet-A (200 classes, test only)."""
-    SLUG = 'imagenet_a'
-    AVAILABLE_SPLITS, DEFAULT_SPLIT = ('test', ), 'test'
-    SPLIT_DIRS = {'test': 'imagenet-a'}
-    WNID_SUBSET = 'imagenet_a'
-
-
-@register_reader
-class CoOpImageNetR(CoOpImageFolderDataset):
-    """ImageNet-R (200 classes, test only)."""
-    SLUG = 'imagenet_r'
-    AVAILABLE_SPLITS, DEFAULT_SPLIT = ('test', ), 'test'
-    SPLIT_DIRS = {'test': 'imagenet-r'}
-    WNID_SUBSET = 'imagenet_r'
+#: the domain-generalisation targets (ImageNetV2's folders are class
+#: indices; ImageNet-A/-R hold 200 of the 1000 classes)
+CoOpImageNetV2 = _test_set('CoOpImageNetV2', 'imagenetv2',
+                           FOLDERS_ARE_INDICES=True)
+CoOpImageNetSketch = _test_set('CoOpImageNetSketch', 'imagenet_sketch')
+CoOpImageNetA = _test_set('CoOpImageNetA', 'imagenet_a',
+                          WNID_SUBSET='imagenet_a')
+CoOpImageNetR = _test_set('CoOpImageNetR', 'imagenet_r',
+                          WNID_SUBSET='imagenet_r')

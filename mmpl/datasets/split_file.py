@@ -12,9 +12,11 @@ contiguous and class names are the readable names.
 Project's reading: there is ONE reader (:class:`CoOpSplitDataset`); a dataset
 is a subclass that only sets its four reading attributes (``SPLIT_FILE``,
 ``IMAGE_DIR``, ``CLASSNAME_MAP``, ``DROP_CLASSES``) and ``SLUG``, which
-names its catalogue card (:mod:`.catalogue`). Class names are taken from the entries of
-*all* splits of the file (so that train/val/test agree on
-``metainfo['classes']``), after :meth:`CoOpSplitDataset.normalize_classname`.
+names its catalogue card (:mod:`.catalogue`); the benchmark's are declared
+from their cards at the end of this module (:func:`_split_reader`). Class
+names are taken from the entries of *all* splits of the file (so that
+train/val/test agree on ``metainfo['classes']``), after
+:meth:`CoOpSplitDataset.normalize_classname`.
 """
 import json
 import os.path as osp
@@ -24,7 +26,8 @@ from mmengine.logging import print_log
 from mmpretrain.registry import DATASETS
 
 from ..utils.errors import ConfigError, DataError, MissingFileError
-from .base import SPLITS, CoOpDatasetBase, register_reader
+from .base import SPLITS, CoOpDatasetBase, declare_reader
+from .catalogue import CARDS
 from .folders import GENERATED_KEY
 
 #: EuroSAT folder name -> readable name (CoOp's ``NEW_CLASSNAMES``).
@@ -229,93 +232,27 @@ class CoOpSplitDataset(CoOpDatasetBase):
         return tuple(names[i] for i in range(n))
 
 
-@register_reader
-class CoOpCaltech101(CoOpSplitDataset):
-    """Caltech101 (100 classes): ``101_ObjectCategories/<class>/*.jpg`` and
-    ``split_zhou_Caltech101.json``; ``BACKGROUND_Google`` and ``Faces_easy``
-    are dropped, ``airplanes/Faces/Leopards/Motorbikes`` get CoOp's names."""
-    SLUG = 'caltech101'
-    SPLIT_FILE = 'split_zhou_Caltech101.json'
-    IMAGE_DIR = '101_ObjectCategories'
-    CLASSNAME_MAP = CALTECH101_CLASSNAMES
-    DROP_CLASSES = ('BACKGROUND_Google', 'Faces_easy')
+def _split_reader(name: str, slug: str, **attrs: Any) -> type:
+    """The reader of catalogue dataset ``slug``: its card's split file and
+    image root (``attrs``: ``CLASSNAME_MAP``, ``DROP_CLASSES``)."""
+    card = CARDS[slug]
+    return declare_reader(CoOpSplitDataset, name, slug, __name__,
+                          SPLIT_FILE=card.split_file,
+                          IMAGE_DIR=card.image_dir, **attrs)
 
 
-@register_reader
-class CoOpOxfordPets(CoOpSplitDataset):
-    """Oxford-IIIT Pets (37 classes): ``images/<Breed>_<n>.jpg`` and
-    ``split_zhou_OxfordPets.json``."""
-    SLUG = 'oxford_pets'
-    SPLIT_FILE = 'split_zhou_OxfordPets.json'
-    IMAGE_DIR = 'images'
-
-
-@register_reader
-class CoOpStanfordCars(CoOpSplitDataset):
-    """Stanford Cars (196 classes): the dataset folder itself is the image
-    root (``cars_train/*.jpg``, ``cars_test/*.jpg``) with
-    ``split_zhou_StanfordCars.json``."""
-    SLUG = 'stanford_cars'
-    SPLIT_FILE = 'split_zhou_StanfordCars.json'
-    IMAGE_DIR = ''
-
-
-@register_reader
-class CoOpFlowers102(CoOpSplitDataset):
-    """Oxford Flowers102 (102 classes): ``jpg/image_<n>.jpg`` and
-    ``split_zhou_OxfordFlowers.json``."""
-    SLUG = 'flowers102'
-    SPLIT_FILE = 'split_zhou_OxfordFlowers.json'
-    IMAGE_DIR = 'jpg'
-
-
-@register_reader
-class CoOpFood101(CoOpSplitDataset):
-    """Food-101 (101 classes): ``images/<class>/<id>.jpg`` and
-    ``split_zhou_Food101.json``."""
-    SLUG = 'food101'
-    SPLIT_FILE = 'split_zhou_Food101.json'
-    IMAGE_DIR = 'images'
-
-
-@register_reader
-class CoOpSUN397(CoOpSplitDataset):
-    """SUN397 (397 classes): ``SUN397/<l>/<class>[/<sub>]/*.jpg`` and
-    ``split_zhou_SUN397.json``."""
-    SLUG = 'sun397'
-    SPLIT_FILE = 'split_zhou_SUN397.json'
-    IMAGE_DIR = 'SUN397'
-
-
-@register_reader
-class CoOpDTD(CoOpSplitDataset):
-    """Describable Textures (47 classes): ``images/<class>/*.jpg`` and
-    ``split_zhou_DescribableTextures.json``."""
-    SLUG = 'dtd'
-    SPLIT_FILE = 'split_zhou_DescribableTextures.json'
-    IMAGE_DIR = 'images'
-
-
-@register_reader
-class CoOpEuroSAT(CoOpSplitDataset):
-    """EuroSAT (10 classes) in the CoOp layout.
-
-    Layout: ``<data_root>/2750/<Folder>/<Folder>_<n>.jpg`` and
-    ``<data_root>/split_zhou_EuroSAT.json``. The official split already has
-    readable names ("Annual Crop Land", ..., labels 0..9 in sorted-folder
-    order); a split file with raw folder names (``AnnualCrop``) is mapped to
-    them (CoOp's ``NEW_CLASSNAMES``).
-    """
-    SLUG = 'eurosat'
-    SPLIT_FILE = 'split_zhou_EuroSAT.json'
-    IMAGE_DIR = '2750'
-    CLASSNAME_MAP = EUROSAT_CLASSNAMES
-
-
-@register_reader
-class CoOpUCF101(CoOpSplitDataset):
-    """UCF101 middle frames (101 classes): ``UCF-101-midframes/<Class>/*.jpg``
-    and ``split_zhou_UCF101.json``."""
-    SLUG = 'ucf101'
-    SPLIT_FILE = 'split_zhou_UCF101.json'
-    IMAGE_DIR = 'UCF-101-midframes'
+#: the benchmark's split-file datasets (Caltech101: CoOp drops
+#: ``BACKGROUND_Google`` and ``Faces_easy`` and renames four classes;
+#: EuroSAT: a split file with raw folder names gets CoOp's readable names)
+CoOpCaltech101 = _split_reader(
+    'CoOpCaltech101', 'caltech101', CLASSNAME_MAP=CALTECH101_CLASSNAMES,
+    DROP_CLASSES=('BACKGROUND_Google', 'Faces_easy'))
+CoOpOxfordPets = _split_reader('CoOpOxfordPets', 'oxford_pets')
+CoOpStanfordCars = _split_reader('CoOpStanfordCars', 'stanford_cars')
+CoOpFlowers102 = _split_reader('CoOpFlowers102', 'flowers102')
+CoOpFood101 = _split_reader('CoOpFood101', 'food101')
+CoOpSUN397 = _split_reader('CoOpSUN397', 'sun397')
+CoOpDTD = _split_reader('CoOpDTD', 'dtd')
+CoOpEuroSAT = _split_reader('CoOpEuroSAT', 'eurosat',
+                            CLASSNAME_MAP=EUROSAT_CLASSNAMES)
+CoOpUCF101 = _split_reader('CoOpUCF101', 'ucf101')
