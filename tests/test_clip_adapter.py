@@ -206,11 +206,18 @@ def test_text_sequence_is_actually_cut(tiny_clip):
 
 
 @torch.no_grad()
-def test_length_groups_each_cut_after_their_own_eot(tiny_clip):
-    """Sequences are encoded in groups of equal EOT position, each cut after
-    its own EOT; the result is the one-call result, in the input order."""
+@pytest.mark.parametrize('waste', [0.0, 10.0])
+def test_length_groups_each_cut_after_their_longest_eot(tiny_clip,
+                                                        monkeypatch, waste):
+    """Sequences are encoded in groups of equal EOT position (``waste`` 0)
+    or in merged groups padded to their longest member (a large ``waste``:
+    one group), each cut after its last EOT; the result is the full-length
+    result, in the input order (exact under the causal mask)."""
+    from mmpl.clip import towers
+    monkeypatch.setattr(towers, 'GROUP_PAD_WASTE', waste)
     ids = tiny_clip.tokenize(TEXTS)
     eot = tiny_clip.eot_index(ids)
+    assert len(set(eot.tolist())) > 1
     emb = tiny_clip.embed_tokens(ids)
     lengths = []
     handle = tiny_clip.model.transformer.resblocks[0].register_forward_pre_hook(
@@ -220,10 +227,21 @@ def test_length_groups_each_cut_after_their_own_eot(tiny_clip):
     finally:
         handle.remove()
     expected = sorted((int((eot == e).sum()), e + 1)
-                      for e in set(eot.tolist()))
+                      for e in set(eot.tolist())) if waste == 0 else [
+                          (len(TEXTS), int(eot.max()) + 1)]
     assert sorted(lengths) == expected
     torch.testing.assert_close(grouped, _reference_text(tiny_clip, emb, eot),
                                atol=ATOL, rtol=0)
+
+
+def test_neighbouring_length_groups_merge_within_the_padding_budget():
+    from mmpl.clip.towers import merged_group_sizes
+    # 2 x 5 + 1 x 6 exact tokens = 16; merged 3 x 6 = 18 <= 1.25 x 16
+    assert merged_group_sizes([4, 5], [2, 1], 0.25) == [3]
+    assert merged_group_sizes([4, 5], [2, 1], 0.0) == [2, 1]
+    # 2 x 5 + 2 x 20 = 50; merged 4 x 20 = 80 > 1.25 x 50
+    assert merged_group_sizes([4, 19], [2, 2], 0.25) == [2, 2]
+    assert merged_group_sizes([4, 5, 19], [3, 3, 1], 0.25) == [6, 1]
 
 
 # ------------------------------------------------------- shared prefixes

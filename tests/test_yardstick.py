@@ -118,6 +118,33 @@ def test_captions_are_true_of_their_scene_and_constraints_are_exact():
     assert not world.satisfies(a, dict(shape='star', background='sand'))
 
 
+def test_pretraining_styles_are_named_and_constrain_captions():
+    """Half the pretraining scenes are in a named style; a caption naming
+    it is true only of scenes in that style, a caption naming none of any
+    style; every task is rendered in a world style its template omits."""
+    rng = np.random.default_rng(1)
+    scenes = [world.random_scene(rng) for _ in range(400)]
+    styles = [s.style for s in scenes]
+    assert 0.4 < styles.count('clean') / len(styles) < 0.6
+    assert set(styles) == set(world.STYLES)
+    named = [(s, c) for s in scenes for c, said in [world.caption(s, rng)]
+             if 'style' in said]
+    assert named and all(c.startswith(f'a {s.style} photo of')
+                         for s, c in named)
+    star = world.Obj('star', 'red')
+    blurry = world.Scene((star, ), style='blurry')
+    dark = world.Scene((star, ), style='dark')
+    assert world.satisfies(blurry, dict(shape='star', style='blurry'))
+    assert not world.satisfies(dark, dict(shape='star', style='blurry'))
+    assert world.satisfies(dark, dict(shape='star'))
+    for task in world_tasks.TASKS.values():
+        assert task.shift in world.STYLES and task.shift != 'clean'
+        assert task.shift not in task.template.format('x')
+        assert f'a {task.shift} photo of' in task.styled_template()
+    img = world.render_batch([blurry, dark], seed=0)
+    assert float(img[1].mean()) < float(img[0].mean()) - 40  # dark is dark
+
+
 def test_task_classes_split_into_base_covering_every_value():
     for task in world_tasks.TASKS.values():
         names = task.classes
@@ -176,6 +203,25 @@ def test_summary_only_writes_every_output(tmp_path):
         assert (tmp_path / name).stat().st_size > 0
 
 
+def test_headroom_probe_learns_from_shots_and_starts_at_zero_shot():
+    """The probe of :mod:`mmpl.benchmark.headroom`: from text weights that
+    get every class wrong, 16 shots of separable features make it
+    right."""
+    import torch
+
+    from mmpl.benchmark import headroom
+    torch.manual_seed(0)
+    centres = torch.nn.functional.normalize(torch.randn(4, 16), dim=-1)
+    def feats(n):  # noqa: E306
+        y = torch.arange(4).repeat_interleave(n)
+        x = centres[y] + 0.05 * torch.randn(len(y), 16)
+        return torch.nn.functional.normalize(x, dim=-1), y
+    (train_x, train_y), (test_x, test_y) = feats(16), feats(50)
+    wrong = centres.roll(1, 0)  # class k's text = class k-1's centre
+    assert ((test_x @ wrong.t()).argmax(-1) == test_y).float().mean() == 0
+    assert headroom.probe_accuracy(train_x, train_y, test_x, test_y,
+                                   wrong) > 95
+
 
 def test_command_smoke_runs_resumes_and_refuses_other_settings(tmp_path,
                                                                capsys):
@@ -196,6 +242,9 @@ def test_command_smoke_runs_resumes_and_refuses_other_settings(tmp_path,
     assert set(summary['methods']) == {ZS, 'CoOp'}
     assert summary['quick_look'] == {'test_per_class': 4, 'max_epochs': 1}
     assert set(summary['orderings']) == {'a', 'b'}
+    assert set(summary['headroom']['polygons']) == {
+        'zero_shot', 'styled', 'probe', 'probe_ridge'}
+    assert 'linear probe' in (tmp_path / 'yardstick.md').read_text()
     log = list(tmp_path.glob('runs/polygons/CoOp/seed1/*/*.log'))
     assert log and 'Epoch(train)' in log[0].read_text()
     assert main(args) == 0  # resumes: nothing left to run

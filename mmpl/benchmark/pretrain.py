@@ -3,9 +3,11 @@
     python tools/misc/pretrain_tiny_clip.py --out mmpl-world-vit.pt
 
 A real open_clip model (``mmpl-world-vit``: ViT 64 px / patch 8, an 8x8
-patch grid; width 64, 4+4 layers, the real BPE tokenizer) learns from clean
+patch grid; width 64, 4+4 layers, the real BPE tokenizer) learns from
 renderings of random scenes of :mod:`mmpl.benchmark.world` (one object,
-copies of one object, or two objects) and random true captions of them
+copies of one object, or two objects; half clean, half in one of the
+world's photographic styles, which the caption usually names) and random
+true captions of them
 (CLIP's symmetric contrastive objective over the batch). Captions name a
 random subset of a scene's attributes, so a caption is often true of
 several images of a batch; the loss counts every true pair as a positive
@@ -63,8 +65,8 @@ def multi_positive_loss(logits: torch.Tensor,
     return (i2t.mean() + t2i.mean()) / 2
 
 
-def pretrain(steps: int = 3000, batch_size: int = 128,
-             pool_size: int = 30000, lr: float = 2e-3, seed: int = 0,
+def pretrain(steps: int = 6000, batch_size: int = 128,
+             pool_size: int = 40000, lr: float = 2e-3, seed: int = 0,
              threads: int = 2, log_every: int = 250,
              evaluate: Optional[Callable] = None,
              arch: str = ARCH, log: Callable[[str], None] = print):
@@ -148,7 +150,10 @@ def task_zero_shot(per_class: int = 8, seed: int = 123
                    ) -> Callable[[torch.nn.Module], dict]:
     """``evaluate(model)`` for :func:`pretrain`: zero-shot top-1 on held-out
     renderings of every downstream task, base and new classes separately
-    (keys ``<task>/base``, ``<task>/new``)."""
+    (keys ``<task>/base``, ``<task>/new``: the task's template), and the
+    mean over tasks and splits with the template naming the task's style
+    (``styled``) next to the plain one's (``plain``): how much a prompt
+    that knew the style would gain."""
     from .tasks import TASKS, sample_split
     data = {}
     for name, task in TASKS.items():
@@ -156,15 +161,23 @@ def task_zero_shot(per_class: int = 8, seed: int = 123
         data[name] = (to_tensor(images), torch.from_numpy(labels), task)
 
     def evaluate(model) -> dict:
-        out = {}
+        out, styled = {}, []
         for name, (x, y, task) in data.items():
             n_base = -(-len(task.classes) // 2)
             base = y < n_base
-            out[f'{name}/base'] = zero_shot_accuracy(
-                model, task.classes[:n_base], task.template, x[base], y[base])
-            out[f'{name}/new'] = zero_shot_accuracy(
-                model, task.classes[n_base:], task.template, x[~base],
-                y[~base] - n_base)
+            for template, key in ((task.template, name),
+                                  (task.styled_template(), None)):
+                accs = (zero_shot_accuracy(model, task.classes[:n_base],
+                                           template, x[base], y[base]),
+                        zero_shot_accuracy(model, task.classes[n_base:],
+                                           template, x[~base],
+                                           y[~base] - n_base))
+                if key is None:
+                    styled.extend(accs)
+                else:
+                    out[f'{name}/base'], out[f'{name}/new'] = accs
+        out['plain'] = float(np.mean(list(out.values())))
+        out['styled'] = float(np.mean(styled))
         return out
     return evaluate
 

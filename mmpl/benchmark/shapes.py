@@ -246,7 +246,8 @@ def to_embedded_benchmark(cfg,
                           batch_size: Optional[int] = None,
                           lr: Optional[float] = None,
                           reader: Callable[[str], dict] = None,
-                          clip: Optional[dict] = None):
+                          clip: Optional[dict] = None,
+                          crop_area: Tuple[float, float] = CROP_AREA):
     """Rewrite a method config (in place) to run on the embedded benchmark.
 
     Args:
@@ -258,6 +259,8 @@ def to_embedded_benchmark(cfg,
         reader: ``reader(data_root) -> dict``, the reader config of the
             data (default :func:`shapes_reader`).
         clip: the CLIP config (default ``SHAPES_CLIP``).
+        crop_area: the area range of the training crops
+            (``RandomResizedCrop.crop_ratio_range``).
     """
     reader = reader or shapes_reader
     replace_clip(cfg, clip or SHAPES_CLIP)
@@ -267,7 +270,7 @@ def to_embedded_benchmark(cfg,
     set_image_size(cfg, IMAGE_SIZE)
     for node in iter_dataset_cfgs(cfg):
         if node.get('type') == 'RandomResizedCrop':
-            node['crop_ratio_range'] = CROP_AREA
+            node['crop_ratio_range'] = crop_area
     set_loader_options(cfg, num_workers=0)
     if batch_size is not None:
         cfg.train_dataloader.batch_size = batch_size

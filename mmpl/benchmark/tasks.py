@@ -2,21 +2,28 @@
 
 Each task is its own classification problem with its own class vocabulary
 (phrases of the caption language the tiny CLIP was pretrained on) and its
-own appearance shift (a :class:`~mmpl.benchmark.world.Style`), written in
-the CoOp split layout so that the real reader (``CoOpCustomDataset``) and
-the real base-to-new wrappers load it:
+own appearance shift (one of the world's named photographic styles,
+:data:`~mmpl.benchmark.world.STYLES`, with task-specific extras), written
+in the CoOp split layout so that the real reader (``CoOpCustomDataset``)
+and the real base-to-new wrappers load it:
 
 ==========  ==============================  ==============================
 task        classes (base = first half)     shift
 ==========  ==============================  ==============================
-colours     colour x shape, 24              blur, noise, gray clutter
-patterns    pattern x shape, 24             dark, low contrast, bluish
-scenes      shape x background, 24          sepia cast, strong noise
-polygons    size x polygon, 12              any rotation, blur (the
+colours     colour x shape, 24              blurry (+ gray clutter)
+patterns    pattern x shape, 24             dark (low contrast, bluish)
+scenes      shape x background, 24          sepia (+ stronger noise)
+polygons    size x polygon, 12              grainy (+ any rotation; the
                                             fine-grained task: the tiny
                                             CLIP is weak on it, as real
                                             CLIP is on FGVCAircraft)
 ==========  ==============================  ==============================
+
+The CLIP saw every style in pretraining, mostly named in the caption ("a
+blurry photo of a red star."); the tasks' prompt template does not name it
+("a photo of a red star."), so the zero-shot prompt is off the images'
+style and a learned context has something to find, as CoOp's context finds
+"a satellite photo of" on EuroSAT.
 
 Attributes a class name does not fix are drawn at random (a "red star" has
 any pattern, size, position and background), so each task asks for its own
@@ -29,7 +36,7 @@ real benchmark are unseen names of a familiar domain.
 import json
 import os
 import os.path as osp
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -52,12 +59,19 @@ VAL_PER_CLASS = 4
 @dataclass(frozen=True)
 class Task:
     """One downstream dataset: class names, how a class's scene is drawn
-    at random, and the appearance shift."""
+    at random, and the appearance shift (``shift``: the world style it is
+    rendered in; ``style``: that style with the task's extras)."""
     name: str
     classes: Tuple[str, ...]
     scene: Callable[[str, np.random.Generator], Scene]
+    shift: str
     style: Style
     template: str = TEMPLATE
+
+    def styled_template(self) -> str:
+        """The template naming the task's style ("a blurry photo of a
+        {}."): the prompt a user who knew the style would write."""
+        return self.template.replace('a photo', f'a {self.shift} photo')
 
     def test_per_class(self) -> int:
         """Test images per class so that each split has at least
@@ -122,36 +136,39 @@ def _polygons_scene(name: str, rng: np.random.Generator) -> Scene:
                  _free_background(rng))
 
 
+def _task(name: str, classes: Tuple[str, ...],
+          scene: Callable[[str, np.random.Generator], Scene], shift: str,
+          **extras) -> Task:
+    """A task rendered in world style ``shift`` changed by ``extras``."""
+    return Task(name, classes, scene, shift,
+                replace(world.STYLES[shift], **extras))
+
+
 TASKS: Dict[str, Task] = {t.name: t for t in (
-    Task('colours',
+    _task('colours',
          diagonal_product(('red', 'green', 'blue', 'yellow', 'purple',
                            'orange'),
                           ('circle', 'square', 'triangle', 'star'),
                           lambda c, s: f'{c} {s}'),
-         _colours_scene,
-         Style(blur=0.8, noise=10, clutter=3, colour_noise=14)),
-    Task('patterns',
+         _colours_scene, 'blurry', clutter=3, colour_noise=14),
+    _task('patterns',
          diagonal_product(('plain', 'striped', 'dotted', 'checkered'),
                           ('circle', 'square', 'triangle', 'hexagon',
                            'heart', 'cross'),
                           lambda p, s: f'{p} {s}'),
-         _patterns_scene,
-         Style(contrast=0.6, brightness=-25, tint=(60, 90, 170),
-               tint_amount=0.25, noise=6)),
-    Task('scenes',
+         _patterns_scene, 'dark'),
+    _task('scenes',
          diagonal_product(('circle', 'square', 'star', 'cross', 'diamond',
                            'arrow'),
                           ('grass', 'sand', 'water', 'a dark background'),
                           lambda s, b: f'{s} on {b}'),
-         _scenes_scene,
-         Style(tint=(190, 140, 80), tint_amount=0.4, noise=16)),
-    Task('polygons',
+         _scenes_scene, 'sepia', noise=14),
+    _task('polygons',
          diagonal_product(('small', 'big'),
                           ('pentagon', 'hexagon', 'octagon', 'circle',
                            'square', 'diamond'),
                           lambda z, s: f'{z} {s}'),
-         _polygons_scene,
-         Style(rotation=np.pi, blur=0.6, noise=8)),
+         _polygons_scene, 'grainy', rotation=np.pi),
 )}
 
 

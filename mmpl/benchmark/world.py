@@ -13,8 +13,13 @@ measures the methods on generated downstream tasks
   :func:`caption_constraints` tells which scenes a caption is true of, so
   the pretraining loss counts every true caption in a batch as a positive;
 * :func:`render` draws a scene (64 px, 4x supersampled shapes, textured
-  backgrounds, patterns inside the objects) in a :class:`Style`: the clean
-  pretraining style or one downstream dataset's appearance shift.
+  backgrounds, patterns inside the objects) in a :class:`Style`: clean, or
+  one of the named photographic styles of :data:`STYLES` (blurry, dark,
+  sepia, grainy, cluttered). Pretraining scenes come in every style and
+  their captions usually name it ("a blurry photo of a red star."); each
+  downstream task is rendered in one of them and prompted without it
+  ("a photo of a red star."), as real CLIP is prompted with "a photo of"
+  on satellite images or sketches.
 
 The world is wide on purpose (12 shapes x 10 colours x 4 patterns x 2 sizes
 x 5 positions x 5 backgrounds x 1-3 objects) so that the CLIP pretrained on
@@ -86,10 +91,12 @@ class Obj:
 @dataclass(frozen=True)
 class Scene:
     """A background and its objects; ``count`` > 1 repeats ``objects[0]``
-    (small, at random places) as in "two red stars"."""
+    (small, at random places) as in "two red stars"; ``style`` names the
+    :data:`STYLES` entry it is rendered in."""
     objects: Tuple[Obj, ...]
     background: str = 'white'
     count: int = 1
+    style: str = 'clean'
 
 
 @dataclass(frozen=True)
@@ -109,6 +116,21 @@ class Style:
 
 
 CLEAN = Style()
+#: the photographic styles of the world: a pretraining scene is clean (half
+#: of them) or in one of the others, and its caption names a non-clean style
+#: with probability STYLE_NAMED ("a grainy photo of ..."); the downstream
+#: tasks are each rendered in one of them (:mod:`mmpl.benchmark.tasks`)
+STYLES: Dict[str, Style] = {
+    'clean': CLEAN,
+    'blurry': Style(blur=1.0, noise=6),
+    'dark': Style(contrast=0.55, brightness=-40, tint=(60, 90, 170),
+                  tint_amount=0.2, noise=6),
+    'sepia': Style(tint=(190, 140, 80), tint_amount=0.45, noise=8),
+    'grainy': Style(noise=24, colour_noise=14),
+    'cluttered': Style(clutter=4, noise=6),
+}
+CLEAN_FRACTION = 0.5
+STYLE_NAMED = 0.8
 
 
 # ------------------------------------------------------------------ text
@@ -143,6 +165,9 @@ def caption(scene: Scene, rng: np.random.Generator) -> Tuple[str, dict]:
     """
     opening = OPENINGS[int(rng.integers(len(OPENINGS)))]
     said: Dict[str, object] = {}
+    if scene.style != 'clean' and rng.random() < STYLE_NAMED:
+        opening = f'a {scene.style} photo of {{}}.'
+        said['style'] = scene.style
     if len(scene.objects) == 2:
         a, b = scene.objects
         parts = []
@@ -186,6 +211,8 @@ def caption(scene: Scene, rng: np.random.Generator) -> Tuple[str, dict]:
 def satisfies(scene: Scene, said: dict) -> bool:
     """Whether the caption whose constraints are ``said`` is true of
     ``scene``."""
+    if 'style' in said and scene.style != said['style']:
+        return False
     if 'pair' in said:
         return len(scene.objects) == 2 and said['pair'] == frozenset(
             o.colour + ' ' + o.shape for o in scene.objects)
@@ -193,6 +220,8 @@ def satisfies(scene: Scene, said: dict) -> bool:
         return False
     obj = scene.objects[0]
     for key, value in said.items():
+        if key == 'style':
+            continue  # checked above
         if key == 'count':
             ok = scene.count == value
         elif key == 'background':
@@ -222,23 +251,33 @@ def random_object(rng: np.random.Generator, size: Optional[str] = None,
                position=position or pick(tuple(POSITIONS)))
 
 
+def random_style(rng: np.random.Generator) -> str:
+    """Clean with probability CLEAN_FRACTION, else one of the other
+    :data:`STYLES` uniformly."""
+    if rng.random() < CLEAN_FRACTION:
+        return 'clean'
+    others = [k for k in STYLES if k != 'clean']
+    return others[int(rng.integers(len(others)))]
+
+
 def random_scene(rng: np.random.Generator) -> Scene:
     """A pretraining scene: one object (65 %), two or three copies of one
     small object (15 %), or two different objects side by side or one
-    above the other (20 %)."""
+    above the other (20 %), in a random style (:func:`random_style`)."""
     background = BACKGROUNDS[int(rng.integers(len(BACKGROUNDS)))]
+    style = random_style(rng)
     u = rng.random()
     if u < 0.65:
-        return Scene((random_object(rng), ), background)
+        return Scene((random_object(rng), ), background, style=style)
     if u < 0.8:
         return Scene((random_object(rng, size='small'), ), background,
-                     count=int(rng.integers(2, 4)))
+                     count=int(rng.integers(2, 4)), style=style)
     where = ('left', 'right') if rng.random() < 0.5 else ('top', 'bottom')
     a = random_object(rng, 'small', where[0])
     while True:
         b = random_object(rng, 'small', where[1])
         if b.colour != a.colour and b.shape != a.shape:
-            return Scene((a, b), background)
+            return Scene((a, b), background, style=style)
 
 
 # ------------------------------------------------------------- rendering
@@ -384,8 +423,11 @@ def _placements(scene: Scene, rng: np.random.Generator,
 
 
 def render(scene: Scene, rng: np.random.Generator, size: int = 64,
-           style: Style = CLEAN) -> Image.Image:
-    """Draw ``scene`` as a ``size`` px RGB image in ``style``."""
+           style: Optional[Style] = None) -> Image.Image:
+    """Draw ``scene`` as a ``size`` px RGB image in ``style`` (default: the
+    scene's own, ``STYLES[scene.style]``)."""
+    if style is None:
+        style = STYLES[scene.style]
     big = size * SUPERSAMPLE
     canvas = _background(scene.background, size, rng, style.noise).astype(
         np.float32).repeat(SUPERSAMPLE, 0).repeat(SUPERSAMPLE, 1)
@@ -423,8 +465,9 @@ def render(scene: Scene, rng: np.random.Generator, size: int = 64,
 
 
 def render_batch(scenes: Sequence[Scene], seed: int, size: int = 64,
-                 style: Style = CLEAN) -> np.ndarray:
-    """(N, size, size, 3) uint8, deterministic in ``seed``."""
+                 style: Optional[Style] = None) -> np.ndarray:
+    """(N, size, size, 3) uint8, deterministic in ``seed`` (``style``
+    default: each scene's own)."""
     rng = np.random.default_rng(seed)
     return np.stack([np.asarray(render(s, rng, size, style)) for s in scenes])
 
@@ -437,7 +480,7 @@ class ScenePool:
 
 
 def scene_pool(num: int, seed: int, size: int = 64) -> ScenePool:
-    """``num`` random pretraining scenes, rendered cleanly."""
+    """``num`` random pretraining scenes, each rendered in its style."""
     rng = np.random.default_rng(seed)
     scenes = [random_scene(rng) for _ in range(num)]
     return ScenePool(scenes, render_batch(scenes, seed + 1, size))

@@ -46,10 +46,19 @@ PACKAGED_PREFIX = 'mmpl:'
 
 def resolve_packaged_weights(pretrained: Optional[str]) -> Optional[str]:
     """``'mmpl:shapes-vit'`` -> the path of mmpl's shipped weight file
-    ``mmpl/clip/weights/mmpl-shapes-vit.pt``; other values unchanged."""
+    ``mmpl/clip/weights/mmpl-shapes-vit.pt``; ``'mmpl:<path>.pt'`` -> that
+    file, written by mmpl's recipe (``tools/misc/pretrain_tiny_clip.py``:
+    GELU, fp16 with OpenAI's names but not OpenAI's weights); other values
+    unchanged."""
     if pretrained is None or not pretrained.startswith(PACKAGED_PREFIX):
         return pretrained
     name = pretrained[len(PACKAGED_PREFIX):]
+    if name.endswith('.pt'):
+        if not osp.isfile(name):
+            raise CLIPBuildError(f'no mmpl weight file {name!r}; give the '
+                                 'path of a file written by '
+                                 'tools/misc/pretrain_tiny_clip.py')
+        return name
     path = osp.join(_WEIGHTS_DIR, f'mmpl-{name}.pt')
     if not osp.isfile(path):
         shipped = sorted(f[5:-3] for f in os.listdir(_WEIGHTS_DIR)

@@ -193,6 +193,36 @@ class _BlockLoop:
         return x
 
 
+#: neighbouring EOT-length groups are encoded together (padded to the
+#: longest) while the padded tokens stay within this fraction of the exact
+#: tokens: fewer, larger block calls for a little padding (exact either
+#: way: the causal mask). 0 keeps one group per EOT position. 0.25 merges
+#: the 7 groups of 50 ImageNet names: a CoOp training step (ViT-B/16, B=4,
+#: fp32, 2 CPU threads) 3.12 -> 2.74 s, best of 4 in one process,
+#: 2026-12-01.
+GROUP_PAD_WASTE = 0.25
+
+
+def merged_group_sizes(eots: Sequence[int], counts: Sequence[int],
+                       waste: float) -> List[int]:
+    """Sizes of the groups of sequences encoded together: the runs of
+    ``counts`` sequences per ascending EOT position ``eots``, merged while
+    (sequences x longest length) <= (1 + ``waste``) x the exact tokens."""
+    sizes: List[int] = []
+    size = tokens = 0
+    for eot, count in zip(eots, counts):
+        length = eot + 1
+        if size and (size + count) * length <= (1 + waste) * (
+                tokens + count * length):
+            size, tokens = size + count, tokens + count * length
+            continue
+        if size:
+            sizes.append(size)
+        size, tokens = count, count * length
+    sizes.append(size)
+    return sizes
+
+
 class TextTower(_BlockLoop):
     """The text tower of ``open_clip.CLIP``, or of ``CustomTextCLIP`` with an
     open_clip ``TextTransformer``.
@@ -509,11 +539,13 @@ class TextTower(_BlockLoop):
             return list(torch.arange(n, device=eot_index.device).split(
                 chunk_size))
         lengths, order = eot_index.sort(stable=True)
-        counts = torch.unique_consecutive(lengths, return_counts=True)[1]
-        if counts.numel() == 1 and (chunk_size is None or chunk_size >= n):
+        eots, counts = torch.unique_consecutive(lengths, return_counts=True)
+        counts = merged_group_sizes(eots.tolist(), counts.tolist(),
+                                    GROUP_PAD_WASTE)
+        if len(counts) == 1 and (chunk_size is None or chunk_size >= n):
             return None
         groups = []
-        for group in order.split(counts.tolist()):
+        for group in order.split(counts):
             groups.extend(group.split(chunk_size) if chunk_size else [group])
         return groups
 

@@ -59,8 +59,8 @@ def run(args) -> int:
     if args.clip_weights and not osp.isfile(args.clip_weights):
         raise ConfigError(f'--clip-weights {args.clip_weights} is not a '
                           'file. Give the path of a mmpl-world-vit state dict')
-    clip = (dict(ys.WORLD_CLIP, pretrained=osp.abspath(args.clip_weights),
-                 quick_gelu=False)  # mmpl's recipe trains with GELU
+    clip = (dict(ys.WORLD_CLIP,  # a file of mmpl's recipe (GELU)
+                 pretrained='mmpl:' + osp.abspath(args.clip_weights))
             if args.clip_weights else None)
     for name in ('test_per_class', 'max_epochs'):
         if getattr(args, name) is not None and getattr(args, name) < 1:
@@ -70,6 +70,8 @@ def run(args) -> int:
     work_dir = osp.abspath(args.work_dir)
     start = time.time()
     if not args.summary_only:
+        ys.measure_headroom(work_dir, args.tasks, clip, quick,
+                            log=lambda line: print(line, flush=True))
         ys.run_missing(work_dir, args.methods, args.tasks, args.seeds,
                        args.jobs, ROOT, clip, quick,
                        log=lambda line: print(line, flush=True))

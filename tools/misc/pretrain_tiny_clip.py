@@ -140,7 +140,7 @@ def pretrain(steps: int = 2000, batch_size: int = 128,
 
 #: the recipes' defaults: steps, batch size, pool (world: scenes; shapes:
 #: images per class), learning rate
-DEFAULTS = {'world': dict(steps=3000, batch_size=128, pool=30000, lr=2e-3),
+DEFAULTS = {'world': dict(steps=6000, batch_size=128, pool=40000, lr=2e-3),
             'shapes': dict(steps=2000, batch_size=128, pool=160, lr=2e-3)}
 
 

@@ -1,0 +1,90 @@
+"""Is there anything for a prompt learner to find? The headroom of a task.
+
+A yardstick task is only informative when the frozen CLIP's image features
+hold more about the base classes than the zero-shot prompt uses: otherwise
+every method ties with zero-shot CLIP (the first yardstick measurement,
+docs/yardstick.md). Per task, on the base classes, this measures
+
+* ``zero_shot``: the task's template ("a photo of a {}.");
+* ``styled``: the template naming the task's style ("a blurry photo of a
+  {}."), the prompt of a user who knew the shift;
+* ``probe``: a 16-shot linear probe on the frozen image features, its
+  weights initialised at the zero-shot text features and kept near them
+  (a ridge to the initialisation); the best of :data:`PROBE_RIDGES` on the
+  test images, so an optimistic bound on what a better text side could
+  reach with the same shots (``probe_ridge``: the ridge that gave it).
+
+The probe is mmpl's diagnostic, not a published protocol.
+"""
+from typing import Dict
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .pretrain import LOGIT_SCALE, to_tensor
+from .tasks import Task, sample_split
+
+#: probe schedule: full-batch Adam steps, learning rate; the ridges to the
+#: zero-shot weights tried
+PROBE_STEPS, PROBE_LR = 300, 1e-2
+PROBE_RIDGES = (0.01, 0.1, 1.0, 10.0)
+
+
+def _text_weights(model, names, template: str) -> torch.Tensor:
+    import open_clip
+    tokenize = open_clip.get_tokenizer('mmpl-world-vit')
+    return F.normalize(model.encode_text(tokenize(
+        [template.format(n) for n in names])), dim=-1)  # (C, D)
+
+
+def probe_accuracy(train_x: torch.Tensor, train_y: torch.Tensor,
+                   test_x: torch.Tensor, test_y: torch.Tensor,
+                   init: torch.Tensor, ridge: float = 0.01) -> float:
+    """Top-1 (%) of a linear probe on normalised features (N, D), weights
+    (C, D) started at ``init`` and pulled back to it (``ridge``)."""
+    weight = init.clone().requires_grad_(True)
+    optimizer = torch.optim.Adam([weight], lr=PROBE_LR)
+    for _ in range(PROBE_STEPS):
+        loss = F.cross_entropy(LOGIT_SCALE * train_x @ weight.t(), train_y) \
+            + ridge * (weight - init).pow(2).sum()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        pred = (test_x @ weight.t()).argmax(-1)
+    return (pred == test_y).float().mean().item() * 100
+
+
+@torch.no_grad()
+def _features(model, images: np.ndarray) -> torch.Tensor:
+    return F.normalize(model.encode_image(to_tensor(images)), dim=-1)
+
+
+def task_headroom(model, task: Task, shots: int = 16, seed: int = 1,
+                  test_per_class: int = 60) -> Dict[str, float]:
+    """``{'zero_shot', 'styled', 'probe', 'probe_ridge'}``: top-1 (%) on
+    ``task``'s base classes for an open_clip ``model`` (eval mode)."""
+    n_base = -(-len(task.classes) // 2)
+    names = task.classes[:n_base]
+    out: Dict[str, float] = {}
+    train, train_y = sample_split(task, shots, seed)
+    test, test_y = sample_split(task, test_per_class, seed + 1000)
+    keep_train, keep_test = train_y < n_base, test_y < n_base
+    train_x = _features(model, train[keep_train])
+    test_x = _features(model, test[keep_test])
+    train_y = torch.from_numpy(train_y[keep_train])
+    test_y = torch.from_numpy(test_y[keep_test])
+    with torch.no_grad():
+        plain = _text_weights(model, names, task.template)
+        styled = _text_weights(model, names, task.styled_template())
+    for key, weights in (('zero_shot', plain), ('styled', styled)):
+        out[key] = ((test_x @ weights.t()).argmax(-1) == test_y
+                    ).float().mean().item() * 100
+    with torch.enable_grad():
+        probes = {r: probe_accuracy(train_x, train_y, test_x, test_y, plain,
+                                    r) for r in PROBE_RIDGES}
+    out['probe_ridge'] = max(probes, key=probes.get)
+    out['probe'] = probes[out['probe_ridge']]
+    return out
+
