@@ -18,24 +18,17 @@ The probe is mmpl's diagnostic, not a published protocol.
 """
 from typing import Dict
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .pretrain import LOGIT_SCALE, to_tensor
+from .pretrain import (LOGIT_SCALE, image_features, text_weights, to_tensor,
+                       top1)
 from .tasks import Task, sample_split
 
 #: probe schedule: full-batch Adam steps, learning rate; the ridges to the
 #: zero-shot weights tried
 PROBE_STEPS, PROBE_LR = 300, 1e-2
 PROBE_RIDGES = (0.01, 0.1, 1.0, 10.0)
-
-
-def _text_weights(model, names, template: str) -> torch.Tensor:
-    import open_clip
-    tokenize = open_clip.get_tokenizer('mmpl-world-vit')
-    return F.normalize(model.encode_text(tokenize(
-        [template.format(n) for n in names])), dim=-1)  # (C, D)
 
 
 def probe_accuracy(train_x: torch.Tensor, train_y: torch.Tensor,
@@ -51,14 +44,7 @@ def probe_accuracy(train_x: torch.Tensor, train_y: torch.Tensor,
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    with torch.no_grad():
-        pred = (test_x @ weight.t()).argmax(-1)
-    return (pred == test_y).float().mean().item() * 100
-
-
-@torch.no_grad()
-def _features(model, images: np.ndarray) -> torch.Tensor:
-    return F.normalize(model.encode_image(to_tensor(images)), dim=-1)
+    return top1(test_x, weight.detach(), test_y)
 
 
 def task_headroom(model, task: Task, shots: int = 16, seed: int = 1,
@@ -71,16 +57,14 @@ def task_headroom(model, task: Task, shots: int = 16, seed: int = 1,
     train, train_y = sample_split(task, shots, seed)
     test, test_y = sample_split(task, test_per_class, seed + 1000)
     keep_train, keep_test = train_y < n_base, test_y < n_base
-    train_x = _features(model, train[keep_train])
-    test_x = _features(model, test[keep_test])
+    train_x = image_features(model, to_tensor(train[keep_train]))
+    test_x = image_features(model, to_tensor(test[keep_test]))
     train_y = torch.from_numpy(train_y[keep_train])
     test_y = torch.from_numpy(test_y[keep_test])
-    with torch.no_grad():
-        plain = _text_weights(model, names, task.template)
-        styled = _text_weights(model, names, task.styled_template())
-    for key, weights in (('zero_shot', plain), ('styled', styled)):
-        out[key] = ((test_x @ weights.t()).argmax(-1) == test_y
-                    ).float().mean().item() * 100
+    plain = text_weights(model, names, task.template)
+    out['zero_shot'] = top1(test_x, plain, test_y)
+    out['styled'] = top1(test_x, text_weights(model, names,
+                                              task.styled_template()), test_y)
     with torch.enable_grad():
         probes = {r: probe_accuracy(train_x, train_y, test_x, test_y, plain,
                                     r) for r in PROBE_RIDGES}

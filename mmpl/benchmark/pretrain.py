@@ -164,14 +164,14 @@ def task_zero_shot(per_class: int = 8, seed: int = 123
         out, styled = {}, []
         for name, (x, y, task) in data.items():
             n_base = -(-len(task.classes) // 2)
-            base = y < n_base
+            feats = image_features(model, x)
+            splits = ((y < n_base, task.classes[:n_base], 0),
+                      (y >= n_base, task.classes[n_base:], n_base))
             for template, key in ((task.template, name),
                                   (task.styled_template(), None)):
-                accs = (zero_shot_accuracy(model, task.classes[:n_base],
-                                           template, x[base], y[base]),
-                        zero_shot_accuracy(model, task.classes[n_base:],
-                                           template, x[~base],
-                                           y[~base] - n_base))
+                accs = tuple(top1(feats[keep], text_weights(
+                    model, names, template), y[keep] - offset)
+                    for keep, names, offset in splits)
                 if key is None:
                     styled.extend(accs)
                 else:
@@ -182,14 +182,24 @@ def task_zero_shot(per_class: int = 8, seed: int = 123
     return evaluate
 
 
-def zero_shot_accuracy(model, names: Sequence[str], template: str,
-                       images: torch.Tensor, labels: torch.Tensor) -> float:
-    """Top-1 (%) of ``template.format(name)`` prompts on ``images``."""
+@torch.no_grad()
+def text_weights(model, names: Sequence[str],
+                 template: str) -> torch.Tensor:
+    """(C, D) normalised text features of ``template.format(name)``."""
     import open_clip
     tokenize = open_clip.get_tokenizer(ARCH)
-    with torch.no_grad():
-        text = F.normalize(model.encode_text(tokenize(
-            [template.format(n) for n in names])), dim=-1)
-        feats = F.normalize(model.encode_image(images), dim=-1)
-    return ((feats @ text.t()).argmax(-1) == labels).float().mean().item() \
-        * 100
+    return F.normalize(model.encode_text(tokenize(
+        [template.format(n) for n in names])), dim=-1)
+
+
+@torch.no_grad()
+def image_features(model, images: torch.Tensor) -> torch.Tensor:
+    """(N, 3, H, W) normalised images -> (N, D) normalised features."""
+    return F.normalize(model.encode_image(images), dim=-1)
+
+
+def top1(features: torch.Tensor, weights: torch.Tensor,
+         labels: torch.Tensor) -> float:
+    """Top-1 (%) of the classifier ``weights`` (C, D) on ``features``."""
+    return ((features @ weights.t()).argmax(-1) == labels).float().mean(
+    ).item() * 100
