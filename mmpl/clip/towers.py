@@ -546,6 +546,10 @@ class TextTower(_BlockLoop):
             return None
         groups = []
         for group in order.split(counts):
+            # input order inside a group (a merged group interleaves the
+            # images' classes otherwise): the class prompts of an image stay
+            # contiguous, so a shared prefix reaches them as an expand
+            group = group.sort().values
             groups.extend(group.split(chunk_size) if chunk_size else [group])
         return groups
 
