@@ -7,6 +7,8 @@ VENV    := .venv
 PYTHON  := $(VENV)/bin/python
 STAMP   := $(VENV)/.mmpl-env-$(shell cat requirements.txt setup.py | cksum | cut -d' ' -f1)
 # pip prints one harmless line per local index folder it cannot read.
+# pytest-xdist workers (one OpenMP thread each, tests/conftest.py)
+TEST_WORKERS ?= auto
 QUIET   := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
 .PHONY: env demo test clean-env
@@ -27,7 +29,7 @@ demo: env
 	$(PYTHON) tools/demo.py --work-dir work_dirs/demo
 
 test: env
-	$(PYTHON) -m pytest -q tests
+	$(PYTHON) -m pytest -q -n $(TEST_WORKERS) tests
 
 clean-env:
 	rm -rf $(VENV)

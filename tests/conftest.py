@@ -37,6 +37,18 @@ def _use_memory_tmpdir(root: str = '/dev/shm', need_gb: float = 2.0) -> None:
 
 _use_memory_tmpdir()  # before anything creates a temporary file
 
+
+def _one_thread_per_worker() -> None:
+    """Under pytest-xdist (``make test`` runs 2 workers) each worker and the
+    processes it starts use one OpenMP thread: two workers of two threads
+    each on 2 cores oversubscribe, which makes torch 5-10x slower."""
+    if os.environ.get('PYTEST_XDIST_WORKER'):
+        os.environ['OMP_NUM_THREADS'] = '1'
+        os.environ['MKL_NUM_THREADS'] = '1'
+
+
+_one_thread_per_worker()  # before torch is imported
+
 import pytest  # noqa: E402
 import torch  # noqa: E402
 from mmpretrain.utils import register_all_modules  # noqa: E402
@@ -44,6 +56,8 @@ from mmpretrain.utils import register_all_modules  # noqa: E402
 import mmpl  # noqa: F401,E402  (registers mmpl's modules)
 
 register_all_modules(init_default_scope=True)
+if os.environ.get('PYTEST_XDIST_WORKER'):
+    torch.set_num_threads(1)
 
 TINY_ARCH = 'mmpl-tiny-vit'
 
@@ -88,9 +102,41 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     config.addinivalue_line('markers',
                             'slow: long; skipped unless --run-slow')
+    config.addinivalue_line('markers',
+                            'heavy: over ~5 s (a fresh process, a training '
+                            'run); run first, so that pytest-xdist does not '
+                            'leave one worker finishing it alone')
+
+
+#: test modules whose module-scoped fixtures cost seconds (a 2-process
+#: training, a pip install, a training run): pytest-xdist sends each of them
+#: whole to one worker instead of repeating its fixtures on every worker
+SHARED_FIXTURE_MODULES = frozenset(
+    f'tests/test_{name}.py'
+    for name in ('distributed', 'packaging', 'inference', 'shapes_benchmark'))
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """pytest-xdist's ``load`` scheduling, but each module of
+    :data:`SHARED_FIXTURE_MODULES` is one unit of work. (``--dist
+    loadgroup`` would do this with marks, but pytest-xdist 3.8 sets a node
+    id attribute that pytest 9 no longer reads.)"""
+    if config.getvalue('dist') != 'load':
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedFixtureScheduling(LoadScopeScheduling):
+
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split('::', 1)[0]
+            return module if module in SHARED_FIXTURE_MODULES else nodeid
+
+    return SharedFixtureScheduling(config, log)
 
 
 def pytest_collection_modifyitems(config, items):
+    # stable: the heavy tests first, each group in its collected order
+    items[:] = sorted(items, key=lambda item: 'heavy' not in item.keywords)
     if config.getoption('--run-slow'):
         return
     skip = pytest.mark.skip(reason='slow: run with --run-slow')

@@ -219,6 +219,7 @@ def test_benchmark_tool_in_process(tmp_path, capsys):
     assert 'exists' in capsys.readouterr().err
 
 
+@pytest.mark.heavy
 def test_benchmark_tool_fresh_process_per_phase(tmp_path):
     """The CLI as users run it: each phase is measured in a worker process
     of its own (one phase here: one worker)."""

@@ -21,6 +21,10 @@ import pytest
 import torch
 from helpers import load_tool
 
+#: run first; one pytest-xdist worker runs the whole module (its module
+#: fixtures are costly: conftest.SHARED_FIXTURE_MODULES)
+pytestmark = pytest.mark.heavy
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TESTS = osp.join(ROOT, 'tests')
 COOP = osp.join(ROOT, 'configs/coop/coop_vitb16_b2n_eurosat.py')

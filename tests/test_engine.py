@@ -208,6 +208,7 @@ def _error_line(capsys) -> str:
     return lines[0]
 
 
+@pytest.mark.heavy
 def test_train_missing_data_root_is_one_line_in_a_real_process(tmp_path):
     missing = tmp_path / 'nowhere' / 'eurosat'
     proc = subprocess.run(
@@ -226,6 +227,7 @@ def test_train_missing_data_root_is_one_line_in_a_real_process(tmp_path):
     assert proc.stderr.strip() == errors[0], proc.stderr
 
 
+@pytest.mark.heavy
 def test_train_missing_data_root_is_one_line(tmp_path, capsys):
     missing = tmp_path / 'nowhere' / 'eurosat'
     code = train_tool.main([COOP, '--work-dir', str(tmp_path / 'w'),

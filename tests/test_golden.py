@@ -93,6 +93,7 @@ def rel(a, b):
     return float((a - b).abs().max() / b.abs().max())
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize('name', list(CASES))
 def test_equals_official_implementation(name, inputs):
     model, case = build_case(name, inputs)

@@ -7,6 +7,7 @@ import statistics
 import subprocess
 import sys
 
+import pytest
 from mmengine.registry import Registry
 from mmpretrain import registry as mmpretrain_registry
 
@@ -53,6 +54,7 @@ def test_import_mmpl_is_light_and_fast():
     assert statistics.median(seconds) < 3.0, seconds
 
 
+@pytest.mark.heavy
 def test_custom_imports_register_every_type():
     """As a runner does it: ``custom_imports`` imports ``mmpl``, then the
     first look-up in each registry finds all of mmpl's types (the same

@@ -24,6 +24,10 @@ from mmpl.benchmark.shapes import (TEMPLATE, class_names, render_batch,
                                   write_downstream_dataset)
 from helpers import load_tool
 
+#: run first; one pytest-xdist worker runs the whole module (its module
+#: fixtures are costly: conftest.SHARED_FIXTURE_MODULES)
+pytestmark = pytest.mark.heavy
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 INFER = osp.join(ROOT, 'tools', 'infer.py')
 BASE, NEW = class_names()[:15], class_names()[15:]

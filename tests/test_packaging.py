@@ -18,6 +18,10 @@ import textwrap
 import pytest
 from mmengine.config import Config
 
+#: run first; one pytest-xdist worker runs the whole module (its module
+#: fixtures are costly: conftest.SHARED_FIXTURE_MODULES)
+pytestmark = pytest.mark.heavy
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 #: what the wheel is built from (a copy: the build writes into its tree)
 SOURCES = ('setup.py', 'MANIFEST.in', 'model-index.yml', 'README.md',

@@ -147,6 +147,7 @@ def test_dg_trains_as_xd():
             ROOT, 'configs', leaf(family, 'xd'))
 
 
+@pytest.mark.heavy
 def test_dg_evaluates_each_variant_with_its_own_class_names(tmp_path):
     """ImageNet-A gets its own names (a renamed classnames.txt shows it):
     the model's classes during each split are that split's classes."""

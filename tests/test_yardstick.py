@@ -223,6 +223,7 @@ def test_headroom_probe_learns_from_shots_and_starts_at_zero_shot():
                                    wrong) > 95
 
 
+@pytest.mark.heavy
 def test_command_smoke_runs_resumes_and_refuses_other_settings(tmp_path,
                                                                capsys):
     """The real command on the shipped mmpl:world-vit: zero-shot + CoOp on
