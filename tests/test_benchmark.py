@@ -195,6 +195,36 @@ def test_measure_reports_flops_and_efficiency_against_the_probe():
     assert train.flops_per_step > evaluation.flops_per_step > 0
 
 
+def test_probe_bursts_run_between_the_timed_steps(monkeypatch):
+    """The probe is a burst before every timed step and one after the
+    last, and the phase's probe is their median (a probe before or after
+    the phase missed the throughput drift the steps saw)."""
+    from mmpl.benchmark import efficiency
+    model = _model('coop', num_classes=5)
+    events, readings = [], iter([100.0, 300.0, 50.0, 120.0])
+
+    def fake_probe(device, dtype, seconds):
+        events.append('probe')
+        return next(readings)
+
+    def counted_loss(*args):
+        events.append('step')
+        return loss(*args)
+
+    loss = bm._loss
+    monkeypatch.setattr(efficiency, 'matmul_probe', fake_probe)
+    monkeypatch.setattr(bm, '_loss', counted_loss)
+    result = bm.measure(model, 'train', 'mmpl', batch_size=2, steps=3,
+                        warmup=1, probe_seconds=0.05)
+    first, last = events.index('probe'), len(events) - events[::-1].index(
+        'probe')
+    assert events[first:last] == ['probe', 'step'] * 3 + ['probe']
+    assert result.probe_bursts == [100.0, 300.0, 50.0, 120.0]
+    assert result.probe_gflops['float32'] == 110.0
+    assert result.probe_fraction == pytest.approx(
+        result.achieved_gflops / 110.0)
+
+
 def test_benchmark_tool_in_process(tmp_path, capsys):
     out = tmp_path / 'bench.json'
     assert tool.main([osp.join(ROOT, FAMILIES['ftp_tvp']), '--arch', TINY,

@@ -3,8 +3,13 @@
 Two numbers, both taken in the process that runs the steps:
 
 * the **probe**: the device's dense matmul throughput (GFLOP/s) in a given
-  dtype, measured by timing square and rectangular products for a short
-  while (:func:`matmul_probe`); the best shape is the limit;
+  dtype, measured by timing the products of a ViT-B block and a square one
+  for a short while (:func:`matmul_probe`); the best shape is the limit.
+  The benchmark runs it as short bursts between the timed steps and takes
+  their median (:class:`ProbeBursts`): on a shared CPU the throughput
+  drifts by +-15 % within seconds (measured here: 84-132 GFLOP/s for the
+  same product), and a probe taken before or after the steps was 30 %
+  off the rate the steps themselves saw;
 * the **FLOPs of a step**, counted from the shapes of the operations that
   step really runs (:func:`count_flops`: torch's FLOP formulas, with
   formulas added for the CPU's fused attention kernels and for
@@ -17,17 +22,20 @@ The efficiency of a phase is ``FLOPs / step time / probe``
 (:func:`efficiency`); ``tools/analysis_tools/benchmark.py`` prints it and
 writes it to its JSON.
 """
+import statistics
 import time
-from typing import Callable, Dict, Sequence, Tuple
+from typing import Callable, Dict, List, Sequence, Tuple
 
 import torch
 from torch.utils import flop_counter
 from torch.utils._python_dispatch import TorchDispatchMode
 
-#: (m, k, n) of the probe's products: a square one and the shape of a ViT-B
-#: MLP projection over a batch of tokens
-PROBE_SHAPES: Tuple[Tuple[int, int, int], ...] = ((2048, 2048, 2048),
-                                                  (896, 512, 2048))
+#: (m, k, n) of the probe's products: a ViT-B block's projections over the
+#: tokens of 4 images (qkv, MLP up, MLP down; 4 x 197 rows) and a square one
+PROBE_SHAPES: Tuple[Tuple[int, int, int], ...] = ((788, 768, 2304),
+                                                  (788, 768, 3072),
+                                                  (788, 3072, 768),
+                                                  (1024, 1024, 1024))
 
 
 def _sync(device: torch.device) -> None:
@@ -59,6 +67,27 @@ def matmul_probe(device, dtype: torch.dtype = torch.float32,
                 break
         best = max(best, 2 * m * k * n * reps / elapsed / 1e9)
     return best
+
+
+class ProbeBursts:
+    """The matmul probe as bursts of ``seconds`` each, taken between the
+    timed steps of a phase (``burst()`` before each step and after the
+    last); ``gflops`` is their median, the throughput the device gave
+    while the steps ran."""
+
+    def __init__(self, device, dtype: torch.dtype = torch.float32,
+                 seconds: float = 0.2):
+        self.device, self.dtype, self.seconds = device, dtype, seconds
+        #: GFLOP/s of each burst, in order
+        self.values: List[float] = []
+
+    def burst(self) -> None:
+        self.values.append(matmul_probe(self.device, self.dtype,
+                                        self.seconds))
+
+    @property
+    def gflops(self) -> float:
+        return statistics.median(self.values) if self.values else 0.0
 
 
 def _register_cpu_attention_formulas() -> None:

@@ -32,7 +32,7 @@ import torch
 from mmpretrain.structures import DataSample
 from torch import Tensor
 
-from .efficiency import count_flops, efficiency, matmul_probe
+from .efficiency import ProbeBursts, count_flops, efficiency, matmul_probe
 
 FORMULATIONS = ('mmpl', 'reference')
 PHASES = ('train', 'eval')
@@ -315,8 +315,12 @@ class PhaseResult:
     text_passes_per_step: float
     #: matmul-like FLOPs of one step (eval: of the pass, per batch)
     flops_per_step: int = 0
-    #: dtype -> GFLOP/s of the device's matmul probe, in this process
+    #: dtype -> GFLOP/s of the device's matmul probe, in this process (the
+    #: compute dtype's: the median of the bursts between the timed steps)
     probe_gflops: Dict[str, float] = field(default_factory=dict)
+    #: GFLOP/s of each probe burst in the compute dtype (before each timed
+    #: step and after the last)
+    probe_bursts: List[float] = field(default_factory=list)
     #: the probe dtype the step computes in (fp32, or the AMP dtype)
     compute_dtype: str = 'float32'
     achieved_gflops: float = 0.0
@@ -382,21 +386,24 @@ def _eval_step(model, images, name: str, amp: bool):
 
 def measure(model, phase: str, name: str, batch_size: int, steps: int,
             warmup: int = 1, amp: bool = False,
-            probe_seconds: float = 0.6) -> PhaseResult:
+            probe_seconds: float = 0.2) -> PhaseResult:
     """Time ``steps`` training steps (``phase='train'``: forward, backward,
     SGD step; median step time after ``warmup`` steps) or one evaluation
     pass of ``steps`` batches (``'eval'``: after ``warmup`` batches, the text
     cache is cleared as at the start of a real evaluation; images/s over
-    the whole pass) of formulation ``name``. Then counts the FLOPs of one
-    step (eval: of a fresh pass, per batch) and probes the device's matmul
-    throughput (:mod:`.efficiency`), so the result says how close the step
-    runs to the device's limit. For a per-phase CPU peak, call it in a
-    fresh process."""
+    the whole pass) of formulation ``name``. Between the timed steps it
+    probes the device's matmul throughput in the step's dtype (bursts of
+    ``probe_seconds``, :class:`~.efficiency.ProbeBursts`), then counts the
+    FLOPs of one step (eval: of a fresh pass, per batch), so the result
+    says how close the step runs to the device's limit. For a per-phase
+    CPU peak, call it in a fresh process."""
     if phase not in PHASES:
         raise ValueError(f'phase {phase!r} is not one of {PHASES}')
     if amp and name == 'reference':
         raise ValueError('the reference formulation runs in fp32')
     device = model.clip.device
+    compute = _amp_dtype(device) if amp else torch.float32
+    bursts = ProbeBursts(device, compute, probe_seconds)
     images, samples = synthetic_batch(model, batch_size)
     step = (_train_step(model, images, samples, name, amp)
             if phase == 'train' else _eval_step(model, images, name, amp))
@@ -413,10 +420,12 @@ def measure(model, phase: str, name: str, batch_size: int, steps: int,
         times = []
         with count_text_work(model) as work:
             for _ in range(steps):
+                bursts.burst()
                 start = time.perf_counter()
                 step()
                 _sync(device)
                 times.append(time.perf_counter() - start)
+        bursts.burst()
         peak = probe.peak()
         # the work of one step, counted outside the timing (eval: a fresh
         # pass of the same batches, text cache empty, per batch)
@@ -431,10 +440,11 @@ def measure(model, phase: str, name: str, batch_size: int, steps: int,
     else:  # the whole pass, text encoded once where the model caches it
         step_time = sum(times) / steps
     images_per_s = batch_size / step_time
-    probes = {str(dtype).replace('torch.', ''): matmul_probe(device, dtype, probe_seconds)
+    compute_dtype = str(compute).replace('torch.', '')
+    probes = {str(dtype).replace('torch.', ''):
+              bursts.gflops if dtype == compute else
+              matmul_probe(device, dtype, probe_seconds)
               for dtype in _probe_dtypes(device, amp)}
-    compute_dtype = str(_amp_dtype(device) if amp else torch.float32
-                        ).replace('torch.', '')
     return PhaseResult(
         phase=phase, formulation=name, images_per_s=images_per_s,
         step_seconds=times, peak_bytes=peak,
@@ -443,7 +453,7 @@ def measure(model, phase: str, name: str, batch_size: int, steps: int,
         text_tokens_per_step=work.tokens / steps,
         text_passes_per_step=work.passes / steps,
         flops_per_step=flops_per_step, probe_gflops=probes,
-        compute_dtype=compute_dtype,
+        probe_bursts=bursts.values, compute_dtype=compute_dtype,
         **efficiency(flops_per_step, step_time, probes[compute_dtype]))
 
 

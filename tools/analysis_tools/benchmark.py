@@ -16,7 +16,7 @@ fresh process per phase; CUDA: max allocated) and the text encoder's work
 (sequences x tokens per step), and how close the step runs to the
 device's limit: the matmul FLOPs of a step counted from its operations'
 shapes, the achieved GFLOP/s, and their fraction of a matmul probe run in
-the same process (``mmpl/benchmark/efficiency.py``). ``--reference`` runs the per-image
+bursts between the timed steps (``mmpl/benchmark/efficiency.py``). ``--reference`` runs the per-image
 formulation on the same weights and inputs (see ``mmpl/benchmark/speed.py``)
 and prints the ratios and the max |logits(mmpl) - logits(reference)|.
 """
@@ -45,8 +45,9 @@ def parse_args(argv=None):
                         help='timed steps (train) / batches (eval)')
     parser.add_argument('--warmup', type=int, default=1)
     parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
-    parser.add_argument('--probe-seconds', type=float, default=0.6,
-                        help='time of the matmul probe per dtype')
+    parser.add_argument('--probe-seconds', type=float, default=0.2,
+                        help='time of each matmul probe burst (one before '
+                        'each timed step and one after the last)')
     parser.add_argument('--amp', action='store_true',
                         help='mixed precision for mmpl (fp16 on CUDA, bf16 '
                         'on CPU); the reference stays fp32')
@@ -213,7 +214,7 @@ def format_table(report: dict) -> str:
         f"{'phase':<6} {'formulation':<11} {'images/s':>9} "
         f"{'peak MiB':>9} {'work MiB':>9} {'text seq/step':>14} "
         f"{'text tok/step':>14} {'GFLOP/step':>10} {'GFLOP/s':>8} "
-        f"{'of probe':>8}"
+        f"{'probe':>6} {'of probe':>8}"
     ]
     for r in report['results']:
         lines.append(
@@ -223,16 +224,14 @@ def format_table(report: dict) -> str:
             f"{r['text_sequences_per_step']:>14.0f} "
             f"{r['text_tokens_per_step']:>14.0f} "
             f"{r['flops_per_step'] / 1e9:>10.1f} "
-            f"{r['achieved_gflops']:>8.1f} {r['probe_fraction']:>8.0%}")
-    probes = {}
-    for r in report['results']:
-        for dtype, value in r['probe_gflops'].items():
-            probes[dtype] = max(value, probes.get(dtype, 0.0))
-    if probes:
-        lines.append('matmul probe (best of the phases): ' + ', '.join(
-            f'{dtype} {value:.0f} GFLOP/s' for dtype, value in
-            sorted(probes.items())) + '; "of probe": achieved GFLOP/s over '
-            "the probe in the step's dtype")
+            f"{r['achieved_gflops']:>8.1f} "
+            f"{r['probe_gflops'][r['compute_dtype']]:>6.0f} "
+            f"{r['probe_fraction']:>8.0%}")
+    if report['results']:
+        lines.append(
+            '"probe": GFLOP/s of the matmul probe in the step\'s dtype, the '
+            'median of its bursts between the timed steps; "of probe": '
+            'GFLOP/s over probe')
     for phase, r in report['ratios'].items():
         lines.append(
             f"{phase}: {_fmt(r['speedup'], '.1f')}x the images/s of the "
