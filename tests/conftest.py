@@ -116,6 +116,7 @@ SHARED_FIXTURE_MODULES = frozenset(
     for name in ('distributed', 'packaging', 'inference', 'shapes_benchmark'))
 
 
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist, if present
 def pytest_xdist_make_scheduler(config, log):
     """pytest-xdist's ``load`` scheduling, but each module of
     :data:`SHARED_FIXTURE_MODULES` is one unit of work. (``--dist
