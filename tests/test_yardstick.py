@@ -205,8 +205,8 @@ def test_summary_only_writes_every_output(tmp_path):
 
 def test_headroom_probe_learns_from_shots_and_starts_at_zero_shot():
     """The probe of :mod:`mmpl.benchmark.headroom`: from text weights that
-    get every class wrong, 16 shots of separable features make it
-    right."""
+    get every class wrong, 16 shots of separable features make it right;
+    the shots' class means need no text at all."""
     import torch
 
     from mmpl.benchmark import headroom
@@ -221,6 +221,12 @@ def test_headroom_probe_learns_from_shots_and_starts_at_zero_shot():
     assert ((test_x @ wrong.t()).argmax(-1) == test_y).float().mean() == 0
     assert headroom.probe_accuracy(train_x, train_y, test_x, test_y,
                                    wrong) > 95
+    assert headroom.prototype_accuracy(train_x, train_y, test_x, test_y,
+                                       4) == 100
+    # the class means are the shots' own: shuffled labels lose them
+    shuffled = train_y[torch.randperm(len(train_y))]
+    assert headroom.prototype_accuracy(train_x, shuffled, test_x, test_y,
+                                       4) < 60
 
 
 @pytest.mark.heavy
@@ -244,8 +250,9 @@ def test_command_smoke_runs_resumes_and_refuses_other_settings(tmp_path,
     assert summary['quick_look'] == {'test_per_class': 4, 'max_epochs': 1}
     assert set(summary['orderings']) == {'a', 'b'}
     assert set(summary['headroom']['polygons']) == {
-        'zero_shot', 'styled', 'probe', 'probe_ridge'}
-    assert 'linear probe' in (tmp_path / 'yardstick.md').read_text()
+        'zero_shot', 'styled', 'probe', 'probe_ridge', 'prototypes'}
+    report = (tmp_path / 'yardstick.md').read_text()
+    assert 'linear probe' in report and 'class means, no text' in report
     log = list(tmp_path.glob('runs/polygons/CoOp/seed1/*/*.log'))
     assert log and 'Epoch(train)' in log[0].read_text()
     assert main(args) == 0  # resumes: nothing left to run

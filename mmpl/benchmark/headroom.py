@@ -12,7 +12,12 @@ docs/yardstick.md). Per task, on the base classes, this measures
   weights initialised at the zero-shot text features and kept near them
   (a ridge to the initialisation); the best of :data:`PROBE_RIDGES` on the
   test images, so an optimistic bound on what a better text side could
-  reach with the same shots (``probe_ridge``: the ridge that gave it).
+  reach with the same shots (``probe_ridge``: the ridge that gave it);
+* ``prototypes``: the normalised class means of the 16 shots' image
+  features, no text at all: how well the frozen image features alone
+  separate the classes. When it is far below zero-shot, the features are
+  what limits every method, not the prompt (the v2 world CLIP:
+  docs/yardstick.md).
 
 The probe is mmpl's diagnostic, not a published protocol.
 """
@@ -47,9 +52,20 @@ def probe_accuracy(train_x: torch.Tensor, train_y: torch.Tensor,
     return top1(test_x, weight.detach(), test_y)
 
 
+def prototype_accuracy(train_x: torch.Tensor, train_y: torch.Tensor,
+                       test_x: torch.Tensor, test_y: torch.Tensor,
+                       num_classes: int) -> float:
+    """Top-1 (%) of the normalised class means of ``train_x`` (N, D) as
+    class weights, on ``test_x``."""
+    sums = train_x.new_zeros(num_classes, train_x.shape[1]).index_add_(
+        0, train_y, train_x)
+    return top1(test_x, F.normalize(sums, dim=-1), test_y)
+
+
 def task_headroom(model, task: Task, shots: int = 16, seed: int = 1,
                   test_per_class: int = 60) -> Dict[str, float]:
-    """``{'zero_shot', 'styled', 'probe', 'probe_ridge'}``: top-1 (%) on
+    """``{'zero_shot', 'styled', 'probe', 'probe_ridge', 'prototypes'}``:
+    top-1 (%) on
     ``task``'s base classes for an open_clip ``model`` (eval mode)."""
     n_base = -(-len(task.classes) // 2)
     names = task.classes[:n_base]
@@ -70,5 +86,7 @@ def task_headroom(model, task: Task, shots: int = 16, seed: int = 1,
                                     r) for r in PROBE_RIDGES}
     out['probe_ridge'] = max(probes, key=probes.get)
     out['probe'] = probes[out['probe_ridge']]
+    out['prototypes'] = prototype_accuracy(train_x, train_y, test_x, test_y,
+                                           n_base)
     return out
 

@@ -502,12 +502,15 @@ def to_markdown(summary: dict) -> str:
         lines.append(f'| {m} | ' + ' | '.join(cells) + ' |')
     if summary.get('headroom'):
         lines += ['', '| headroom (base classes) | zero-shot | prompt '
-                  'naming the style | 16-shot linear probe (best ridge) |',
-                  '|---|---|---|---|']
+                  'naming the style | 16-shot linear probe (best ridge) | '
+                  '16-shot class means, no text |',
+                  '|---|---|---|---|---|']
         for t, h in summary['headroom'].items():
+            means = h.get('prototypes')  # absent in a v2 headroom.json
             lines.append(f'| {t} | {h["zero_shot"]:.1f} | '
                          f'{h["styled"]:.1f} | {h["probe"]:.1f} '
-                         f'({h["probe_ridge"]:g}) |')
+                         f'({h["probe_ridge"]:g}) | '
+                         f'{"-" if means is None else f"{means:.1f}"} |')
     return '\n'.join(lines)
 
 
