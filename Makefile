@@ -6,9 +6,10 @@ PY      ?= python3
 VENV    := .venv
 PYTHON  := $(VENV)/bin/python
 STAMP   := $(VENV)/.mmpl-env-$(shell cat requirements.txt setup.py | cksum | cut -d' ' -f1)
-# pip prints one harmless line per local index folder it cannot read.
-# pytest-xdist workers (one OpenMP thread each, tests/conftest.py)
+# pytest-xdist workers, one OpenMP thread each (tests/conftest.py);
+# TEST_WORKERS=0 runs the suite in one process
 TEST_WORKERS ?= auto
+# pip prints one harmless line per local index folder it cannot read.
 QUIET   := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
 .PHONY: env demo test clean-env

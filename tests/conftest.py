@@ -39,9 +39,10 @@ _use_memory_tmpdir()  # before anything creates a temporary file
 
 
 def _one_thread_per_worker() -> None:
-    """Under pytest-xdist (``make test`` runs 2 workers) each worker and the
-    processes it starts use one OpenMP thread: two workers of two threads
-    each on 2 cores oversubscribe, which makes torch 5-10x slower."""
+    """Under pytest-xdist (``make test`` runs one worker per core) each
+    worker and the processes it starts use one OpenMP thread, whatever
+    ``OMP_NUM_THREADS`` said: two workers of two threads each on 2 cores
+    oversubscribe, which makes torch 5-10x slower."""
     if os.environ.get('PYTEST_XDIST_WORKER'):
         os.environ['OMP_NUM_THREADS'] = '1'
         os.environ['MKL_NUM_THREADS'] = '1'
@@ -118,10 +119,13 @@ SHARED_FIXTURE_MODULES = frozenset(
 
 @pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist, if present
 def pytest_xdist_make_scheduler(config, log):
-    """pytest-xdist's ``load`` scheduling, but each module of
-    :data:`SHARED_FIXTURE_MODULES` is one unit of work. (``--dist
-    loadgroup`` would do this with marks, but pytest-xdist 3.8 sets a node
-    id attribute that pytest 9 no longer reads.)"""
+    """pytest-xdist's scheduling by scope where a scope is one test, except
+    that each module of :data:`SHARED_FIXTURE_MODULES` is one scope: those
+    go whole to one worker, and first (``--loadscope-reorder``, on by
+    default, queues the scopes with the most tests first); the other tests
+    follow in collection order. (``--dist loadgroup`` would group by
+    marks, but pytest-xdist 3.8 sets a node id attribute that pytest 9 no
+    longer reads.)"""
     if config.getvalue('dist') != 'load':
         return None
     from xdist.scheduler import LoadScopeScheduling
@@ -136,8 +140,12 @@ def pytest_xdist_make_scheduler(config, log):
 
 
 def pytest_collection_modifyitems(config, items):
-    # stable: the heavy tests first, each group in its collected order
-    items[:] = sorted(items, key=lambda item: 'heavy' not in item.keywords)
+    # the modules with a heavy test first, whole (their module fixtures
+    # are built once), each in its collected order (a stable sort)
+    heavy = {item.module.__name__ for item in items
+             if item.get_closest_marker('heavy')}
+    items[:] = sorted(items,
+                      key=lambda item: item.module.__name__ not in heavy)
     if config.getoption('--run-slow'):
         return
     skip = pytest.mark.skip(reason='slow: run with --run-slow')

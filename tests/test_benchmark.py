@@ -197,32 +197,50 @@ def test_measure_reports_flops_and_efficiency_against_the_probe():
 
 def test_probe_bursts_run_between_the_timed_steps(monkeypatch):
     """The probe is a burst before every timed step and one after the
-    last, and the phase's probe is their median (a probe before or after
-    the phase missed the throughput drift the steps saw)."""
+    last, outside the steps' timing, and the phase's probe is their
+    median (one probe after the phase missed the throughput drift the
+    steps saw)."""
+    import time
+
     from mmpl.benchmark import efficiency
     model = _model('coop', num_classes=5)
     events, readings = [], iter([100.0, 300.0, 50.0, 120.0])
 
-    def fake_probe(device, dtype, seconds):
+    def fake_burst(self):
         events.append('probe')
-        return next(readings)
+        time.sleep(0.5)  # longer than a tiny step: shows in a timed one
+        self.values.append(next(readings))
+        return self.values[-1]
 
     def counted_loss(*args):
         events.append('step')
         return loss(*args)
 
     loss = bm._loss
-    monkeypatch.setattr(efficiency, 'matmul_probe', fake_probe)
+    monkeypatch.setattr(efficiency.ProbeBursts, 'burst', fake_burst)
     monkeypatch.setattr(bm, '_loss', counted_loss)
     result = bm.measure(model, 'train', 'mmpl', batch_size=2, steps=3,
                         warmup=1, probe_seconds=0.05)
     first, last = events.index('probe'), len(events) - events[::-1].index(
         'probe')
     assert events[first:last] == ['probe', 'step'] * 3 + ['probe']
+    assert max(result.step_seconds) < 0.5, result.step_seconds
     assert result.probe_bursts == [100.0, 300.0, 50.0, 120.0]
     assert result.probe_gflops['float32'] == 110.0
     assert result.probe_fraction == pytest.approx(
         result.achieved_gflops / 110.0)
+
+
+def test_probe_burst_measures_and_allocates_nothing():
+    """A real burst reads a positive GFLOP/s and reuses its operands."""
+    from mmpl.benchmark.efficiency import ProbeBursts
+    bursts = ProbeBursts('cpu', seconds=0.02, shapes=((64, 64, 64), ))
+    out = bursts.operands[0][2]
+    pointer = out.data_ptr()
+    assert bursts.burst() > 0 and bursts.burst() > 0
+    assert out.data_ptr() == pointer and len(bursts.values) == 2
+    assert bursts.gflops == pytest.approx(sorted(bursts.values)[0] / 2
+                                          + sorted(bursts.values)[1] / 2)
 
 
 def test_benchmark_tool_in_process(tmp_path, capsys):

@@ -283,8 +283,8 @@ def test_imagenet_errors(mini, tmp_path):
     assert 'classnames.txt' in msg and '--make-classnames' in msg
 
 
-@pytest.mark.heavy
 # ------------------------------------------------------- user's data
+@pytest.mark.heavy
 def test_custom_folders_split_is_seeded(mini):
     root = mini['CoOpCustomDataset']
     sizes = {}

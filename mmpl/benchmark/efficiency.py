@@ -4,19 +4,20 @@ Two numbers, both taken in the process that runs the steps:
 
 * the **probe**: the device's dense matmul throughput (GFLOP/s) in a given
   dtype, measured by timing the products of a ViT-B block and a square one
-  for a short while (:func:`matmul_probe`); the best shape is the limit.
-  The benchmark runs it as short bursts between the timed steps and takes
-  their median (:class:`ProbeBursts`): on a shared CPU the throughput
-  drifts by +-15 % within seconds (measured here: 84-132 GFLOP/s for the
-  same product), and a probe taken before or after the steps was 30 %
-  off the rate the steps themselves saw;
+  for a short while; the best shape is the limit. The benchmark runs it as
+  short bursts between the timed steps and takes their median
+  (:class:`ProbeBursts`; :func:`matmul_probe` is one burst): on a shared
+  CPU the throughput drifts by about +-20 % within seconds (measured here:
+  84-132 GFLOP/s for the same product), and one probe taken after the
+  steps read 68-147 GFLOP/s across the processes of one run;
 * the **FLOPs of a step**, counted from the shapes of the operations that
   step really runs (:func:`count_flops`: torch's FLOP formulas, with
   formulas added for the CPU's fused attention kernels and for
   ``nn.MultiheadAttention``'s fused inference kernel, which torch does not
   count: the frozen image pass without autograd runs its projections and
-  attention products inside that one operation). Matmuls, convolutions and attention products are counted,
-  forward and backward; elementwise work is not.
+  attention products inside that one operation). Matmuls, convolutions
+  and attention products are counted, forward and backward; elementwise
+  work is not.
 
 The efficiency of a phase is ``FLOPs / step time / probe``
 (:func:`efficiency`); ``tools/analysis_tools/benchmark.py`` prints it and
@@ -24,7 +25,7 @@ writes it to its JSON.
 """
 import statistics
 import time
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch.utils import flop_counter
@@ -38,56 +39,74 @@ PROBE_SHAPES: Tuple[Tuple[int, int, int], ...] = ((788, 768, 2304),
                                                   (1024, 1024, 1024))
 
 
+#: a large square product added on CUDA, where the block-sized products
+#: above are launch-bound (not measured on a GPU yet: no session had one)
+CUDA_PROBE_SHAPES = PROBE_SHAPES + ((8192, 8192, 8192), )
+
+
 def _sync(device: torch.device) -> None:
     if device.type == 'cuda':
         torch.cuda.synchronize(device)
 
 
-def matmul_probe(device, dtype: torch.dtype = torch.float32,
-                 seconds: float = 0.6,
-                 shapes: Sequence[Tuple[int, int, int]] = PROBE_SHAPES
-                 ) -> float:
-    """The best GFLOP/s of ``a @ b`` over ``shapes``, each timed for about
-    ``seconds / len(shapes)`` after one warm-up product."""
-    device = torch.device(device)
-    best = 0.0
-    for m, k, n in shapes:
-        a = torch.randn(m, k, device=device).to(dtype)
-        b = torch.randn(k, n, device=device).to(dtype)
-        torch.mm(a, b)  # warm-up (kernel selection, allocation)
-        _sync(device)
-        reps, start = 0, time.perf_counter()
-        while True:
-            for _ in range(4 if device.type == 'cuda' else 1):
-                torch.mm(a, b)
-                reps += 1
-            _sync(device)
-            elapsed = time.perf_counter() - start
-            if elapsed >= seconds / len(shapes):
-                break
-        best = max(best, 2 * m * k * n * reps / elapsed / 1e9)
-    return best
-
-
 class ProbeBursts:
-    """The matmul probe as bursts of ``seconds`` each, taken between the
-    timed steps of a phase (``burst()`` before each step and after the
-    last); ``gflops`` is their median, the throughput the device gave
-    while the steps ran."""
+    """The device's dense matmul throughput in ``dtype``, measured in
+    bursts: :meth:`burst` times each product of ``shapes`` (default:
+    :data:`PROBE_SHAPES`, plus :data:`CUDA_PROBE_SHAPES`' square on CUDA)
+    for about ``seconds / len(shapes)`` and keeps the best GFLOP/s. The
+    benchmark calls it before each timed step and after the last; ``gflops``
+    is the median of the bursts. The operands and outputs are allocated
+    (and each product run once) here, so that a burst allocates nothing
+    and a phase's peak memory does not count the probe's operands."""
 
     def __init__(self, device, dtype: torch.dtype = torch.float32,
-                 seconds: float = 0.2):
-        self.device, self.dtype, self.seconds = device, dtype, seconds
+                 seconds: float = 0.2,
+                 shapes: Optional[Sequence[Tuple[int, int, int]]] = None):
+        self.device = torch.device(device)
+        self.seconds = seconds
+        if shapes is None:
+            shapes = (CUDA_PROBE_SHAPES if self.device.type == 'cuda'
+                      else PROBE_SHAPES)
+        self.operands = []
+        for m, k, n in shapes:
+            a = torch.randn(m, k, device=self.device).to(dtype)
+            b = torch.randn(k, n, device=self.device).to(dtype)
+            out = torch.mm(a, b)  # warm-up: kernel selection
+            self.operands.append((a, b, out))
+        _sync(self.device)
         #: GFLOP/s of each burst, in order
         self.values: List[float] = []
 
-    def burst(self) -> None:
-        self.values.append(matmul_probe(self.device, self.dtype,
-                                        self.seconds))
+    def burst(self) -> float:
+        """One burst: the best GFLOP/s over the shapes (kept in
+        ``values``)."""
+        best = 0.0
+        for a, b, out in self.operands:
+            reps, start = 0, time.perf_counter()
+            while True:
+                for _ in range(4 if self.device.type == 'cuda' else 1):
+                    torch.mm(a, b, out=out)
+                    reps += 1
+                _sync(self.device)
+                elapsed = time.perf_counter() - start
+                if elapsed >= self.seconds / len(self.operands):
+                    break
+            flops = 2 * a.shape[0] * a.shape[1] * b.shape[1]
+            best = max(best, flops * reps / elapsed / 1e9)
+        self.values.append(best)
+        return best
 
     @property
     def gflops(self) -> float:
         return statistics.median(self.values) if self.values else 0.0
+
+
+def matmul_probe(device, dtype: torch.dtype = torch.float32,
+                 seconds: float = 0.6,
+                 shapes: Optional[Sequence[Tuple[int, int, int]]] = None
+                 ) -> float:
+    """One burst of :class:`ProbeBursts` of ``seconds``."""
+    return ProbeBursts(device, dtype, seconds, shapes).burst()
 
 
 def _register_cpu_attention_formulas() -> None:

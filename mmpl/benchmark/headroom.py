@@ -34,6 +34,8 @@ from .tasks import Task, sample_split
 #: zero-shot weights tried
 PROBE_STEPS, PROBE_LR = 300, 1e-2
 PROBE_RIDGES = (0.01, 0.1, 1.0, 10.0)
+#: what :func:`task_headroom` measures
+HEADROOM_KEYS = ('zero_shot', 'styled', 'probe', 'probe_ridge', 'prototypes')
 
 
 def probe_accuracy(train_x: torch.Tensor, train_y: torch.Tensor,
@@ -64,9 +66,8 @@ def prototype_accuracy(train_x: torch.Tensor, train_y: torch.Tensor,
 
 def task_headroom(model, task: Task, shots: int = 16, seed: int = 1,
                   test_per_class: int = 60) -> Dict[str, float]:
-    """``{'zero_shot', 'styled', 'probe', 'probe_ridge', 'prototypes'}``:
-    top-1 (%) on
-    ``task``'s base classes for an open_clip ``model`` (eval mode)."""
+    """:data:`HEADROOM_KEYS` -> top-1 (%) on ``task``'s base classes (the
+    ridge for ``probe_ridge``) for an open_clip ``model`` (eval mode)."""
     n_base = -(-len(task.classes) // 2)
     names = task.classes[:n_base]
     out: Dict[str, float] = {}

@@ -315,8 +315,9 @@ class PhaseResult:
     text_passes_per_step: float
     #: matmul-like FLOPs of one step (eval: of the pass, per batch)
     flops_per_step: int = 0
-    #: dtype -> GFLOP/s of the device's matmul probe, in this process (the
-    #: compute dtype's: the median of the bursts between the timed steps)
+    #: dtype -> GFLOP/s of the device's matmul probe, in this process: the
+    #: compute dtype's is the median of the bursts between the timed steps,
+    #: the others (fp32 under --amp, bf16 on CUDA) one burst after them
     probe_gflops: Dict[str, float] = field(default_factory=dict)
     #: GFLOP/s of each probe burst in the compute dtype (before each timed
     #: step and after the last)

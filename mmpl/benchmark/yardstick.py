@@ -15,9 +15,10 @@ runs and how it is summarised.
   drives the few-shot sample and the training; zero-shot CLIP does not
   depend on it (run once per task, counted for every seed).
 * **Headroom** (:func:`measure_headroom`, :mod:`.headroom`): per task,
-  zero-shot vs the style-naming prompt vs a 16-shot linear probe on the
-  base classes, measured once per work dir: whether the frozen features
-  leave a prompt learner anything to find.
+  zero-shot vs the style-naming prompt vs a 16-shot linear probe vs the
+  16 shots' class means (no text) on the base classes, measured once per
+  work dir: whether the frozen features leave a prompt learner anything
+  to find, and whether the features or the text limit it.
 * **Summary** (:func:`summarise`): per method and seed, base and new are
   averaged over the tasks; a method's base / new are the mean and sample
   std of those over seeds, its HM is the harmonic mean of the averaged base
@@ -299,13 +300,15 @@ def measure_headroom(work_dir: str, tasks: Sequence[str],
                      log=print) -> Dict[str, Dict[str, float]]:
     """:func:`.headroom.task_headroom` of every task with the yardstick's
     CLIP, kept in ``<work_dir>/headroom.json`` (measured once)."""
-    from .headroom import task_headroom
+    from .headroom import HEADROOM_KEYS, task_headroom
     path = osp.join(work_dir, HEADROOM_FILE)
     found: Dict[str, Dict[str, float]] = {}
     if osp.isfile(path):
         with open(path) as f:
             found = json.load(f)
-    missing = [t for t in tasks if t not in found]
+    # a task measured by an older version (fewer keys) is measured again
+    missing = [t for t in tasks
+               if set(HEADROOM_KEYS) - set(found.get(t, ()))]
     if missing:
         from ..clip.builder import build_open_clip
         cfg = dict(clip or WORLD_CLIP)
