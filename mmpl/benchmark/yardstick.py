@@ -301,11 +301,7 @@ def measure_headroom(work_dir: str, tasks: Sequence[str],
     """:func:`.headroom.task_headroom` of every task with the yardstick's
     CLIP, kept in ``<work_dir>/headroom.json`` (measured once)."""
     from .headroom import HEADROOM_KEYS, task_headroom
-    path = osp.join(work_dir, HEADROOM_FILE)
-    found: Dict[str, Dict[str, float]] = {}
-    if osp.isfile(path):
-        with open(path) as f:
-            found = json.load(f)
+    found = _headroom_file(work_dir)
     # a task measured by an older version (fewer keys) is measured again
     missing = [t for t in tasks
                if set(HEADROOM_KEYS) - set(found.get(t, ()))]
@@ -321,17 +317,22 @@ def measure_headroom(work_dir: str, tasks: Sequence[str],
             log(f'headroom {task:10s} ' + '  '.join(
                 f'{k} {v:.4g}' for k, v in found[task].items()))
         os.makedirs(work_dir, exist_ok=True)
-        with open(path, 'w') as f:
+        with open(osp.join(work_dir, HEADROOM_FILE), 'w') as f:
             json.dump(found, f, indent=1)
     return {t: found[t] for t in tasks}
 
 
-def read_headroom(work_dir: str, tasks: Sequence[str]) -> dict:
+def _headroom_file(work_dir: str) -> Dict[str, Dict[str, float]]:
+    """task -> headroom of ``<work_dir>/headroom.json`` ({} if absent)."""
     path = osp.join(work_dir, HEADROOM_FILE)
     if not osp.isfile(path):
         return {}
     with open(path) as f:
-        found = json.load(f)
+        return json.load(f)
+
+
+def read_headroom(work_dir: str, tasks: Sequence[str]) -> dict:
+    found = _headroom_file(work_dir)
     return {t: found[t] for t in tasks if t in found}
 
 
