@@ -3,6 +3,7 @@ and a small smoke of its command (tools/analysis_tools/yardstick.py)."""
 import json
 import math
 import os.path as osp
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -155,6 +156,37 @@ def test_task_classes_split_into_base_covering_every_value():
         assert task.test_per_class() * (len(names) // 2) >= 1000
 
 
+def _draw_many(task, name, n=2000):
+    rng = np.random.default_rng(0)
+    typical = task.typical_attributes()[name]
+    return typical, [task.draw(name, rng, typical) for _ in range(n)]
+
+
+def test_classes_have_typical_unnamed_attributes_and_keep_named_ones():
+    """Each attribute a class name does not fix takes the class's typical
+    value with probability TYPICAL (plus chance), the named ones never
+    change, and classes differ in their typical values."""
+    task = world_tasks.TASKS['colours']
+    assert set(task.named) == {'colour', 'shape'}
+    attributes = task.typical_attributes()
+    assert len({tuple(a.items()) for a in attributes.values()}) > 12
+    typical, scenes = _draw_many(task, 'red star')
+    assert set(typical) == {'pattern', 'size', 'position', 'background'}
+    assert all(s.objects[0].colour == 'red' and s.objects[0].shape == 'star'
+               for s in scenes)
+    for key, value in typical.items():
+        got = [s.background if key == 'background'
+               else getattr(s.objects[0], key) for s in scenes]
+        chance = 1 / len(world_tasks.UNNAMED_VALUES[key])
+        expected = task.typical + (1 - task.typical) * chance
+        assert abs(np.mean([g == value for g in got]) - expected) < 0.04
+    # without typical attributes every unnamed attribute is uniform
+    plain = replace(task, typical=0.0)
+    _, scenes = _draw_many(plain, 'red star')
+    assert abs(np.mean([s.background == typical['background']
+                        for s in scenes]) - 0.2) < 0.04
+
+
 def test_tasks_render_deterministically_and_differ_in_style():
     task = world_tasks.TASKS['colours']
     x1, y1 = world_tasks.sample_split(task, 2, seed=5)
@@ -227,6 +259,53 @@ def test_headroom_probe_learns_from_shots_and_starts_at_zero_shot():
     shuffled = train_y[torch.randperm(len(train_y))]
     assert headroom.prototype_accuracy(train_x, shuffled, test_x, test_y,
                                        4) < 60
+
+
+def test_prompt_depth_keeps_its_share_of_the_towers(tmp_path):
+    """The depth rule: the papers' depths count ViT-B/16's 12 layers."""
+    model = dict(text_prompt=dict(type='MaPLe', depth=9),
+                 visual_prompt=dict(type='TVP', depth=1))
+    ys.scale_prompt_depth(model, 4)
+    assert model['text_prompt']['depth'] == 3
+    assert model['visual_prompt']['depth'] == 1
+    assert ys.clip_layers('mmpl-world-vit') == 4
+    for method in ('MaPLe', 'DGPrompt', 'CoOp'):
+        cfg = ys.run_config(method, str(tmp_path / 'data'),
+                            str(tmp_path / 'out'), 1)
+        assert cfg.model.text_prompt.get('depth', 3) == 3, method
+
+
+@pytest.mark.heavy
+def test_typical_attributes_are_what_shots_show_beyond_the_name():
+    """On the shipped mmpl:world-vit: 16 shots' class means (no text) beat
+    zero-shot by far on a task's base classes because of the typical
+    attributes; with every unnamed attribute random they do not."""
+    import torch
+
+    from mmpl.benchmark.headroom import prototype_accuracy
+    from mmpl.benchmark.pretrain import (image_features, text_weights,
+                                         to_tensor, top1)
+    from mmpl.clip.builder import build_open_clip
+    model = build_open_clip('mmpl-world-vit', 'mmpl:world-vit').eval()
+    task = world_tasks.TASKS['scenes']
+    names = task.classes[:len(task.classes) // 2]
+    text = text_weights(model, names, task.template)
+
+    def means_and_zero_shot(task):
+        (train, train_y), (test, test_y) = (
+            world_tasks.sample_split(task, n, seed) for n, seed in
+            ((16, 1), (15, 2)))
+        train_x, test_x = (image_features(model, to_tensor(x[y < 12]))
+                           for x, y in ((train, train_y), (test, test_y)))
+        train_y, test_y = (torch.from_numpy(y[y < 12])
+                           for y in (train_y, test_y))
+        return (prototype_accuracy(train_x, train_y, test_x, test_y, 12),
+                top1(test_x, text, test_y))
+
+    means, zero_shot = means_and_zero_shot(task)
+    assert means > zero_shot + 15
+    means, zero_shot = means_and_zero_shot(replace(task, typical=0.0))
+    assert means < zero_shot + 5
 
 
 @pytest.mark.heavy

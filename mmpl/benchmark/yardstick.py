@@ -6,8 +6,9 @@ runs and how it is summarised.
 * **Methods** (:data:`METHODS`): each method's real config (its family's
   schedule: epochs, batch size, learning rate, context length), rewritten
   by one rule for the small world (:func:`run_config`): the tiny CLIP
-  ``mmpl:world-vit``, the task's data, 64 px inputs, no dataloader workers.
-  Nothing else changes per method. Ablation variants change one module
+  ``mmpl:world-vit``, the task's data, 64 px inputs, no dataloader workers,
+  and deep prompts at the same share of the towers' layers
+  (:func:`scale_prompt_depth`). Nothing else changes per method. Ablation variants change one module
   option of a method's config and nothing else.
 * **Runs**: one per (task, method, seed) under
   ``<work_dir>/runs/<task>/<method>/seed<k>/``; a run whose
@@ -49,6 +50,8 @@ WORLD_CLIP = dict(arch='mmpl-world-vit', pretrained='mmpl:world-vit')
 #: CoOp about 3 points of base accuracy here (colours 68.2 vs 71.7,
 #: patterns 32.0 vs 34.7, seed 1, 2026-12-01)
 WORLD_CROP_AREA = (0.9, 1.0)
+#: the layers of ViT-B/16's towers, which the papers' prompt depths count
+VITB16_LAYERS = 12
 ZERO_SHOT = 'CLIP zero-shot'
 DEFAULT_TASKS = tuple(world_tasks.TASKS)
 DEFAULT_SEEDS = (1, 2, 3)
@@ -170,6 +173,7 @@ def run_config(method: str, data_root: str, out_dir: str, seed: int,
                           clip=clip or WORLD_CLIP,
                           max_epochs=quick.max_epochs,
                           crop_area=WORLD_CROP_AREA)
+    scale_prompt_depth(cfg.model, clip_layers((clip or WORLD_CLIP)['arch']))
     cfg.method_name = method
     # no dataloader workers: keep the process's start method (a spawned
     # worker of the yardstick), so mmengine does not warn that it changes it
@@ -179,6 +183,29 @@ def run_config(method: str, data_root: str, out_dir: str, seed: int,
     # the result is the last epoch's evaluation: no checkpoint to write
     cfg.default_hooks.checkpoint.update(interval=-1, save_last=False)
     return cfg
+
+
+def scale_prompt_depth(model: dict, layers: int) -> None:
+    """The depth rule: a prompt module's ``depth`` J counts ViT-B/16's 12
+    layers; on a CLIP of ``layers`` layers it becomes round(J * layers /
+    12), at least 1, so that the same share of the towers carries prompts
+    (MaPLe's and DGPrompt's 9 of 12 -> 3 of the world CLIP's 4; TVP's 1
+    stays 1)."""
+    for key in ('text_prompt', 'visual_prompt'):
+        prompt = model.get(key)
+        if prompt and 'depth' in prompt:
+            prompt['depth'] = max(1, round(prompt['depth'] * layers
+                                           / VITB16_LAYERS))
+
+
+def clip_layers(arch: str) -> int:
+    """Layers of the shallower tower of open_clip architecture ``arch``."""
+    import open_clip
+
+    from ..clip.builder import check_arch
+    check_arch(arch)  # also makes mmpl's archs known to open_clip
+    cfg = open_clip.get_model_config(arch)
+    return min(cfg['vision_cfg']['layers'], cfg['text_cfg']['layers'])
 
 
 def task_data(work_dir: str, task: str, quick: QuickLook = PROTOCOL) -> str:
