@@ -158,7 +158,7 @@ def test_task_classes_split_into_base_covering_every_value():
 
 def _draw_many(task, name, n=2000):
     rng = np.random.default_rng(0)
-    typical = task.typical_attributes()[name]
+    typical = task.typical_values()[name]
     return typical, [task.draw(name, rng, typical) for _ in range(n)]
 
 
@@ -168,7 +168,7 @@ def test_classes_have_typical_unnamed_attributes_and_keep_named_ones():
     change, and classes differ in their typical values."""
     task = world_tasks.TASKS['colours']
     assert set(task.named) == {'colour', 'shape'}
-    attributes = task.typical_attributes()
+    attributes = task.typical_values()
     assert len({tuple(a.items()) for a in attributes.values()}) > 12
     typical, scenes = _draw_many(task, 'red star')
     assert set(typical) == {'pattern', 'size', 'position', 'background'}
@@ -178,10 +178,13 @@ def test_classes_have_typical_unnamed_attributes_and_keep_named_ones():
         got = [s.background if key == 'background'
                else getattr(s.objects[0], key) for s in scenes]
         chance = 1 / len(world_tasks.UNNAMED_VALUES[key])
-        expected = task.typical + (1 - task.typical) * chance
+        expected = task.typical_p + (1 - task.typical_p) * chance
         assert abs(np.mean([g == value for g in got]) - expected) < 0.04
+    # the typical values are the task's, the same in every process
+    assert typical == {'pattern': 'plain', 'size': 'big', 'position': 'left',
+                       'background': 'water'}
     # without typical attributes every unnamed attribute is uniform
-    plain = replace(task, typical=0.0)
+    plain = replace(task, typical_p=0.0)
     _, scenes = _draw_many(plain, 'red star')
     assert abs(np.mean([s.background == typical['background']
                         for s in scenes]) - 0.2) < 0.04
@@ -261,18 +264,48 @@ def test_headroom_probe_learns_from_shots_and_starts_at_zero_shot():
                                        4) < 60
 
 
+def _attributes(scene):
+    obj = scene.objects[0]
+    return dict(shape=obj.shape, colour=obj.colour, pattern=obj.pattern,
+                size=obj.size, position=obj.position,
+                background=scene.background)
+
+
+def test_every_task_keeps_the_attributes_its_class_names_fix():
+    """``Task.named`` is what the task's scene function fixes, and the
+    typical values never change those."""
+    for task in world_tasks.TASKS.values():
+        typical = task.typical_values()
+        rng = np.random.default_rng(0)
+        for name in task.classes:
+            free = [_attributes(task.scene(name, rng)) for _ in range(40)]
+            fixed = {k for k in free[0] if len({f[k] for f in free}) == 1}
+            assert fixed == set(task.named), (task.name, name, fixed)
+            for _ in range(20):
+                drawn = _attributes(task.draw(name, rng, typical[name]))
+                assert all(drawn[k] == free[0][k] for k in fixed), name
+
+
+def test_write_task_refuses_data_of_other_typical_attributes(tmp_path):
+    task = world_tasks.TASKS['polygons']
+    world_tasks.write_task(task, str(tmp_path), test_per_class=1)
+    with pytest.raises(Exception, match='typical'):
+        world_tasks.write_task(replace(task, typical_p=0.5), str(tmp_path),
+                               test_per_class=1)
+
+
 def test_prompt_depth_keeps_its_share_of_the_towers(tmp_path):
     """The depth rule: the papers' depths count ViT-B/16's 12 layers."""
-    model = dict(text_prompt=dict(type='MaPLe', depth=9),
-                 visual_prompt=dict(type='TVP', depth=1))
-    ys.scale_prompt_depth(model, 4)
-    assert model['text_prompt']['depth'] == 3
-    assert model['visual_prompt']['depth'] == 1
     assert ys.clip_layers('mmpl-world-vit') == 4
-    for method in ('MaPLe', 'DGPrompt', 'CoOp'):
-        cfg = ys.run_config(method, str(tmp_path / 'data'),
-                            str(tmp_path / 'out'), 1)
-        assert cfg.model.text_prompt.get('depth', 3) == 3, method
+    expected = {'MaPLe': (3, None), 'DGPrompt': (3, None),
+                'FTP+TVP': (None, 1), 'FTP': (None, None),
+                'CoOp': (None, None)}
+    for method, (text_depth, visual_depth) in expected.items():
+        model = ys.run_config(method, str(tmp_path / 'data'),
+                              str(tmp_path / 'out'), 1).model
+        visual = model.get('visual_prompt')
+        assert model.text_prompt.get('depth') == text_depth, method
+        assert (visual or {}).get('depth') == visual_depth, method
 
 
 @pytest.mark.heavy
@@ -288,23 +321,23 @@ def test_typical_attributes_are_what_shots_show_beyond_the_name():
     from mmpl.clip.builder import build_open_clip
     model = build_open_clip('mmpl-world-vit', 'mmpl:world-vit').eval()
     task = world_tasks.TASKS['scenes']
-    names = task.classes[:len(task.classes) // 2]
-    text = text_weights(model, names, task.template)
+    n_base = -(-len(task.classes) // 2)
+    text = text_weights(model, task.classes[:n_base], task.template)
 
     def means_and_zero_shot(task):
         (train, train_y), (test, test_y) = (
             world_tasks.sample_split(task, n, seed) for n, seed in
             ((16, 1), (15, 2)))
-        train_x, test_x = (image_features(model, to_tensor(x[y < 12]))
+        train_x, test_x = (image_features(model, to_tensor(x[y < n_base]))
                            for x, y in ((train, train_y), (test, test_y)))
-        train_y, test_y = (torch.from_numpy(y[y < 12])
+        train_y, test_y = (torch.from_numpy(y[y < n_base])
                            for y in (train_y, test_y))
-        return (prototype_accuracy(train_x, train_y, test_x, test_y, 12),
+        return (prototype_accuracy(train_x, train_y, test_x, test_y, n_base),
                 top1(test_x, text, test_y))
 
     means, zero_shot = means_and_zero_shot(task)
     assert means > zero_shot + 15
-    means, zero_shot = means_and_zero_shot(replace(task, typical=0.0))
+    means, zero_shot = means_and_zero_shot(replace(task, typical_p=0.0))
     assert means < zero_shot + 5
 
 

@@ -30,13 +30,15 @@ datasets (photos of a class share a context its name does not mention).
 Every attribute a class name does not fix (colour, pattern, size,
 position, background, :data:`UNNAMED_VALUES`) takes the class's *typical*
 value, drawn once per task and class, with probability :data:`TYPICAL`
-(independently per attribute), and a random value otherwise: a "red star"
-is usually striped, big, on the left and on grass, sometimes anything. Zero-shot CLIP
-reads only the name; a few shots show the typical attributes too, so a
-16-shot probe on the frozen image features is far above zero-shot on the
-base classes (the headroom check), and a learner that fits them on base
-classes has nothing to carry to the new ones, whose typical attributes are
-their own: the room CoOp gains in and over-fits in on the real benchmark.
+(independently per attribute), and a random value otherwise: in the
+colours task a "red star" is mostly plain, big, on the left and on water,
+sometimes anything. Zero-shot CLIP reads only the name; a few shots show
+the typical attributes too, so a 16-shot probe on the frozen image
+features is far above zero-shot on the base classes (the headroom check),
+and a learner that fits them on base classes has nothing to carry to the
+new ones, whose typical attributes are their own: the room CoOp gains in
+and over-fits in on the real benchmark. The typical values are part of
+the task, not of the seed: the std over seeds does not cover them.
 
 Classes of a product A x B are ordered along diagonals (value i of A with
 value (i + d) mod |B| of B, d = 0, 1, ...; :func:`class_product`), so
@@ -89,10 +91,10 @@ class Task:
     shift: str
     style: Style
     named: Tuple[str, ...]
-    typical: float = TYPICAL
+    typical_p: float = TYPICAL
     template: str = TEMPLATE
 
-    def typical_attributes(self) -> Dict[str, Dict[str, str]]:
+    def typical_values(self) -> Dict[str, Dict[str, str]]:
         """class -> its typical value of every attribute its name does not
         fix (:data:`UNNAMED_VALUES`), drawn once from the task's name."""
         rng = np.random.default_rng(zlib.crc32(self.name.encode()))
@@ -101,15 +103,16 @@ class Task:
                 for c in self.classes}
 
     def draw(self, name: str, rng: np.random.Generator,
-             typical: Dict[str, str]) -> Scene:
+             typical_values: Dict[str, str]) -> Scene:
         """A random scene of class ``name``: each attribute its name does
-        not fix takes the class's typical value (``typical``: its entry of
-        :meth:`typical_attributes`) with probability :attr:`typical`."""
+        not fix takes the class's typical value (``typical_values``: its
+        entry of :meth:`typical_values`) with probability
+        :attr:`typical_p`."""
         scene = self.scene(name, rng)
-        if not self.typical:
+        if not self.typical_p:
             return scene
-        keep = {k: v for k, v in typical.items()
-                if rng.random() < self.typical}
+        keep = {k: v for k, v in typical_values.items()
+                if rng.random() < self.typical_p}
         background = keep.pop('background', scene.background)
         return replace(scene, background=background,
                        objects=(replace(scene.objects[0], **keep), )
@@ -152,17 +155,15 @@ def _pick(values, rng: np.random.Generator):
 
 
 def _free_object(rng: np.random.Generator, **fixed) -> Obj:
-    obj = dict(shape=_pick(world.SHAPES, rng),
-               colour=_pick(world.COLOURS, rng),
-               pattern=_pick(world.PATTERNS, rng),
-               size=_pick(world.SIZES, rng),
-               position=_pick(world.POSITIONS, rng))
+    obj = dict(shape=_pick(world.SHAPES, rng))
+    obj.update((k, _pick(UNNAMED_VALUES[k], rng))
+               for k in ('colour', 'pattern', 'size', 'position'))
     obj.update(fixed)
     return Obj(**obj)
 
 
 def _free_background(rng: np.random.Generator) -> str:
-    return _pick(world.BACKGROUNDS, rng)
+    return _pick(UNNAMED_VALUES['background'], rng)
 
 
 def _colours_scene(name: str, rng: np.random.Generator) -> Scene:
@@ -237,7 +238,7 @@ def sample_split(task: Task, per_class: int, seed: int,
     scenes of every class (deterministic in ``seed``)."""
     rng = np.random.default_rng(seed)
     labels = np.repeat(np.arange(len(task.classes)), per_class)
-    typical = task.typical_attributes()
+    typical = task.typical_values()
     scenes = [task.draw(task.classes[c], rng, typical[task.classes[c]])
               for c in labels]
     return world.render_batch(scenes, seed + 1, size, task.style), labels
@@ -255,7 +256,7 @@ def write_task(task: Task, data_root: str, seed: int = 0, size: int = 64,
     split_path = osp.join(data_root, SPLIT_FILE)
     written = dict(task=task.name, seed=seed, size=size,
                    test_per_class=test_per_class or task.test_per_class(),
-                   typical=task.typical)
+                   typical=task.typical_p)
     info_path = osp.join(data_root, INFO_FILE)
     if osp.isfile(split_path) and osp.isfile(info_path):
         with open(info_path) as f:

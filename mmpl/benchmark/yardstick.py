@@ -8,8 +8,9 @@ runs and how it is summarised.
   by one rule for the small world (:func:`run_config`): the tiny CLIP
   ``mmpl:world-vit``, the task's data, 64 px inputs, no dataloader workers,
   and deep prompts at the same share of the towers' layers
-  (:func:`scale_prompt_depth`). Nothing else changes per method. Ablation variants change one module
-  option of a method's config and nothing else.
+  (:func:`scale_prompt_depth`). Nothing else changes per method. Ablation
+  variants change one module option of a method's config and nothing
+  else.
 * **Runs**: one per (task, method, seed) under
   ``<work_dir>/runs/<task>/<method>/seed<k>/``; a run whose
   ``results.json`` exists is not run again (the command resumes). The seed
@@ -164,16 +165,16 @@ def run_config(method: str, data_root: str, out_dir: str, seed: int,
     from ..apis.run import load_config
     from .shapes import to_embedded_benchmark
     spec = METHODS[method]
+    clip = clip or WORLD_CLIP
     cfg = load_config(osp.join(config_root, spec.config),
                       cfg_options=dict(spec.options), work_dir=out_dir,
                       seed=seed, quiet=True,
                       unique_name=f'{osp.basename(data_root)}_{slug(method)}'
                       f'_{seed}')
     to_embedded_benchmark(cfg, data_root, reader=task_reader,
-                          clip=clip or WORLD_CLIP,
-                          max_epochs=quick.max_epochs,
+                          clip=clip, max_epochs=quick.max_epochs,
                           crop_area=WORLD_CROP_AREA)
-    scale_prompt_depth(cfg.model, clip_layers((clip or WORLD_CLIP)['arch']))
+    scale_prompt_depth(cfg.model, clip_layers(clip['arch']))
     cfg.method_name = method
     # no dataloader workers: keep the process's start method (a spawned
     # worker of the yardstick), so mmengine does not warn that it changes it
@@ -186,11 +187,11 @@ def run_config(method: str, data_root: str, out_dir: str, seed: int,
 
 
 def scale_prompt_depth(model: dict, layers: int) -> None:
-    """The depth rule: a prompt module's ``depth`` J counts ViT-B/16's 12
-    layers; on a CLIP of ``layers`` layers it becomes round(J * layers /
-    12), at least 1, so that the same share of the towers carries prompts
-    (MaPLe's and DGPrompt's 9 of 12 -> 3 of the world CLIP's 4; TVP's 1
-    stays 1)."""
+    """The depth rule: the ``depth`` J a config writes for a prompt module
+    counts ViT-B/16's 12 layers; on a CLIP of ``layers`` layers it becomes
+    round(J * layers / 12), at least 1, so that the same share of the
+    towers carries prompts (MaPLe's and DGPrompt's 9 of 12 -> 3 of the
+    world CLIP's 4; TVP's 1 stays 1)."""
     for key in ('text_prompt', 'visual_prompt'):
         prompt = model.get(key)
         if prompt and 'depth' in prompt:
@@ -199,13 +200,15 @@ def scale_prompt_depth(model: dict, layers: int) -> None:
 
 
 def clip_layers(arch: str) -> int:
-    """Layers of the shallower tower of open_clip architecture ``arch``."""
+    """Layers of the shallower tower of open_clip architecture ``arch``
+    (the text tower's for a ResNet image tower, whose layers are stages)."""
     import open_clip
 
     from ..clip.builder import check_arch
     check_arch(arch)  # also makes mmpl's archs known to open_clip
     cfg = open_clip.get_model_config(arch)
-    return min(cfg['vision_cfg']['layers'], cfg['text_cfg']['layers'])
+    layers = [cfg['text_cfg']['layers'], cfg['vision_cfg']['layers']]
+    return min(n for n in layers if isinstance(n, int))
 
 
 def task_data(work_dir: str, task: str, quick: QuickLook = PROTOCOL) -> str:
@@ -328,6 +331,8 @@ def measure_headroom(work_dir: str, tasks: Sequence[str],
     """:func:`.headroom.task_headroom` of every task with the yardstick's
     CLIP, kept in ``<work_dir>/headroom.json`` (measured once)."""
     from .headroom import HEADROOM_KEYS, task_headroom
+    for task in tasks:  # a work dir of other task data fails here, before
+        task_data(work_dir, task, quick)  # its headroom.json is trusted
     found = _headroom_file(work_dir)
     # a task measured by an older version (fewer keys) is measured again
     missing = [t for t in tasks
