@@ -313,32 +313,15 @@ def test_typical_attributes_are_what_shots_show_beyond_the_name():
     """On the shipped mmpl:world-vit: 16 shots' class means (no text) beat
     zero-shot by far on a task's base classes because of the typical
     attributes; with every unnamed attribute random they do not."""
-    import torch
-
-    from mmpl.benchmark.headroom import prototype_accuracy
-    from mmpl.benchmark.pretrain import (image_features, text_weights,
-                                         to_tensor, top1)
+    from mmpl.benchmark.headroom import task_headroom
     from mmpl.clip.builder import build_open_clip
     model = build_open_clip('mmpl-world-vit', 'mmpl:world-vit').eval()
     task = world_tasks.TASKS['scenes']
-    n_base = -(-len(task.classes) // 2)
-    text = text_weights(model, task.classes[:n_base], task.template)
-
-    def means_and_zero_shot(task):
-        (train, train_y), (test, test_y) = (
-            world_tasks.sample_split(task, n, seed) for n, seed in
-            ((16, 1), (15, 2)))
-        train_x, test_x = (image_features(model, to_tensor(x[y < n_base]))
-                           for x, y in ((train, train_y), (test, test_y)))
-        train_y, test_y = (torch.from_numpy(y[y < n_base])
-                           for y in (train_y, test_y))
-        return (prototype_accuracy(train_x, train_y, test_x, test_y, n_base),
-                top1(test_x, text, test_y))
-
-    means, zero_shot = means_and_zero_shot(task)
-    assert means > zero_shot + 15
-    means, zero_shot = means_and_zero_shot(replace(task, typical_p=0.0))
-    assert means < zero_shot + 5
+    typical = task_headroom(model, task, test_per_class=15)
+    assert typical['prototypes'] > typical['zero_shot'] + 15
+    random = task_headroom(model, replace(task, typical_p=0.0),
+                           test_per_class=15)
+    assert random['prototypes'] < random['zero_shot'] + 5
 
 
 @pytest.mark.heavy

@@ -41,7 +41,7 @@ and over-fits in on the real benchmark. The typical values are part of
 the task, not of the seed: the std over seeds does not cover them.
 
 Classes of a product A x B are ordered along diagonals (value i of A with
-value (i + d) mod |B| of B, d = 0, 1, ...; :func:`class_product`), so
+value (i + d) mod |B| of B, d = 0, 1, ...; :func:`diagonal_product`), so
 that the base half covers every value of both attributes and the new
 classes are unseen *combinations* of seen values, as new classes on the
 real benchmark are new names of a familiar domain ("Boeing 737-300" after
@@ -76,6 +76,11 @@ MIN_TEST_PER_SPLIT = 1000
 TYPICAL = 0.9
 TRAIN_PER_CLASS = 32
 VAL_PER_CLASS = 4
+#: the attributes a class can have a typical value of, and their values
+UNNAMED_VALUES: Dict[str, Tuple[str, ...]] = dict(
+    colour=tuple(world.COLOURS), pattern=world.PATTERNS,
+    size=tuple(world.SIZES), position=tuple(world.POSITIONS),
+    background=world.BACKGROUNDS)
 
 
 @dataclass(frozen=True)
@@ -129,15 +134,8 @@ class Task:
         return -(-MIN_TEST_PER_SPLIT // (len(self.classes) // 2))
 
 
-#: the attributes a class can have a typical value of, and their values
-UNNAMED_VALUES: Dict[str, Tuple[str, ...]] = dict(
-    colour=tuple(world.COLOURS), pattern=world.PATTERNS,
-    size=tuple(world.SIZES), position=tuple(world.POSITIONS),
-    background=world.BACKGROUNDS)
-
-
-def class_product(first: Sequence[str], second: Sequence[str],
-                  join: Callable[[str, str], str]) -> Tuple[str, ...]:
+def diagonal_product(first: Sequence[str], second: Sequence[str],
+                     join: Callable[[str, str], str]) -> Tuple[str, ...]:
     """All ``join(a, b)``, ordered along diagonals (see the module doc)."""
     n = max(len(first), len(second))
     names = []
@@ -200,27 +198,28 @@ def _task(name: str, classes: Tuple[str, ...],
 
 TASKS: Dict[str, Task] = {t.name: t for t in (
     _task('colours',
-          class_product(('red', 'green', 'blue', 'yellow', 'purple',
-                         'orange'), ('circle', 'square', 'triangle', 'star'),
-                        lambda c, s: f'{c} {s}'),
+          diagonal_product(('red', 'green', 'blue', 'yellow', 'purple',
+                            'orange'),
+                           ('circle', 'square', 'triangle', 'star'),
+                           lambda c, s: f'{c} {s}'),
           _colours_scene, 'blurry', ('colour', 'shape'), clutter=3,
           colour_noise=14),
     _task('patterns',
-          class_product(('plain', 'striped', 'dotted', 'checkered'),
-                        ('circle', 'square', 'triangle', 'hexagon', 'heart',
-                         'cross'),
-                        lambda p, s: f'{p} {s}'),
+          diagonal_product(('plain', 'striped', 'dotted', 'checkered'),
+                           ('circle', 'square', 'triangle', 'hexagon',
+                            'heart', 'cross'),
+                           lambda p, s: f'{p} {s}'),
           _patterns_scene, 'dark', ('pattern', 'shape')),
     _task('scenes',
-          class_product(('circle', 'square', 'star', 'cross', 'diamond',
-                         'arrow'),
-                        ('grass', 'sand', 'water', 'a dark background'),
-                        lambda s, b: f'{s} on {b}'),
+          diagonal_product(('circle', 'square', 'star', 'cross',
+                            'diamond', 'arrow'),
+                           ('grass', 'sand', 'water', 'a dark background'),
+                           lambda s, b: f'{s} on {b}'),
           _scenes_scene, 'sepia', ('shape', 'background'), noise=14),
     _task('polygons',
-          class_product(('pentagon', 'hexagon', 'octagon', 'circle',
-                         'square', 'diamond'), ('small', 'big'),
-                        lambda s, z: f'{z} {s}'),
+          diagonal_product(('pentagon', 'hexagon', 'octagon', 'circle',
+                            'square', 'diamond'), ('small', 'big'),
+                           lambda s, z: f'{z} {s}'),
           _polygons_scene, 'grainy', ('size', 'shape'), rotation=np.pi),
 )}
 
