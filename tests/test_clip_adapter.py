@@ -276,11 +276,17 @@ def test_shared_prefix_equals_full_sequences(deep_clip, deep_kind,
     elif deep_kind == 'per_group':
         deep = [_rand(groups, 3, clip.text_width, seed=42),
                 _rand(groups, 2, clip.text_width, seed=43)]
-    prefixes = []
-    with _recording(clip.text, 'prefix_keys_values', prefixes):
+    prefixes, packed = [], []
+    with _recording(clip.text, 'prefix_keys_values', prefixes), \
+            _recording(clip.text, 'start_class_prompts', packed):
         shared = clip.encode_class_prompts(prompts, eot, prefix, deep,
                                            chunk_size)
-    assert [p.shape[:2] for p in prefixes] == [(groups, prefix)]  # it ran
+    # the prefix ran once: packed with the class rows (no chunks), or its
+    # keys and values first (chunks)
+    ran = [x.shape[:2] for x in packed] if chunk_size is None else [
+        x.shape[:2] for x in prefixes]
+    assert ran == [(groups, prefix if chunk_size else len(PREFIX_NAMES))]
+    assert not (prefixes if chunk_size is None else packed)
     grad_shared, = torch.autograd.grad(shared.square().sum(), ctx)
     flat_deep = None if deep is None else [
         p if p.dim() == 2 else p.repeat_interleave(len(PREFIX_NAMES), 0)

@@ -392,19 +392,34 @@ def test_dgprompt_prompts_at_their_slots_layer_by_layer(deep_arch,
     clf = build(deep_arch, dict(type='DGPrompt', depth=3))
     clf.eval()
     model, m = clf.clip.model, 2
-    text_in, text_out, h1 = record_blocks(model.transformer.resblocks)
+    text_in, text_out = {}, {}
+    run = clf.clip.text.run
+
+    def text_block(x, start, stop, *args, **kwargs):  # packed rows (T, Dt)
+        text_in[start] = x
+        text_out[start] = run(x, start, stop, *args, **kwargs)
+        return text_out[start]
+
     vis_in, vis_out, h2 = record_blocks(model.visual.transformer.resblocks)
+    clf.clip.text.run = text_block
     try:
         joint = _joint(clf, tiny_images)
     finally:
-        for h in h1 + h2:
+        del clf.clip.text.run
+        for h in h2:
             h.remove()
     prefix = 1 + m + 2  # [SOS] c1 c2 'of a'
     assert len(joint.text_prompts) == len(joint.visual_prompts) == 3
-    # the prefix runs through blocks 0 .. 2 once per image (its block-3
-    # output feeds nothing: the class positions read its keys/values)
-    assert sorted(text_in) == [0, 1, 2]
-    assert all(x.shape[:2] == (2, prefix) for x in text_in.values())
+    # one block at a time; the prefix rows (first) run once per image, and
+    # the last block does not compute their output (nothing reads it)
+    layers = clf.clip.text.layers
+    assert sorted(text_in) == list(range(layers))
+    rows = text_in[0].shape[0]
+    assert text_out[layers - 1].shape[0] == rows - 2 * prefix
+    text_in = {i: x[:2 * prefix].view(2, prefix, -1)
+               for i, x in text_in.items()}
+    text_out = {i: x[:2 * prefix].view(2, prefix, -1)
+                for i, x in text_out.items()}
     for i in (1, 2):
         t_in, t_prev = text_in[i], text_out[i - 1]
         v_in, v_prev = vis_in[i], vis_out[i - 1]

@@ -210,8 +210,11 @@ def max_logit_difference(model, images: Tensor) -> float:
 @dataclass
 class TextWork:
     """The text encoder's work: passes (encode calls), the batched calls
-    of its blocks they made (one per length group / chunk, plus one per
-    shared-prefix pass), the class sequences, and every token that went
+    of its blocks' attention they made (one per length group / chunk,
+    plus one per shared-prefix pass; packed class prompts run each block's
+    projections and MLP once over all of them:
+    :class:`~mmpl.clip.class_prompt_steps.SharedPrefixSteps`), the class
+    sequences, and every token that went
     through the blocks (shared prefixes included once per image). With
     gradient checkpointing, recomputations are not counted."""
     passes: int = 0
@@ -232,13 +235,11 @@ def _counting(fn, count):
 def count_text_work(model) -> Iterator[TextWork]:
     """Count the text encoder's work while the context is open: counters
     installed on the public text encoders of the CLIP (passes) and on the
-    text tower's three batched block-loop entries (``encode_batch``,
-    ``prefix_keys_values``, ``encode_after_prefix``)."""
+    text tower's batched block-loop entries (``encode_batch``,
+    ``prefix_keys_values``, ``encode_after_prefix``, and
+    ``start_class_prompts``, whose steps report their work)."""
     work = TextWork()
     clip, tower = model.clip, model.clip.text
-
-    def count_pass(*args, **kwargs) -> None:
-        work.passes += 1
 
     def count_sequences(x: Tensor, *args, **kwargs) -> None:
         work.block_calls += 1
@@ -250,12 +251,28 @@ def count_text_work(model) -> Iterator[TextWork]:
         work.tokens += prefix.shape[0] * prefix.shape[1]
         work.prefix_tokens += prefix.shape[0] * prefix.shape[1]
 
+    inside_pass = []  # an encode_class_prompts call is running
+
+    def count_pass(*args, **kwargs) -> None:
+        work.passes += 1
+
+    def class_prompts_pass(fn):
+        def encode(*args, **kwargs):
+            work.passes += 1
+            inside_pass.append(1)
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                inside_pass.pop()
+        return encode
+
     def counting_steps(fn):
-        """Block-by-block class prompts (DGPrompt): one pass, its tokens
-        as the returned steps report them."""
+        """Block-by-block class prompts (DGPrompt, and the packed path of
+        ``encode_class_prompts``): its tokens as the returned steps report
+        them; a pass of its own unless ``encode_class_prompts`` runs it."""
         def start(*args, **kwargs):
             steps = fn(*args, **kwargs)
-            work.passes += 1
+            work.passes += not inside_pass
             work.block_calls += steps.block_calls
             work.sequences += steps.groups * steps.classes
             work.tokens += steps.tokens
@@ -266,7 +283,6 @@ def count_text_work(model) -> Iterator[TextWork]:
     stack_steps = (tower, 'start_class_prompts',
                    counting_steps(tower.start_class_prompts))
     counters = [(clip, 'encode_text', count_pass),
-                (clip, 'encode_class_prompts', count_pass),
                 (tower, 'encode_batch', count_sequences),
                 (tower, 'encode_after_prefix', count_sequences),
                 (tower, 'prefix_keys_values', count_prefix)]
@@ -275,6 +291,9 @@ def count_text_work(model) -> Iterator[TextWork]:
             stack.enter_context(_patched(
                 obj, name, _counting(getattr(obj, name), count)))
         stack.enter_context(_patched(*stack_steps))
+        stack.enter_context(_patched(clip, 'encode_class_prompts',
+                                     class_prompts_pass(
+                                         clip.encode_class_prompts)))
         yield work
 
 

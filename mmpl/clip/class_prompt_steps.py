@@ -23,8 +23,9 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from .prefix_attention import (block_after_prefix, causal_mask_after_prefix,
-                               prefix_keys_values)
+from .prefix_attention import (LengthGroup, block_after_prefix,
+                               causal_mask_after_prefix,
+                               packed_block_after_prefix, prefix_keys_values)
 from .towers import TextTower, expand_prompts, replace_text_slots
 
 
@@ -66,19 +67,15 @@ class ClassPromptSteps:
             self.groups, self.classes, -1)
 
 
-class _LengthGroup:
-    """The class sequences of one EOT length, for all G images: states
-    (G*Cg, S, Dt) of positions P .. EOT (the EOT last), ``image`` (G*Cg,)
-    the image of each row, the (S, P+S) causal mask."""
-
-    def __init__(self, states: Tensor, image: Tensor, mask: Tensor):
-        self.states, self.image, self.mask = states, image, mask
-
-
 class SharedPrefixSteps(ClassPromptSteps):
     """The prefix once per image, the class positions after it, grouped by
     EOT position and each group cut after its EOT (exact under the causal
-    mask; a loop over the few length groups, not over images or classes).
+    mask). The hidden states of the prefixes and of every group are rows
+    of one (T, Dt) matrix: each block's projections and MLP run once over
+    all of them (:func:`~.prefix_attention.packed_block_after_prefix`),
+    the attention per group. With ``chunk_size`` (memory) a block runs
+    the prefixes, then each group in chunks of at most that many
+    sequences.
 
     Args:
         tower: the text tower.
@@ -94,52 +91,74 @@ class SharedPrefixSteps(ClassPromptSteps):
                  chunk_size: Optional[int] = None):
         groups, classes = prompt_embeds.shape[:2]
         super().__init__(tower, groups, classes)
-        self.prefix = tower.embed(prompt_embeds[:, 0, :prefix])  # (G, P, Dt)
         device = prompt_embeds.device
         lengths, order = eot_index.sort(stable=True)
         counts = torch.unique_consecutive(lengths, return_counts=True)[1]
         #: the class order of the groups, and back
         self.inverse = torch.empty_like(order)
         self.inverse[order] = torch.arange(classes, device=device)
+        self.prefix = prefix
+        rows = [tower.embed(prompt_embeds[:, 0, :prefix]).flatten(0, 1)]
         self.parts = []
         for cls in order.split(counts.tolist()):
             length = int(eot_index[cls[0]]) + 1 - prefix  # S of the group
             x = prompt_embeds[:, cls, prefix:prefix + length]
-            self.parts.append(_LengthGroup(
-                tower.embed(x.flatten(0, 1), start=prefix),
+            rows.append(tower.embed(x.flatten(0, 1), start=prefix).flatten(
+                0, 1))
+            self.parts.append(LengthGroup(
+                groups * cls.numel(), length,
                 torch.arange(groups, device=device).repeat_interleave(
-                    cls.numel()),
+                    cls.numel()), cls.numel(),
                 causal_mask_after_prefix(prefix, length, device)))
+        #: (T, Dt) hidden states: the G*P prefix rows (until the last
+        #: block, which does not compute them), then each group's rows
+        self.rows = torch.cat(rows)
+        self.prefix_rows = groups * prefix
         self.chunk_size = chunk_size
         self.prefix_tokens = groups * prefix
-        self.tokens = self.prefix_tokens + sum(
-            part.states.shape[0] * part.states.shape[1]
-            for part in self.parts)
+        self.tokens = self.rows.shape[0]
         self.block_calls = 1 + len(self.parts)
 
     def step(self, i: int, prompts: Optional[Tensor] = None) -> None:
-        tower = self.tower
+        tower, groups, prefix = self.tower, self.groups, self.prefix
         if prompts is not None:
-            self.prefix = replace_text_slots(
-                self.prefix, self._prompts(prompts, self.prefix.dtype))
-        block = tower.blocks[i]
-        k, v = prefix_keys_values(block, self.prefix)  # (G, H, P, Dt/H)
-        for part in self.parts:
+            states = self.rows[:self.prefix_rows].view(groups, prefix, -1)
+            states = replace_text_slots(
+                states, self._prompts(prompts, states.dtype))
+            self.rows = torch.cat([states.flatten(0, 1),
+                                   self.rows[self.prefix_rows:]])
+        keep_prefix = i + 1 < tower.layers  # nothing reads the last output
 
-            def after_prefix(j: int, x: Tensor, part=part) -> Tensor:
-                rows = x.shape[0]
-                size = self.chunk_size or rows
-                image = part.image
-                outs = [block_after_prefix(block, x[s:s + size],
-                                           k[image[s:s + size]],
-                                           v[image[s:s + size]], part.mask)
-                        for s in range(0, rows, size)]
-                return outs[0] if len(outs) == 1 else torch.cat(outs)
+        def packed(j: int, x: Tensor) -> Tensor:
+            return packed_block_after_prefix(tower.blocks[j], x, groups,
+                                             prefix, self.parts, keep_prefix)
 
-            part.states = tower.run(part.states, i, i + 1,
-                                    block_fn=after_prefix)
-        if i + 1 < tower.layers:  # nothing reads the last prefix output
-            self.prefix = tower.run(self.prefix, i, i + 1)
+        self.rows = tower.run(self.rows, i, i + 1,
+                              block_fn=packed if self.chunk_size is None
+                              else self._chunked)
+        if not keep_prefix:
+            self.prefix_rows = 0
+
+    def _chunked(self, i: int, x: Tensor) -> Tensor:
+        """Block ``i`` on the (T, Dt) rows: the prefixes' keys and values,
+        each group in chunks, then the prefixes (but after the last
+        block)."""
+        tower, groups, prefix = self.tower, self.groups, self.prefix
+        block, size = tower.blocks[i], self.chunk_size
+        states = x[:groups * prefix].view(groups, prefix, -1)
+        k, v = prefix_keys_values(block, states)  # (G, H, P, Dt/H)
+        outs = []
+        for part, rows in zip(self.parts, x[groups * prefix:].split(
+                [p.sequences * p.length for p in self.parts])):
+            rows = rows.view(part.sequences, part.length, -1)
+            for s in range(0, part.sequences, size):
+                image = part.image[s:s + size]
+                outs.append(block_after_prefix(
+                    block, rows[s:s + size], k[image], v[image],
+                    part.mask).flatten(0, 1))
+        if i + 1 < tower.layers:
+            outs.insert(0, tower.run(states, i, i + 1).flatten(0, 1))
+        return torch.cat(outs)
 
     def _per_class(self, rows: list) -> Tensor:
         """Per group (G*Cg, D) rows -> (G, C, D) in class order."""
@@ -148,13 +167,18 @@ class SharedPrefixSteps(ClassPromptSteps):
         return out[:, self.inverse]
 
     def eot_states(self) -> Tensor:
-        return self._per_class([p.states[:, -1] for p in self.parts])
+        parts = self.rows[self.prefix_rows:].split(
+            [p.sequences * p.length for p in self.parts])
+        return self._per_class([
+            rows.view(part.sequences, part.length, -1)[:, -1]
+            for part, rows in zip(self.parts, parts)])
 
     def features(self) -> Tensor:
-        return self._per_class([
-            self.tower.head(p.states, torch.full(
-                (p.states.shape[0], ), p.states.shape[1] - 1,
-                device=p.states.device)) for p in self.parts])
+        eot = self.eot_states()  # (G, C, Dt)
+        zero = torch.zeros(eot.shape[0] * eot.shape[1], dtype=torch.long,
+                           device=eot.device)
+        return self.tower.head(eot.flatten(0, 1).unsqueeze(1), zero).view(
+            self.groups, self.classes, -1)
 
 
 class FullSequenceSteps(ClassPromptSteps):

@@ -10,8 +10,14 @@ that layer. The result is the full computation's, exactly (tests compare).
 Works on open_clip's ``ResidualAttentionBlock`` (pre-norm ``ln_1`` ->
 ``nn.MultiheadAttention`` -> ``ls_1``; ``ln_2`` -> ``mlp`` -> ``ls_2``), with
 the attention's packed input projection.
+
+:func:`packed_block_after_prefix` runs one block on the prefixes and every
+length group of class sequences at once: their rows packed into one
+(T, D) matrix, so that each projection and the MLP is one matmul per block
+(not one per length group, whose few rows run far below the machine's
+matmul throughput), and only the attention runs per group.
 """
-from typing import Optional, Tuple
+from typing import NamedTuple, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -108,6 +114,64 @@ def block_after_prefix(block: nn.Module, x: Tensor, prefix_k: Tensor,
     out = F.scaled_dot_product_attention(_heads(q, heads), k, v,
                                          attn_mask=mask)
     out = attn.out_proj(out.transpose(1, 2).reshape(n, length, width))
+    x = x + block.ls_1(out)
+    return x + block.ls_2(block.mlp(block.ln_2(x)))
+
+
+class LengthGroup(NamedTuple):
+    """N class sequences of S positions after the prefix (EOT last), in
+    the packed rows of :func:`packed_block_after_prefix`."""
+    sequences: int  # N
+    length: int  # S
+    image: Tensor  # (N,) the prefix (image) each sequence attends to
+    repeats: Optional[int]  # :func:`sequence_repeats` of ``image``
+    mask: Tensor  # (S, P+S) :func:`causal_mask_after_prefix`
+
+
+def packed_block_after_prefix(block: nn.Module, x: Tensor, groups: int,
+                              prefix: int, parts: Sequence[LengthGroup],
+                              keep_prefix: bool = True) -> Tensor:
+    """The block on packed rows: G prefixes of P positions (causal), then
+    length groups of class sequences that attend to their image's prefix
+    (:func:`block_after_prefix`, the same values). One matmul per
+    projection and for the MLP over all T rows; attention per prefix set
+    and per length group.
+
+    Args:
+        x: (T, D) block input rows: the G*P prefix rows (image-major), then
+            each part's N*S rows (sequence-major), T = G*P + sum N*S.
+        groups, prefix: G, P.
+        parts: the length groups, in the order of their rows.
+        keep_prefix: also compute the prefix rows' output (False at the
+            last block: nothing reads it).
+
+    Returns:
+        (T, D) block output rows, or (T - G*P, D) without the prefixes.
+    """
+    attn = block.attn
+    heads, width = attn.num_heads, x.shape[-1]
+    qkv = F.linear(block.ln_1(x), attn.in_proj_weight, attn.in_proj_bias)
+    pieces = qkv.split([groups * prefix] +
+                       [part.sequences * part.length for part in parts])
+    q, k, v = (_heads(t, heads)
+               for t in pieces[0].view(groups, prefix, -1).chunk(3, dim=-1))
+    outs = []
+    if keep_prefix:
+        out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        outs.append(out.transpose(1, 2).reshape(groups * prefix, width))
+    for part, piece in zip(parts, pieces[1:]):
+        n, length = part.sequences, part.length
+        qc, kc, vc = (_heads(t, heads)
+                      for t in piece.view(n, length, -1).chunk(3, dim=-1))
+        kc = torch.cat([prefix_per_sequence(k, part.image, part.repeats), kc],
+                       dim=2)
+        vc = torch.cat([prefix_per_sequence(v, part.image, part.repeats), vc],
+                       dim=2)
+        out = F.scaled_dot_product_attention(qc, kc, vc, attn_mask=part.mask)
+        outs.append(out.transpose(1, 2).reshape(n * length, width))
+    out = attn.out_proj(torch.cat(outs) if len(outs) > 1 else outs[0])
+    if not keep_prefix:
+        x = x[groups * prefix:]
     x = x + block.ls_1(out)
     return x + block.ls_2(block.mlp(block.ln_2(x)))
 

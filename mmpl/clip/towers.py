@@ -414,6 +414,13 @@ class TextTower(_BlockLoop):
             return self.encode(prompt_embeds.flatten(0, 1),
                                eot_index.repeat(groups), deep or None,
                                chunk_size).view(groups, classes, -1)
+        if chunk_size is None or chunk_size >= groups * classes:
+            # all rows in one matrix per block (class_prompt_steps)
+            steps = self.start_class_prompts(prompt_embeds, eot_index,
+                                             shared_prefix)
+            for i in range(self.layers):
+                steps.step(i, deep[i - 1] if 0 < i <= len(deep) else None)
+            return steps.features()
         keys_values = self.prefix_keys_values(
             prompt_embeds[:, 0, :shared_prefix], deep)
         suffix = prompt_embeds[:, :, shared_prefix:].flatten(0, 1)
