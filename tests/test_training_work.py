@@ -4,6 +4,9 @@ CoOp, KgCoOp and FTP steps showed, or that would be easy to reintroduce.
 * the shared ``[SOS] ctx`` prefix's keys and values reach the class
   sequences as an expand, not a gather per block (whose backward is a
   scatter-add into a zero tensor);
+* the prefixes and every length group of class positions run each text
+  block's projections as one matmul over all their rows (packed), not one
+  per group;
 * the frozen image tower of a text-only method (CoOp, KgCoOp) runs without
   autograd (nothing upstream of it trains);
 * KgCoOp's anchors (the zero-shot text features) are encoded once across
@@ -66,6 +69,25 @@ def test_prefix_keys_values_are_not_gathered_per_sequence(family):
     prefix_states = [s for s in gathers.sources
                      if len(s) == 4 and s[1] == heads]
     assert prefix_states == []
+
+
+@pytest.mark.parametrize('family', ['coop', 'cocoop', 'ftp'])
+def test_text_blocks_project_all_rows_at_once(family):
+    # 50 ImageNet names: several EOT lengths, one projection call per block
+    model = _model(family, num_classes=50)
+    tower = model.clip.text
+    eot = model._current_class_set().tokens.eot_index
+    assert len(set(eot.tolist())) >= 3
+    calls = [0] * tower.layers
+    handles = [b.ln_1.register_forward_hook(
+        lambda *_, i=i: calls.__setitem__(i, calls[i] + 1))
+        for i, b in enumerate(tower.blocks)]
+    try:
+        _step(model)
+    finally:
+        for h in handles:
+            h.remove()
+    assert calls == [1] * tower.layers
 
 
 def test_prefix_per_sequence_equals_the_gather():
