@@ -200,6 +200,24 @@ def test_tasks_render_deterministically_and_differ_in_style():
     assert abs(float(x1.mean()) - float(other.mean())) > 5
 
 
+def test_task_images_come_in_its_two_styles():
+    task = world_tasks.TASKS['patterns']  # dark (bluish) or sepia (brown)
+    which = task.second_style_images(4000, seed=3)
+    assert abs(which.mean() - task.second_style_p) < 0.03
+    assert (which == task.second_style_images(4000, seed=3)).all()
+    x, _ = world_tasks.sample_split(task, 8, seed=3)
+    which = task.second_style_images(len(x), seed=3)
+    assert 0 < which.sum() < len(x)
+    warmth = x[..., 0].astype(float).mean((1, 2)) - x[..., 2].mean((1, 2))
+    # each image in its own style: sepia's warm cast, dark's bluish one
+    assert warmth[which].mean() > warmth[~which].mean() + 30
+    one = replace(task, second_style_p=0.0)
+    assert not one.second_style_images(100, seed=3).any()
+    x1, _ = world_tasks.sample_split(one, 8, seed=3)
+    w1 = x1[..., 0].astype(float).mean((1, 2)) - x1[..., 2].mean((1, 2))
+    assert abs(w1.mean() - warmth[~which].mean()) < 10
+
+
 def test_write_task_refuses_a_foreign_folder(tmp_path):
     (tmp_path / 'mine.txt').write_text('user data')
     with pytest.raises(Exception, match='refusing'):
@@ -292,6 +310,9 @@ def test_write_task_refuses_data_of_other_typical_attributes(tmp_path):
     with pytest.raises(Exception, match='typical'):
         world_tasks.write_task(replace(task, typical_p=0.5), str(tmp_path),
                                test_per_class=1)
+    with pytest.raises(Exception, match='second_style'):
+        world_tasks.write_task(replace(task, second_style_p=0.0),
+                               str(tmp_path), test_per_class=1)
 
 
 def test_prompt_depth_keeps_its_share_of_the_towers(tmp_path):
@@ -316,7 +337,7 @@ def test_typical_attributes_are_what_shots_show_beyond_the_name():
     from mmpl.benchmark.headroom import task_headroom
     from mmpl.clip.builder import build_open_clip
     model = build_open_clip('mmpl-world-vit', 'mmpl:world-vit').eval()
-    task = world_tasks.TASKS['scenes']
+    task = world_tasks.TASKS['patterns']  # v4: +44 with, -12 without
     typical = task_headroom(model, task, test_per_class=15)
     assert typical['prototypes'] > typical['zero_shot'] + 15
     random = task_headroom(model, replace(task, typical_p=0.0),

@@ -7,17 +7,25 @@ own appearance shift (one of the world's named photographic styles,
 in the CoOp split layout so that the real reader (``CoOpCustomDataset``)
 and the real base-to-new wrappers load it:
 
-==========  ==============================  ==============================
-task        classes (base = first half)     shift
-==========  ==============================  ==============================
-colours     colour x shape, 24              blurry (+ gray clutter)
-patterns    pattern x shape, 24             dark (low contrast, bluish)
-scenes      shape x background, 24          sepia (+ stronger noise)
-polygons    polygon x size, 12              grainy (+ any rotation; the
-                                            fine-grained task: the tiny
-                                            CLIP is weak on it, as real
-                                            CLIP is on FGVCAircraft)
-==========  ==============================  ==============================
+==========  ==========================  ==================================
+task        classes (base = first half)  styles (each image one of the two)
+==========  ==========================  ==================================
+colours     colour x shape, 24          blurry or dark (+ gray clutter)
+patterns    pattern x shape, 24         dark (low contrast, bluish) or
+                                        sepia
+scenes      shape x background, 24      sepia or blurry (+ stronger
+                                        noise)
+polygons    polygon x size, 12          grainy or cluttered (+ any
+                                        rotation; the fine-grained task:
+                                        the tiny CLIP is weak on it, as
+                                        real CLIP is on FGVCAircraft)
+==========  ==========================  ==================================
+
+Each image of a task is rendered in its first style or, with probability
+:data:`SECOND_STYLE_P`, its second (v4), as the photos of a real dataset
+differ in their conditions from image to image. A fixed context can name
+at most one of them; what an image-conditioned prompt reads from the image
+(CoCoOp's meta-net) can tell them apart, on base and new classes alike.
 
 The CLIP saw every style in pretraining, mostly named in the caption ("a
 blurry photo of a red star."); the tasks' prompt template does not name it
@@ -74,6 +82,9 @@ MIN_TEST_PER_SPLIT = 1000
 #: probability that an attribute a class name does not fix takes the
 #: class's typical value (see the module doc)
 TYPICAL = 0.9
+#: probability that an image of a task is rendered in the task's second
+#: style (v4; see the module doc)
+SECOND_STYLE_P = 0.5
 TRAIN_PER_CLASS = 32
 VAL_PER_CLASS = 4
 #: the attributes a class can have a typical value of, and their values
@@ -89,14 +100,19 @@ class Task:
     at random (``scene``: every attribute but the ``named`` ones at
     random; :meth:`draw` adds the typical ones), and the appearance shift
     (``shift``: the world style it is rendered in; ``style``: that style
-    with the task's extras)."""
+    with the task's extras; ``second_shift`` / ``second_style``: the
+    other style an image is rendered in with probability
+    ``second_style_p``, with the same extras)."""
     name: str
     classes: Tuple[str, ...]
     scene: Callable[[str, np.random.Generator], Scene]
     shift: str
     style: Style
     named: Tuple[str, ...]
+    second_shift: str
+    second_style: Style
     typical_p: float = TYPICAL
+    second_style_p: float = SECOND_STYLE_P
     template: str = TEMPLATE
 
     def typical_values(self) -> Dict[str, Dict[str, str]]:
@@ -123,9 +139,14 @@ class Task:
                        objects=(replace(scene.objects[0], **keep), )
                        + scene.objects[1:])
 
+    def second_style_images(self, n: int, seed: int) -> np.ndarray:
+        """(n,) bool: which of n images (of a split drawn with ``seed``)
+        are rendered in the second style."""
+        return np.random.default_rng(seed + 7).random(n) < self.second_style_p
+
     def styled_template(self) -> str:
-        """The template naming the task's style ("a blurry photo of a
-        {}."): the prompt a user who knew the style would write."""
+        """The template naming the task's (first) style ("a blurry photo of
+        a {}."): the prompt a user who knew the style would write."""
         return self.template.replace('a photo', f'a {self.shift} photo')
 
     def test_per_class(self) -> int:
@@ -190,10 +211,12 @@ def _polygons_scene(name: str, rng: np.random.Generator) -> Scene:
 
 def _task(name: str, classes: Tuple[str, ...],
           scene: Callable[[str, np.random.Generator], Scene], shift: str,
-          named: Tuple[str, ...], **extras) -> Task:
-    """A task rendered in world style ``shift`` changed by ``extras``."""
+          second_shift: str, named: Tuple[str, ...], **extras) -> Task:
+    """A task rendered in world style ``shift`` or ``second_shift``, each
+    changed by ``extras``."""
     return Task(name, classes, scene, shift,
-                replace(world.STYLES[shift], **extras), named)
+                replace(world.STYLES[shift], **extras), named, second_shift,
+                replace(world.STYLES[second_shift], **extras))
 
 
 TASKS: Dict[str, Task] = {t.name: t for t in (
@@ -202,25 +225,27 @@ TASKS: Dict[str, Task] = {t.name: t for t in (
                             'orange'),
                            ('circle', 'square', 'triangle', 'star'),
                            lambda c, s: f'{c} {s}'),
-          _colours_scene, 'blurry', ('colour', 'shape'), clutter=3,
+          _colours_scene, 'blurry', 'dark', ('colour', 'shape'), clutter=3,
           colour_noise=14),
     _task('patterns',
           diagonal_product(('plain', 'striped', 'dotted', 'checkered'),
                            ('circle', 'square', 'triangle', 'hexagon',
                             'heart', 'cross'),
                            lambda p, s: f'{p} {s}'),
-          _patterns_scene, 'dark', ('pattern', 'shape')),
+          _patterns_scene, 'dark', 'sepia', ('pattern', 'shape')),
     _task('scenes',
           diagonal_product(('circle', 'square', 'star', 'cross',
                             'diamond', 'arrow'),
                            ('grass', 'sand', 'water', 'a dark background'),
                            lambda s, b: f'{s} on {b}'),
-          _scenes_scene, 'sepia', ('shape', 'background'), noise=14),
+          _scenes_scene, 'sepia', 'blurry', ('shape', 'background'),
+          noise=14),
     _task('polygons',
           diagonal_product(('pentagon', 'hexagon', 'octagon', 'circle',
                             'square', 'diamond'), ('small', 'big'),
                            lambda s, z: f'{z} {s}'),
-          _polygons_scene, 'grainy', ('size', 'shape'), rotation=np.pi),
+          _polygons_scene, 'grainy', 'cluttered', ('size', 'shape'),
+          rotation=np.pi),
 )}
 
 
@@ -234,13 +259,23 @@ def get_task(name: str) -> Task:
 def sample_split(task: Task, per_class: int, seed: int,
                  size: int = 64) -> Tuple[np.ndarray, np.ndarray]:
     """(N, size, size, 3) uint8 images and (N, ) labels, ``per_class``
-    scenes of every class (deterministic in ``seed``)."""
+    scenes of every class (deterministic in ``seed``), each rendered in
+    the task's style or its second one (:meth:`Task.second_style_images`).
+    """
     rng = np.random.default_rng(seed)
     labels = np.repeat(np.arange(len(task.classes)), per_class)
     typical = task.typical_values()
     scenes = [task.draw(task.classes[c], rng, typical[task.classes[c]])
               for c in labels]
-    return world.render_batch(scenes, seed + 1, size, task.style), labels
+    second = task.second_style_images(len(scenes), seed)
+    images = np.empty((len(scenes), size, size, 3), np.uint8)
+    for which, style, render_seed in ((~second, task.style, seed + 1),
+                                      (second, task.second_style, seed + 2)):
+        if which.any():
+            images[which] = world.render_batch(
+                [x for x, w in zip(scenes, which) if w], render_seed, size,
+                style)
+    return images, labels
 
 
 def write_task(task: Task, data_root: str, seed: int = 0, size: int = 64,
@@ -255,7 +290,8 @@ def write_task(task: Task, data_root: str, seed: int = 0, size: int = 64,
     split_path = osp.join(data_root, SPLIT_FILE)
     written = dict(task=task.name, seed=seed, size=size,
                    test_per_class=test_per_class or task.test_per_class(),
-                   typical=task.typical_p)
+                   typical=task.typical_p,
+                   second_style=[task.second_shift, task.second_style_p])
     info_path = osp.join(data_root, INFO_FILE)
     if osp.isfile(split_path) and osp.isfile(info_path):
         with open(info_path) as f:
