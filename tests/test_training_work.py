@@ -60,7 +60,7 @@ class _Gathers(TorchDispatchMode):
 
 @pytest.mark.parametrize('family', ['coop', 'cocoop', 'ftp'])
 def test_prefix_keys_values_are_not_gathered_per_sequence(family):
-    # 50 ImageNet names: EOT-length groups that merge (towers.GROUP_PAD_WASTE)
+    # 50 ImageNet names: several EOT-length groups, packed per block
     model = _model(family, num_classes=50)
     tower = model.clip.text
     heads = tower.blocks[0].attn.num_heads

@@ -139,8 +139,10 @@ def test_pretraining_styles_are_named_and_constrain_captions():
     assert not world.satisfies(dark, dict(shape='star', style='blurry'))
     assert world.satisfies(dark, dict(shape='star'))
     for task in world_tasks.TASKS.values():
-        assert task.shift in world.STYLES and task.shift != 'clean'
-        assert task.shift not in task.template.format('x')
+        for shift in (task.shift, task.second_shift):
+            assert shift in world.STYLES and shift != 'clean'
+            assert shift not in task.template.format('x')
+        assert task.second_shift != task.shift
         assert f'a {task.shift} photo of' in task.styled_template()
     img = world.render_batch([blurry, dark], seed=0)
     assert float(img[1].mean()) < float(img[0].mean()) - 40  # dark is dark
@@ -310,7 +312,8 @@ def test_write_task_refuses_data_of_other_typical_attributes(tmp_path):
     with pytest.raises(Exception, match='typical'):
         world_tasks.write_task(replace(task, typical_p=0.5), str(tmp_path),
                                test_per_class=1)
-    with pytest.raises(Exception, match='second_style'):
+    with pytest.raises(Exception,
+                       match=r"'second_style': \['cluttered', 0.0\]"):
         world_tasks.write_task(replace(task, second_style_p=0.0),
                                str(tmp_path), test_per_class=1)
 

@@ -6,8 +6,9 @@ every method ties with zero-shot CLIP (the first yardstick measurement,
 docs/yardstick.md). Per task, on the base classes, this measures
 
 * ``zero_shot``: the task's template ("a photo of a {}.");
-* ``styled``: the template naming the task's style ("a blurry photo of a
-  {}."), the prompt of a user who knew the shift;
+* ``styled``: the template naming the task's first style ("a blurry photo
+  of a {}."; v4 renders half the images in a second one), the prompt of a
+  user who knew the shift;
 * ``probe``: a 16-shot linear probe on the frozen image features, its
   weights initialised at the zero-shot text features and kept near them
   (a ridge to the initialisation); the best of :data:`PROBE_RIDGES` on the

@@ -2,13 +2,13 @@
 
 Each task is its own classification problem with its own class vocabulary
 (phrases of the caption language the tiny CLIP was pretrained on) and its
-own appearance shift (one of the world's named photographic styles,
-:data:`~mmpl.benchmark.world.STYLES`, with task-specific extras), written
-in the CoOp split layout so that the real reader (``CoOpCustomDataset``)
-and the real base-to-new wrappers load it:
+own appearance shift (each image in one of two of the world's named
+photographic styles, :data:`~mmpl.benchmark.world.STYLES`, with
+task-specific extras), written in the CoOp split layout so that the real
+reader (``CoOpCustomDataset``) and the real base-to-new wrappers load it:
 
 ==========  ==========================  ==================================
-task        classes (base = first half)  styles (each image one of the two)
+task        classes (base: first half)  styles (each image one of the two)
 ==========  ==========================  ==================================
 colours     colour x shape, 24          blurry or dark (+ gray clutter)
 patterns    pattern x shape, 24         dark (low contrast, bluish) or

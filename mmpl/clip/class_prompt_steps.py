@@ -25,7 +25,8 @@ from torch import Tensor
 
 from .prefix_attention import (LengthGroup, block_after_prefix,
                                causal_mask_after_prefix,
-                               packed_block_after_prefix, prefix_keys_values)
+                               packed_block_after_prefix, prefix_keys_values,
+                               prefix_per_sequence, sequence_repeats)
 from .towers import TextTower, expand_prompts, replace_text_slots
 
 
@@ -37,8 +38,9 @@ class ClassPromptSteps:
         tokens: positions that go through every block (class sequences
             plus, when shared, the prefixes once per image).
         prefix_tokens: of ``tokens``, the shared prefixes.
-        block_calls: batched calls of each block per step (length groups,
-            plus one for the prefixes).
+        block_calls: attention calls of each block per step (length
+            groups, plus one for the prefixes; packed steps run the
+            projections and the MLP once over all rows).
     """
     tokens: int = 0
     prefix_tokens: int = 0
@@ -114,7 +116,11 @@ class SharedPrefixSteps(ClassPromptSteps):
         #: block, which does not compute them), then each group's rows
         self.rows = torch.cat(rows)
         self.prefix_rows = groups * prefix
-        self.chunk_size = chunk_size
+        #: rows of each length group in ``rows``
+        self.part_rows = [p.sequences * p.length for p in self.parts]
+        #: None: every block packed (chunks only where they split a group)
+        self.chunk_size = (chunk_size if chunk_size is not None
+                           and chunk_size < groups * classes else None)
         self.prefix_tokens = groups * prefix
         self.tokens = self.rows.shape[0]
         self.block_calls = 1 + len(self.parts)
@@ -148,16 +154,19 @@ class SharedPrefixSteps(ClassPromptSteps):
         states = x[:groups * prefix].view(groups, prefix, -1)
         k, v = prefix_keys_values(block, states)  # (G, H, P, Dt/H)
         outs = []
-        for part, rows in zip(self.parts, x[groups * prefix:].split(
-                [p.sequences * p.length for p in self.parts])):
+        for part, rows in zip(self.parts,
+                              x[groups * prefix:].split(self.part_rows)):
             rows = rows.view(part.sequences, part.length, -1)
             for s in range(0, part.sequences, size):
                 image = part.image[s:s + size]
+                repeats = sequence_repeats(image, groups)
                 outs.append(block_after_prefix(
-                    block, rows[s:s + size], k[image], v[image],
+                    block, rows[s:s + size],
+                    prefix_per_sequence(k, image, repeats),
+                    prefix_per_sequence(v, image, repeats),
                     part.mask).flatten(0, 1))
-        if i + 1 < tower.layers:
-            outs.insert(0, tower.run(states, i, i + 1).flatten(0, 1))
+        if i + 1 < tower.layers:  # (already inside run's checkpoint)
+            outs.insert(0, tower._block(i, states).flatten(0, 1))
         return torch.cat(outs)
 
     def _per_class(self, rows: list) -> Tensor:
@@ -167,8 +176,7 @@ class SharedPrefixSteps(ClassPromptSteps):
         return out[:, self.inverse]
 
     def eot_states(self) -> Tensor:
-        parts = self.rows[self.prefix_rows:].split(
-            [p.sequences * p.length for p in self.parts])
+        parts = self.rows[self.prefix_rows:].split(self.part_rows)
         return self._per_class([
             rows.view(part.sequences, part.length, -1)[:, -1]
             for part, rows in zip(self.parts, parts)])

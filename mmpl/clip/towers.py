@@ -171,7 +171,8 @@ class _BlockLoop:
         """Blocks ``start .. stop-1`` on the hidden states ``x``.
 
         Args:
-            x: (N, L, D) input of block ``start``.
+            x: (N, L, D) input of block ``start`` (or the (T, D) packed
+                rows of a ``block_fn`` that takes them).
             start, stop: the block range [0, all blocks).
             before_block: ``(i, x) -> x`` applied before block ``i``.
             block_fn: ``(i, x) -> x`` instead of the block's own forward.
@@ -196,10 +197,13 @@ class _BlockLoop:
 #: neighbouring EOT-length groups are encoded together (padded to the
 #: longest) while the padded tokens stay within this fraction of the exact
 #: tokens: fewer, larger block calls for a little padding (exact either
-#: way: the causal mask). 0 keeps one group per EOT position. 0.25 merges
-#: the 7 groups of 50 ImageNet names: a CoOp training step (ViT-B/16, B=4,
-#: fp32, 2 CPU threads) 3.12 -> 2.74 s, best of 4 in one process,
-#: 2026-12-01.
+#: way: the causal mask). 0 keeps one group per EOT position. Used by
+#: :meth:`TextTower.encode` and the chunked shared-prefix path; class
+#: prompts with a shared prefix and no chunks are packed instead
+#: (:class:`~.class_prompt_steps.SharedPrefixSteps`: no padding). 0.25
+#: merged the 7 groups of 50 ImageNet names: a CoOp training step
+#: (ViT-B/16, B=4, fp32, 2 CPU threads) 3.12 -> 2.74 s, best of 4 in one
+#: process, 2026-12-01, before the packing.
 GROUP_PAD_WASTE = 0.25
 
 

@@ -28,9 +28,10 @@ features depend on the class set. The text prompts stay inside the
 ``[SOS] ctx`` prefix: each image's prefix runs once per layer and the class
 positions attend to it (:class:`~mmpl.clip.class_prompt_steps.
 SharedPrefixSteps`), each class cut after its own EOT: per layer one
-batched block call for the image tower, one for the prefixes and one per
-EOT-length group of classes (all images together), no loop over images or
-classes.
+batched block call for the image tower, and for the text one block over
+the packed rows of the prefixes and of every EOT-length group of classes
+(all images together; one matmul per projection, attention per group), no
+loop over images or classes.
 
 ``guidance='none'`` gives deep *independent* prompts in both towers (IVLP;
 the PromptSRC-style ablation, ``alpha=0``), encoded through the ordinary
