@@ -116,8 +116,6 @@ class SharedPrefixSteps(ClassPromptSteps):
         #: block, which does not compute them), then each group's rows
         self.rows = torch.cat(rows)
         self.prefix_rows = groups * prefix
-        #: rows of each length group in ``rows``
-        self.part_rows = [p.sequences * p.length for p in self.parts]
         #: None: every block packed (chunks only where they split a group)
         self.chunk_size = (chunk_size if chunk_size is not None
                            and chunk_size < groups * classes else None)
@@ -155,7 +153,7 @@ class SharedPrefixSteps(ClassPromptSteps):
         k, v = prefix_keys_values(block, states)  # (G, H, P, Dt/H)
         outs = []
         for part, rows in zip(self.parts,
-                              x[groups * prefix:].split(self.part_rows)):
+                              x[groups * prefix:].split(self._part_rows())):
             rows = rows.view(part.sequences, part.length, -1)
             for s in range(0, part.sequences, size):
                 image = part.image[s:s + size]
@@ -169,6 +167,9 @@ class SharedPrefixSteps(ClassPromptSteps):
             outs.insert(0, tower._block(i, states).flatten(0, 1))
         return torch.cat(outs)
 
+    def _part_rows(self) -> list:
+        return [part.rows for part in self.parts]
+
     def _per_class(self, rows: list) -> Tensor:
         """Per group (G*Cg, D) rows -> (G, C, D) in class order."""
         out = torch.cat([r.view(self.groups, -1, r.shape[-1]) for r in rows],
@@ -176,7 +177,7 @@ class SharedPrefixSteps(ClassPromptSteps):
         return out[:, self.inverse]
 
     def eot_states(self) -> Tensor:
-        parts = self.rows[self.prefix_rows:].split(self.part_rows)
+        parts = self.rows[self.prefix_rows:].split(self._part_rows())
         return self._per_class([
             rows.view(part.sequences, part.length, -1)[:, -1]
             for part, rows in zip(self.parts, parts)])

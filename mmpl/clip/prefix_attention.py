@@ -84,6 +84,13 @@ def prefix_per_sequence(prefix: Tensor, group: Tensor,
         g * repeats, *rest)
 
 
+def _after_attention(block: nn.Module, x: Tensor, attn_out: Tensor) -> Tensor:
+    """The rest of the block after its attention: the residual of the
+    (projected) attention output ``attn_out``, then the MLP's."""
+    x = x + block.ls_1(attn_out)
+    return x + block.ls_2(block.mlp(block.ln_2(x)))
+
+
 def causal_mask_after_prefix(prefix: int, length: int,
                              device: torch.device) -> Tensor:
     """(S, P+S) bool: position P+i sees keys 0 .. P+i."""
@@ -114,8 +121,7 @@ def block_after_prefix(block: nn.Module, x: Tensor, prefix_k: Tensor,
     out = F.scaled_dot_product_attention(_heads(q, heads), k, v,
                                          attn_mask=mask)
     out = attn.out_proj(out.transpose(1, 2).reshape(n, length, width))
-    x = x + block.ls_1(out)
-    return x + block.ls_2(block.mlp(block.ln_2(x)))
+    return _after_attention(block, x, out)
 
 
 class LengthGroup(NamedTuple):
@@ -126,6 +132,11 @@ class LengthGroup(NamedTuple):
     image: Tensor  # (N,) the prefix (image) each sequence attends to
     repeats: Optional[int]  # :func:`sequence_repeats` of ``image``
     mask: Tensor  # (S, P+S) :func:`causal_mask_after_prefix`
+
+    @property
+    def rows(self) -> int:
+        """N*S: its rows in the packed matrix."""
+        return self.sequences * self.length
 
 
 def packed_block_after_prefix(block: nn.Module, x: Tensor, groups: int,
@@ -151,8 +162,7 @@ def packed_block_after_prefix(block: nn.Module, x: Tensor, groups: int,
     attn = block.attn
     heads, width = attn.num_heads, x.shape[-1]
     qkv = F.linear(block.ln_1(x), attn.in_proj_weight, attn.in_proj_bias)
-    pieces = qkv.split([groups * prefix] +
-                       [part.sequences * part.length for part in parts])
+    pieces = qkv.split([groups * prefix] + [part.rows for part in parts])
     q, k, v = (_heads(t, heads)
                for t in pieces[0].view(groups, prefix, -1).chunk(3, dim=-1))
     outs = []
@@ -170,10 +180,8 @@ def packed_block_after_prefix(block: nn.Module, x: Tensor, groups: int,
         out = F.scaled_dot_product_attention(qc, kc, vc, attn_mask=part.mask)
         outs.append(out.transpose(1, 2).reshape(n * length, width))
     out = attn.out_proj(torch.cat(outs) if len(outs) > 1 else outs[0])
-    if not keep_prefix:
-        x = x[groups * prefix:]
-    x = x + block.ls_1(out)
-    return x + block.ls_2(block.mlp(block.ln_2(x)))
+    return _after_attention(block, x if keep_prefix else x[groups * prefix:],
+                            out)
 
 
 def block_batch_first(block: nn.Module, x: Tensor,
@@ -206,5 +214,4 @@ def block_batch_first(block: nn.Module, x: Tensor,
         _heads(q, heads), _heads(k, heads), _heads(v, heads),
         attn_mask=attn_mask)
     out = attn.out_proj(out.transpose(1, 2).reshape(n, length, width))
-    x = x + block.ls_1(out)
-    return x + block.ls_2(block.mlp(block.ln_2(x)))
+    return _after_attention(block, x, out)
