@@ -51,26 +51,21 @@ def test_method_summary_is_mean_and_sample_std_and_hm_of_means():
     assert s['seeds'] == 3
 
 
-def test_paired_difference_se_and_significance():
-    seeds = {m: ys.per_seed(_records(), m, ['t1', 't2'])
-             for m in (ZS, 'CoOp')}
-    d = ys.paired_difference(seeds['CoOp'], seeds[ZS], 'base')
-    # per-seed differences 20, 22, 24: mean 22, std 2, se 2 / sqrt(3)
-    assert d['diff'] == pytest.approx(22.0)
-    assert d['se'] == pytest.approx(2 / math.sqrt(3))
-    assert d['significant'] and d['n'] == 3
-    close = {1: dict(base=1.0), 2: dict(base=-1.0), 3: dict(base=1.5)}
-    zero = {k: dict(base=0.0) for k in (1, 2, 3)}
-    d = ys.paired_difference(close, zero, 'base')  # 0.5 +- 0.76
-    assert not d['significant']
-    between = {1: dict(base=0.0), 2: dict(base=1.0), 3: dict(base=2.2)}
-    d = ys.paired_difference(between, zero, 'base')
-    assert d['se'] < d['diff'] < 2 * d['se']  # 1.07 +- 0.64: one se only
-    assert not d['significant']
-    one = ys.paired_difference({1: dict(base=3.0)}, {1: dict(base=1.0)},
-                               'base')
-    assert one['diff'] == 2.0 and math.isnan(one['se'])
-    assert not one['significant']
+def test_orderings_are_paired_on_task_and_seed_units():
+    """CoOp - zero-shot base per (task, seed): 20, 22, 24 on both tasks:
+    diff 22, each task's variance 4 over 3 seeds, se sqrt(2 * 4/3) / 2,
+    df 2 + 2 (Welch-Satterthwaite with equal variances)."""
+    s = ys.summarise(_records(), [ZS, 'CoOp'], ['t1', 't2'])
+    a = s['orderings']['a']
+    assert a['diff'] == pytest.approx(22.0)
+    assert a['se'] == pytest.approx(math.sqrt(2 * 4 / 3) / 2)
+    assert a['df'] == pytest.approx(4.0) and a['n_pairs'] == 6
+    half = 2.776445 * a['se']  # t(0.975, 4)
+    assert a['ci'] == pytest.approx([22 - half, 22 + half], abs=1e-5)
+    assert a['holds'] and a['mde'] > 0
+    assert set(a['per_task']) == {'t1', 't2'}
+    assert a['per_task']['t1']['diff'] == pytest.approx(22.0)
+    assert a['per_task']['t1']['n_pairs'] == 3
 
 
 def test_summary_orderings_hold_only_in_the_published_direction():
@@ -88,18 +83,45 @@ def test_summary_orderings_hold_only_in_the_published_direction():
     assert s['per_task']['t1']['CoOp']['new'][0] == pytest.approx(62.0)
 
 
+def test_the_gate_has_seven_published_orderings():
+    assert list(ys.ORDERINGS) == list('abcdefg')
+    assert ys.ORDERINGS['f'][:3] == ('KgCoOp', ZS, 'base')
+    assert ys.ORDERINGS['g'][:3] == ('MaPLe', 'CoCoOp', 'new')
+    assert set(ys.PUBLISHED) == set(ys.ORDERINGS)
+
+
 def test_ablations_are_paired_hm_differences():
-    records = [Record(m, 't1', seed, base + seed, new)
-               for seed in (1, 2, 3)
+    records = [Record(m, t, seed, base + seed + (t == 't2'), new)
+               for seed in (1, 2, 3) for t in ('t1', 't2')
                for m, base, new in (('DGPrompt', 80.0, 70.0),
                                     ('IVLP', 80.0, 60.0))]
-    s = ys.summarise(records, ['DGPrompt', 'IVLP'], ['t1'])
+    s = ys.summarise(records, ['DGPrompt', 'IVLP'], ['t1', 't2'])
     d = s['ablations']['DGPrompt vs IVLP']
     hm = lambda b, n: 2 * b * n / (b + n)  # noqa: E731
-    diffs = [hm(80 + k, 70) - hm(80 + k, 60) for k in (1, 2, 3)]
-    assert d['diff'] == pytest.approx(np.mean(diffs))
-    assert d['se'] == pytest.approx(np.std(diffs, ddof=1) / math.sqrt(3))
-    assert d['significant'] == (abs(d['diff']) > 2 * d['se'])
+    # the HMs of the averages (base 82.5, new 70 vs 60)
+    assert d['diff'] == pytest.approx(hm(82.5, 70) - hm(82.5, 60))
+    assert d['significant'] == (d['ci'][0] > 0 or d['ci'][1] < 0)
+    assert d['n_pairs'] == 6 and d['measure'] == 'hm'
+
+
+def test_records_file_is_read_and_a_bad_line_is_one_error(tmp_path):
+    for r in _records():
+        if r.task == 't1' and (r.method == 'CoOp' or r.seed == 1):
+            ys.append_record(str(tmp_path), replace(
+                r, task='polygons', seed=0 if r.method == ZS else r.seed,
+                seconds=1.5))
+    found = ys.recorded(str(tmp_path))
+    assert (ZS, 'polygons', 0) in found and len(found) == 4
+    records = ys.read_records(str(tmp_path), [ZS, 'CoOp'], ['polygons'],
+                              [1, 2, 3])
+    # zero-shot's one run is paired with every seed
+    assert sorted((r.method, r.seed) for r in records) == sorted(
+        [(ZS, 1), (ZS, 2), (ZS, 3), ('CoOp', 1), ('CoOp', 2), ('CoOp', 3)])
+    assert all(r.base == 40.0 for r in records if r.method == ZS)
+    with open(tmp_path / ys.RECORDS_FILE, 'a') as f:
+        f.write('{"method": "CoOp"}\n')
+    with pytest.raises(ys.ConfigError, match='records.jsonl:5 is not'):
+        ys.recorded(str(tmp_path))
 
 
 # ------------------------------------------------------------- the world
@@ -379,6 +401,20 @@ def test_command_smoke_runs_resumes_and_refuses_other_settings(tmp_path,
                 if line.startswith('[')]
     assert main(args[:-2]) == 2  # the protocol's epochs: not comparable
     assert 'use another --work-dir' in capsys.readouterr().err
+    # the records go on elsewhere: a fresh work dir with a copy of them
+    # (and the headroom) makes no run again and gives the same summary
+    lines = (tmp_path / 'records.jsonl').read_text().splitlines()
+    assert sorted(json.loads(x)['method'] for x in lines) == sorted(
+        [ZS, 'CoOp'])
+    other = tmp_path / 'elsewhere'
+    other.mkdir()
+    for name in ('records.jsonl', 'headroom.json'):
+        (other / name).write_text((tmp_path / name).read_text())
+    assert main(['--work-dir', str(other)] + args[2:]) == 0
+    assert not [line for line in capsys.readouterr().out.splitlines()
+                if line.startswith('[')]
+    assert json.loads((other / 'summary.json').read_text())['methods'] == \
+        summary['methods']
 
 
 # ------------------------------------------------------- the CLIP recipe

@@ -21,14 +21,18 @@ runs and how it is summarised.
   16 shots' class means (no text) on the base classes, measured once per
   work dir: whether the frozen features leave a prompt learner anything
   to find, and whether the features or the text limit it.
-* **Summary** (:func:`summarise`): per method and seed, base and new are
-  averaged over the tasks; a method's base / new are the mean and sample
-  std of those over seeds, its HM is the harmonic mean of the averaged base
-  and new (std over the seeds' HMs). A difference between two methods is
-  paired by seed: ``diff`` = mean over seeds of the per-seed difference,
-  ``se`` = its standard error (std / sqrt(seeds)); it is *significant* when
-  ``|diff| > 2 se``, and an ordering *holds* when ``diff > 2 se`` in the
-  published direction (:data:`ORDERINGS`).
+* **Records**: each finished run appends one line to
+  ``<work_dir>/records.jsonl`` (method, task, seed, base, new, seconds);
+  the statistics are computed from it, and a work dir holding a copy of
+  it does not make those runs again (a run can go on on another machine).
+* **Summary** (:func:`summarise`): a method's base / new are the mean
+  over seeds of its task-averaged accuracies (± their std), its HM the
+  harmonic mean of the two means. Comparisons of two methods (the
+  published orderings :data:`ORDERINGS`, the ablations :data:`ABLATIONS`)
+  are paired on (task, seed) units, with a two-sided 95 % t interval and
+  the minimum detectable effect at 80 % power (:mod:`.paired`); an ablation
+  is *significant* when its interval excludes 0, an ordering *holds* when
+  its interval lies above 0 in the published direction.
 """
 import csv
 import json
@@ -36,12 +40,13 @@ import math
 import os
 import os.path as osp
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ..evaluation.harmonic_mean import harmonic_mean
 from ..evaluation.protocols import BASE_KEY, NEW_KEY
 from ..utils.errors import ConfigError
+from . import paired
 from . import tasks as world_tasks
 
 WORLD_CLIP = dict(arch='mmpl-world-vit', pretrained='mmpl:world-vit')
@@ -101,6 +106,15 @@ ORDERINGS: Dict[str, Tuple[str, str, str, str]] = {
     'c': ('CoCoOp', 'CoOp', 'new', 'CoCoOp new > CoOp new'),
     'd': ('KgCoOp', 'CoOp', 'new', 'KgCoOp new > CoOp new'),
     'e': ('MaPLe', 'CoCoOp', 'hm', 'MaPLe HM > CoCoOp HM'),
+    'f': ('KgCoOp', ZERO_SHOT, 'base', 'KgCoOp base > zero-shot base'),
+    'g': ('MaPLe', 'CoCoOp', 'new', 'MaPLe new > CoCoOp new'),
+}
+#: what the papers report for each ordering (ViT-B/16, 11-dataset average
+#: of base-to-new; PROTOCOL.md), for the reports
+PUBLISHED: Dict[str, str] = {
+    'a': '82.69 vs 69.34', 'b': '63.22 vs 74.22', 'c': '71.69 vs 63.22',
+    'd': '73.60 vs 63.22', 'e': '78.55 vs 75.83', 'f': '80.73 vs 69.34',
+    'g': '75.14 vs 71.69',
 }
 #: the ablations that isolate each paper's mechanism: name -> (method,
 #: reference), compared on HM
@@ -286,14 +300,15 @@ def run_missing(work_dir: str, methods: Sequence[str], tasks: Sequence[str],
     check_settings(work_dir, quick, clip)
     for task in tasks:  # before the workers: one writer per task
         task_data(work_dir, task, quick)
-    todo, seen = [], set()
+    todo, seen = [], set(recorded(work_dir))
     for seed in seeds:
         for task in tasks:
             for method in methods:
+                key = (method, task, _record_key(method, seed))
                 out = run_dir(work_dir, task, method, seed)
-                if out not in seen and not osp.isfile(
+                if key not in seen and not osp.isfile(
                         osp.join(out, 'results.json')):
-                    seen.add(out)
+                    seen.add(key)
                     todo.append((method, task, seed, work_dir, config_root,
                                  clip, quick))
 
@@ -301,6 +316,10 @@ def run_missing(work_dir: str, methods: Sequence[str], tasks: Sequence[str],
         method, task, seed = job[:3]
         with open(path) as f:
             metrics = json.load(f)['metrics']
+        append_record(work_dir, Record(
+            method, task, _record_key(method, seed),
+            float(metrics[BASE_KEY]), float(metrics[NEW_KEY]),
+            round(seconds, 1)))
         log(f'[{done:3d}/{len(todo)}] {task:9s} {method:24s} seed {seed}: '
             f'base {metrics[BASE_KEY]:5.1f}  new {metrics[NEW_KEY]:5.1f}  '
             f'({seconds:.0f} s)')
@@ -389,37 +408,86 @@ def summarise_runs(work_dir: str, methods: Sequence[str],
 # ------------------------------------------------------------ statistics
 @dataclass(frozen=True)
 class Record:
-    """One run's accuracies (%)."""
+    """One run's accuracies (%) and, where known, its wall time (s)."""
     method: str
     task: str
     seed: int
     base: float
     new: float
+    seconds: Optional[float] = None
+
+
+#: one line per finished run (JSON), full precision: what the statistics
+#: are computed from, small enough to commit, and what lets a run go on
+#: elsewhere (copy it into a fresh work dir: its runs are not made again)
+RECORDS_FILE = 'records.jsonl'
+
+
+def append_record(work_dir: str, record: Record) -> None:
+    with open(osp.join(work_dir, RECORDS_FILE), 'a') as f:
+        f.write(json.dumps(record.__dict__) + '\n')
+
+
+def recorded(work_dir: str) -> Dict[Tuple[str, str, int], Record]:
+    """(method, task, seed) -> the record of ``<work_dir>/records.jsonl``
+    (a later line of the same run wins)."""
+    path = osp.join(work_dir, RECORDS_FILE)
+    out: Dict[Tuple[str, str, int], Record] = {}
+    if not osp.isfile(path):
+        return out
+    with open(path) as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                r = Record(**json.loads(line))
+            except (ValueError, TypeError) as e:
+                raise ConfigError(
+                    f'{path}:{number} is not a yardstick record ({e}). '
+                    'Remove that line or the file') from None
+            out[(r.method, r.task, r.seed)] = r
+    return out
+
+
+def _record_key(method: str, seed: int) -> int:
+    return seed if METHODS[method].trained else 0
 
 
 def read_records(work_dir: str, methods: Sequence[str], tasks: Sequence[str],
                  seeds: Sequence[int]) -> List[Record]:
-    """The records of the runs that exist (zero-shot's one run per task is
-    repeated for every seed)."""
+    """The records of the finished runs, from ``records.jsonl`` or else
+    the run's ``results.json``; zero-shot's one run per task is repeated
+    for every seed, so that it pairs with every trained run."""
+    found = recorded(work_dir)
     records = []
     for method in methods:
         for task in tasks:
             for seed in seeds:
-                path = osp.join(run_dir(work_dir, task, method, seed),
-                                'results.json')
-                if not osp.isfile(path):
-                    continue
-                with open(path) as f:
-                    metrics = json.load(f)['metrics']
-                records.append(Record(method, task, seed,
-                                      float(metrics[BASE_KEY]),
-                                      float(metrics[NEW_KEY])))
+                r = found.get((method, task, _record_key(method, seed)))
+                if r is None:
+                    path = osp.join(run_dir(work_dir, task, method, seed),
+                                    'results.json')
+                    if not osp.isfile(path):
+                        continue
+                    with open(path) as f:
+                        metrics = json.load(f)['metrics']
+                    r = Record(method, task, seed, float(metrics[BASE_KEY]),
+                               float(metrics[NEW_KEY]))
+                records.append(replace(r, seed=seed))
     return records
 
 
 def _mean_std(values: Sequence[float]) -> List[float]:
     std = statistics.stdev(values) if len(values) > 1 else 0.0
     return [statistics.fmean(values), std]
+
+
+def units(records: Iterable[Record], method: str,
+          tasks: Optional[Sequence[str]] = None) -> paired.Units:
+    """(task, seed) -> (base, new) of ``method``: the units of
+    :func:`.paired.paired_comparison`."""
+    return {(r.task, r.seed): (r.base, r.new) for r in records
+            if r.method == method and (tasks is None or r.task in tasks)}
 
 
 def per_seed(records: Iterable[Record], method: str,
@@ -455,42 +523,42 @@ def method_summary(seeds: Dict[int, Dict[str, float]]) -> Dict[str, list]:
     return out
 
 
-def paired_difference(a: Dict[int, Dict[str, float]],
-                      b: Dict[int, Dict[str, float]],
-                      measure: str) -> Dict[str, float]:
-    """``a - b`` on ``measure`` over the seeds both have: diff (mean of the
-    per-seed differences), se (their std / sqrt(n); nan for one seed),
-    significant (|diff| > 2 se), n."""
-    common = sorted(set(a) & set(b))
-    diffs = [a[s][measure] - b[s][measure] for s in common]
-    if not diffs:
-        return dict(diff=math.nan, se=math.nan, significant=False, n=0)
-    diff = statistics.fmean(diffs)
-    se = (statistics.stdev(diffs) / math.sqrt(len(diffs))
-          if len(diffs) > 1 else math.nan)
-    return dict(diff=diff, se=se, significant=bool(abs(diff) > 2 * se),
-                n=len(diffs))
+def compare(records: Sequence[Record], a: str, b: str, measure: str,
+            tasks: Sequence[str]) -> dict:
+    """:func:`.paired.paired_comparison` of ``a - b`` over every task, with
+    the same comparison per task (``per_task``: its seeds only)."""
+    ua, ub = units(records, a, tasks), units(records, b, tasks)
+    out = paired.paired_comparison(ua, ub, measure)
+    out['per_task'] = {}
+    for task in tasks:
+        keep = lambda u: {k: v for k, v in u.items() if k[0] == task}  # noqa
+        d = paired.paired_comparison(keep(ua), keep(ub), measure)
+        if d['n_pairs']:
+            out['per_task'][task] = {k: d[k] for k in (
+                'diff', 'ci', 'mde', 'n_pairs', 'significant')}
+    return out
 
 
 def summarise(records: Sequence[Record], methods: Sequence[str],
               tasks: Sequence[str]) -> dict:
     """The yardstick's ``summary.json`` (see the module doc)."""
-    seeds = {m: per_seed(records, m, tasks) for m in methods}
     summary: dict = dict(tasks=list(tasks), methods={}, orderings={},
                          ablations={}, per_task={})
     for m in methods:
-        if seeds[m]:
-            summary['methods'][m] = method_summary(seeds[m])
+        seeds = per_seed(records, m, tasks)
+        if seeds:
+            summary['methods'][m] = method_summary(seeds)
     for key, (a, b, measure, claim) in ORDERINGS.items():
         if a in methods and b in methods:
-            d = paired_difference(seeds[a], seeds[b], measure)
+            d = compare(records, a, b, measure, tasks)
             summary['orderings'][key] = dict(
-                d, claim=claim, holds=bool(d['diff'] > 2 * d['se']))
+                d, claim=claim, method=a, reference=b, measure=measure,
+                holds=bool(d['ci'][0] > 0))
     for name, (a, b) in ABLATIONS.items():
         if a in methods and b in methods:
             summary['ablations'][name] = dict(
-                paired_difference(seeds[a], seeds[b], 'hm'), method=a,
-                reference=b)
+                compare(records, a, b, 'hm', tasks), method=a, reference=b,
+                measure='hm')
     for task in tasks:
         runs = {m: per_seed(records, m, [task]) for m in methods}
         summary['per_task'][task] = {m: method_summary(r)
@@ -503,29 +571,52 @@ def _pm(cell: Sequence[float]) -> str:
     return f'{cell[0]:.2f} ± {cell[1]:.2f}'
 
 
-def _signed(d: dict) -> str:
-    if d['n'] < 2:
-        return f'{d["diff"]:+.2f} (1 seed)'
-    return f'{d["diff"]:+.2f} ± {d["se"]:.2f}'
+def _interval(d: dict) -> str:
+    """'+1.23 [+0.45, +2.01]' (diff and its 95 % interval)."""
+    if math.isnan(d['ci'][0]):
+        return f'{d["diff"]:+.2f} (no interval: a task has one seed)'
+    return f'{d["diff"]:+.2f} [{d["ci"][0]:+.2f}, {d["ci"][1]:+.2f}]'
+
+
+def _comparison_rows(comparisons: dict, verdict: str, label) -> List[str]:
+    rows = []
+    for key, d in comparisons.items():
+        mde = '-' if math.isnan(d['mde']) else f'{d["mde"]:.2f}'
+        rows.append(f'| {label(key, d)} | {_interval(d)} | {mde} | '
+                    f'{d["n_pairs"]} | {"yes" if d[verdict] else "no"} |')
+    return rows
 
 
 def to_markdown(summary: dict) -> str:
-    """The methods table, the orderings and the ablations."""
+    """The methods table, the orderings and the ablations (95 % intervals,
+    minimum detectable effects), the per-task tables, the headroom."""
     lines = ['| method | base | new | HM | seeds |', '|---|---|---|---|---|']
     for m, s in summary['methods'].items():
         lines.append(f'| {m} | {_pm(s["base"])} | {_pm(s["new"])} | '
                      f'{_pm(s["hm"])} | {s["seeds"]} |')
-    lines += ['', '| ordering (published) | diff ± se | holds |',
-              '|---|---|---|']
-    for key, d in summary['orderings'].items():
-        lines.append(f'| ({key}) {d["claim"]} | {_signed(d)} | '
-                     f'{"yes" if d["holds"] else "no"} |')
-    lines += ['', '| ablation (HM) | diff ± se | significant (> 2 se) |',
-              '|---|---|---|']
-    for name, d in summary['ablations'].items():
-        lines.append(f'| {name} | {_signed(d)} | '
-                     f'{"yes" if d["significant"] else "no"} |')
+    lines += ['', '(base / new / HM: mean ± std over seeds of the '
+              'task-averaged accuracies; the HM of the means.)', '',
+              '| ordering (published) | diff [95 % CI] | MDE (80 %) | '
+              'pairs | holds (CI > 0) |', '|---|---|---|---|---|']
+    lines += _comparison_rows(
+        summary['orderings'], 'holds', lambda key, d:
+        f'({key}) {d["claim"]} ({PUBLISHED.get(key, "?")})')
+    lines += ['', '| ablation (HM) | diff [95 % CI] | MDE (80 %) | pairs | '
+              'significant (CI excludes 0) |', '|---|---|---|---|---|']
+    lines += _comparison_rows(summary['ablations'], 'significant',
+                              lambda name, d: name)
+    comparisons = [(f'({k}) {d["method"]} - {d["reference"]} '
+                    f'{d["measure"]}', d)
+                   for k, d in summary['orderings'].items()]
+    comparisons += [(f'{n} (HM)', d) for n, d in summary['ablations'].items()]
     tasks = summary['tasks']
+    if comparisons:
+        lines += ['', '| comparison, per task: diff [95 % CI] | ' +
+                  ' | '.join(tasks) + ' |', '|---|' + '---|' * len(tasks)]
+        for label, d in comparisons:
+            cells = [_interval(d['per_task'][t]) if t in d['per_task']
+                     else '-' for t in tasks]
+            lines.append(f'| {label} | ' + ' | '.join(cells) + ' |')
     lines += ['', '| method | ' + ' | '.join(
         f'{t} base / new' for t in tasks) + ' |',
         '|---|' + '---|' * len(tasks)]
@@ -561,11 +652,17 @@ def write_csv(records: Sequence[Record], path: str) -> None:
 
 
 def plot(summary: dict, path: str, title: str = '') -> None:
-    """Grouped bars (base, new, HM) per method with std error bars."""
+    """Left: grouped bars (base, new, HM) per method with std error bars.
+    Right: every ordering and ablation, diff with its 95 % interval."""
     from ..evaluation.plots import pyplot
     plt = pyplot()
     methods = list(summary['methods'])
-    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(methods) + 2), 4))
+    rows = [(f'({k}) {d["claim"]}', d)
+            for k, d in summary['orderings'].items()]
+    rows += [(f'{n} (HM)', d) for n, d in summary['ablations'].items()]
+    fig, (ax, forest) = plt.subplots(
+        1, 2, figsize=(max(6, 0.9 * len(methods) + 2) + 6, 4.5),
+        gridspec_kw=dict(width_ratios=[max(6, 0.9 * len(methods) + 2), 6]))
     width = 0.27
     for k, measure in enumerate(('base', 'new', 'hm')):
         xs = [i + (k - 1) * width for i in range(len(methods))]
@@ -578,6 +675,20 @@ def plot(summary: dict, path: str, title: str = '') -> None:
     ax.set_ylabel('top-1 accuracy (%)')
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8)
+    ys = list(range(len(rows)))[::-1]
+    for y, (_, d) in zip(ys, rows):
+        lo, hi = d['ci']
+        colour = 'tab:green' if lo > 0 else (
+            'tab:red' if hi < 0 else 'tab:gray')
+        if not math.isnan(lo):
+            forest.plot([lo, hi], [y, y], color=colour, lw=2)
+        forest.plot([d['diff']], [y], 'o', color=colour, ms=4)
+    forest.axvline(0, color='black', lw=0.8)
+    forest.set_yticks(ys)
+    forest.set_yticklabels([label for label, _ in rows], fontsize=7)
+    forest.set_xlabel('difference, points (95 % CI)')
+    forest.set_title('orderings (published direction) and ablations',
+                     fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -6,8 +6,10 @@
 Writes the generated tasks (CoOp split layout) under ``<work-dir>/data``,
 runs every (task, method, seed) that has no ``results.json`` yet (the
 command resumes), and writes ``yardstick.md``, ``yardstick.csv``,
-``yardstick.png`` and ``summary.json`` (orderings of the published
-baselines, methods, ablations) to the work dir. One progress line per run;
+``yardstick.png`` and ``summary.json`` (methods; orderings of the published
+baselines and ablations, each a paired difference with its 95 % interval
+and minimum detectable effect) to the work dir; ``records.jsonl`` has one
+line per finished run (copy it into another work dir to go on there). One progress line per run;
 each run's logs are in its folder. See mmpl/benchmark/yardstick.py for the
 protocol and the statistics.
 """
@@ -25,9 +27,13 @@ def parse_args(argv=None):
     parser.add_argument('--work-dir', default='work_dirs/yardstick')
     parser.add_argument('--seeds', type=int, nargs='+',
                         default=list(ys.DEFAULT_SEEDS))
-    parser.add_argument('--tasks', nargs='+', default=list(ys.DEFAULT_TASKS))
+    parser.add_argument('--tasks', nargs='+', default=list(ys.DEFAULT_TASKS),
+                        help='tasks (default: all): ' +
+                        ', '.join(ys.DEFAULT_TASKS))
     parser.add_argument('--methods', nargs='+', default=list(ys.METHODS),
-                        help='method labels (default: all)')
+                        help='method labels, quoted where they have spaces '
+                        '(default: all): ' + ', '.join(
+                            repr(m) if ' ' in m else m for m in ys.METHODS))
     parser.add_argument('--jobs', type=int, default=2,
                         help='runs in parallel, one thread each (default 2)')
     parser.add_argument('--clip-weights', default=None,
@@ -75,6 +81,11 @@ def run(args) -> int:
         ys.run_missing(work_dir, args.methods, args.tasks, args.seeds,
                        args.jobs, ROOT, clip, quick,
                        log=lambda line: print(line, flush=True))
+    elif not ys.read_records(work_dir, args.methods, args.tasks,
+                             args.seeds):
+        raise ConfigError(f'--summary-only: {work_dir} holds no finished run '
+                          'of these methods, tasks and seeds. Give the work '
+                          'dir of a yardstick run, or run it first')
     summary, paths = ys.summarise_runs(work_dir, args.methods, args.tasks,
                                        args.seeds, quick)
     print(f'\n{summary["title"]} ({time.time() - start:.0f} s)')
