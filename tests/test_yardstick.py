@@ -391,9 +391,11 @@ def test_command_smoke_runs_resumes_and_refuses_other_settings(tmp_path,
     assert summary['quick_look'] == {'test_per_class': 4, 'max_epochs': 1}
     assert set(summary['orderings']) == {'a', 'b'}
     assert set(summary['headroom']['polygons']) == {
-        'zero_shot', 'styled', 'probe', 'probe_ridge', 'prototypes'}
+        'zero_shot', 'styled', 'probe', 'probe_ridge', 'prototypes',
+        'context_sgd'}
     report = (tmp_path / 'yardstick.md').read_text()
     assert 'linear probe' in report and 'class means, no text' in report
+    assert '4-token context, SGD' in report
     log = list(tmp_path.glob('runs/polygons/CoOp/seed1/*/*.log'))
     assert log and 'Epoch(train)' in log[0].read_text()
     assert main(args) == 0  # resumes: nothing left to run
@@ -448,3 +450,41 @@ def test_recipe_runs_with_real_clip_temperature(tmp_path):
     assert all(math.isfinite(h['loss']) for h in history)
     assert model.logit_scale.exp().item() <= LOGIT_SCALE * 1.0001
     assert model.visual.grid_size == (8, 8)  # the 8x8 patch grid
+
+
+@pytest.mark.heavy
+def test_text_stream_rescale_keeps_the_function_and_lets_4_tokens_learn():
+    """``pretrain.rescale_text_stream`` divides the text residual stream by
+    4 without changing the CLIP's text features; on the v2 world CLIP a
+    4-token context from "a photo of a" does not learn under the papers'
+    SGD (2e-3, momentum 0.9, 100 steps: the headroom's context probe), on
+    the rescaled one it does (polygons, base classes)."""
+    import torch
+
+    from mmpl.benchmark import headroom
+    from mmpl.benchmark.pretrain import (image_features, rescale_text_stream,
+                                         text_weights, to_tensor, top1)
+    from mmpl.clip.builder import build_open_clip
+    task = world_tasks.get_task('polygons')
+    names = task.classes[:len(task.classes) // 2]
+    train, train_y = world_tasks.sample_split(task, 16, 1)
+    test, test_y = world_tasks.sample_split(task, 30, 1001)
+    keep, keep_test = train_y < len(names), test_y < len(names)
+    accuracy = {}
+    for factor in (1, 4):
+        model = build_open_clip('mmpl-world-vit', 'mmpl:world-vit').eval()
+        before = text_weights(model, names, task.template)
+        scale = model.token_embedding.weight.detach().clone()
+        if factor != 1:
+            rescale_text_stream(model, factor)
+        after = text_weights(model, names, task.template)
+        assert torch.allclose(model.token_embedding.weight, scale / factor)
+        assert float((before * after).sum(-1).min()) > 1 - 1e-4
+        x = image_features(model, to_tensor(train[keep]))
+        x_test = image_features(model, to_tensor(test[keep_test]))
+        y, y_test = (torch.from_numpy(train_y[keep]),
+                     torch.from_numpy(test_y[keep_test]))
+        zero_shot = top1(x_test, after, y_test)
+        accuracy[factor] = headroom.context_probe_accuracy(
+            model, names, x, y, x_test, y_test) - zero_shot
+    assert accuracy[1] < 5 and accuracy[4] > 10, accuracy

@@ -20,15 +20,22 @@ docs/yardstick.md). Per task, on the base classes, this measures
   what limits every method, not the prompt (the v2 world CLIP:
   docs/yardstick.md).
 
-The probe is mmpl's diagnostic, not a published protocol.
+* ``context_sgd``: four context vectors set to the embeddings of "a photo
+  of a" before each class name (KgCoOp's and CoCoOp's context), trained
+  alone by the papers' optimiser (SGD, lr 2e-3, momentum 0.9) for 100
+  full-batch steps on the 16 shots' frozen features: whether a 4-token
+  prompt can learn at the papers' learning rate on this CLIP at all (on
+  the v2 world CLIP it cannot: docs/yardstick.md).
+
+The probes are mmpl's diagnostics, not a published protocol.
 """
 from typing import Dict
 
 import torch
 import torch.nn.functional as F
 
-from .pretrain import (LOGIT_SCALE, image_features, text_weights, to_tensor,
-                       top1)
+from .pretrain import (ARCH, LOGIT_SCALE, image_features, text_weights,
+                       to_tensor, top1)
 from .tasks import Task, sample_split
 
 #: probe schedule: full-batch Adam steps, learning rate; the ridges to the
@@ -36,7 +43,11 @@ from .tasks import Task, sample_split
 PROBE_STEPS, PROBE_LR = 300, 1e-2
 PROBE_RIDGES = (0.01, 0.1, 1.0, 10.0)
 #: what :func:`task_headroom` measures
-HEADROOM_KEYS = ('zero_shot', 'styled', 'probe', 'probe_ridge', 'prototypes')
+HEADROOM_KEYS = ('zero_shot', 'styled', 'probe', 'probe_ridge', 'prototypes',
+                 'context_sgd')
+#: the context probe: KgCoOp's / CoCoOp's context and the papers' optimiser
+CONTEXT_PHRASE, CONTEXT_LR, CONTEXT_MOMENTUM, CONTEXT_STEPS = (
+    'a photo of a', 2e-3, 0.9, 100)
 
 
 def probe_accuracy(train_x: torch.Tensor, train_y: torch.Tensor,
@@ -65,6 +76,47 @@ def prototype_accuracy(train_x: torch.Tensor, train_y: torch.Tensor,
     return top1(test_x, F.normalize(sums, dim=-1), test_y)
 
 
+def context_probe_accuracy(model, names, train_x: torch.Tensor,
+                           train_y: torch.Tensor, test_x: torch.Tensor,
+                           test_y: torch.Tensor,
+                           steps: int = CONTEXT_STEPS) -> float:
+    """Top-1 (%) on ``test_x`` after training the context of
+    "{CONTEXT_PHRASE} {name}." alone (see the module doc): normalised
+    image features (N, D), labels (N,) into ``names``."""
+    import open_clip
+
+    from ..clip import TextTower
+    tower = TextTower(model)
+    tokenize = open_clip.get_tokenizer(ARCH)
+    n_ctx = int(tower.eot_index(tokenize([CONTEXT_PHRASE]))[0]) - 1
+    ids = tokenize([f'{CONTEXT_PHRASE} {name}.' for name in names])
+    eot = tower.eot_index(ids)
+    frozen = [p for p in model.parameters() if p.requires_grad]
+    for p in frozen:  # the context alone learns
+        p.requires_grad_(False)
+    with torch.no_grad():
+        words = tower.embed_tokens(ids).float()  # (C, L, Dt)
+    ctx = words[0, 1:1 + n_ctx].clone().requires_grad_(True)  # (n_ctx, Dt)
+    optimizer = torch.optim.SGD([ctx], lr=CONTEXT_LR,
+                                momentum=CONTEXT_MOMENTUM)
+
+    def weights() -> torch.Tensor:  # (C, D) class text features
+        x = torch.cat([words[:, :1], ctx.expand(len(names), -1, -1),
+                       words[:, 1 + n_ctx:]], dim=1)
+        return F.normalize(tower.encode_batch(x, eot), dim=-1)
+
+    for _ in range(steps):
+        loss = F.cross_entropy(LOGIT_SCALE * train_x @ weights().t(),
+                               train_y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    for p in frozen:
+        p.requires_grad_(True)
+    with torch.no_grad():
+        return top1(test_x, weights(), test_y)
+
+
 def task_headroom(model, task: Task, shots: int = 16, seed: int = 1,
                   test_per_class: int = 60) -> Dict[str, float]:
     """:data:`HEADROOM_KEYS` -> top-1 (%) on ``task``'s base classes (the
@@ -90,5 +142,8 @@ def task_headroom(model, task: Task, shots: int = 16, seed: int = 1,
     out['probe'] = probes[out['probe_ridge']]
     out['prototypes'] = prototype_accuracy(train_x, train_y, test_x, test_y,
                                            n_base)
+    with torch.enable_grad():
+        out['context_sgd'] = context_probe_accuracy(
+            model, names, train_x, train_y, test_x, test_y)
     return out
 

@@ -140,6 +140,30 @@ def pretrain(steps: int = 6000, batch_size: int = 128,
     return model, history
 
 
+@torch.no_grad()
+def rescale_text_stream(model, factor: float) -> None:
+    """Divide the residual stream of ``model``'s text tower by ``factor``
+    without changing its function: the token and positional embeddings and
+    every block's residual-branch outputs (attention ``out_proj``, MLP
+    ``c_proj``) are divided by it; LayerNorm (``ln_1``, ``ln_2``,
+    ``ln_final``) undoes the scale (up to its eps).
+
+    What changes is the scale prompt learners start from and step in:
+    context vectors set to word embeddings are ``factor`` times smaller,
+    their gradients ``factor`` times larger, so one SGD step moves them
+    ``factor**2`` times further relative to their size. Real CLIP's token
+    embeddings are initialised with std 0.02 per dimension, the scale of
+    CoOp's random context; the v2 world CLIP's used tokens reached about
+    0.08-0.12 (docs/yardstick.md, "why KgCoOp does not learn").
+    """
+    model.token_embedding.weight.div_(factor)
+    model.positional_embedding.div_(factor)
+    for block in model.transformer.resblocks:
+        for proj in (block.attn.out_proj, block.mlp.c_proj):
+            proj.weight.div_(factor)
+            proj.bias.div_(factor)
+
+
 def _with_prefix(text: str, rng: np.random.Generator) -> str:
     n = int(rng.integers(MAX_PREFIX + 1)) if rng.random() < 0.5 else 0
     words = [FILLER[int(i)] for i in rng.integers(len(FILLER), size=n)]

@@ -630,14 +630,16 @@ def to_markdown(summary: dict) -> str:
     if summary.get('headroom'):
         lines += ['', '| headroom (base classes) | zero-shot | prompt '
                   'naming the style | 16-shot linear probe (best ridge) | '
-                  '16-shot class means, no text |',
-                  '|---|---|---|---|---|']
+                  '16-shot class means, no text | 4-token context, SGD '
+                  '2e-3 |', '|---|---|---|---|---|---|']
         for t, h in summary['headroom'].items():
-            means = h.get('prototypes')  # absent in a v2 headroom.json
+            # absent in the headroom.json of older versions
+            means, ctx = h.get('prototypes'), h.get('context_sgd')
             lines.append(f'| {t} | {h["zero_shot"]:.1f} | '
                          f'{h["styled"]:.1f} | {h["probe"]:.1f} '
                          f'({h["probe_ridge"]:g}) | '
-                         f'{"-" if means is None else f"{means:.1f}"} |')
+                         f'{"-" if means is None else f"{means:.1f}"} | '
+                         f'{"-" if ctx is None else f"{ctx:.1f}"} |')
     return '\n'.join(lines)
 
 
