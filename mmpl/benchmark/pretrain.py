@@ -38,6 +38,12 @@ MAX_PREFIX = 18
 #: real CLIP ends at (its clamp), so that prompt learners' cross-entropy
 #: gradients have the size the papers' learning rates were set for
 LOGIT_SCALE = 100.0
+#: the per-dimension RMS the embeddings of the world's words are brought to
+#: at the end of the recipe (:func:`match_text_scale`): the std CLIP
+#: initialises its token embedding with and CoOp draws its random context
+#: with, so that the papers' SGD learning rates move word-initialised
+#: context as they do on real CLIP (docs/yardstick.md)
+TEXT_EMBEDDING_RMS = 0.02
 
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:
@@ -137,7 +143,41 @@ def pretrain(steps: int = 6000, batch_size: int = 128,
             log('  '.join(f'{k} {v:.4g}' if isinstance(v, float) else
                           f'{k} {v}' for k, v in record.items()))
     model.eval()
+    factor = match_text_scale(model)
+    log(f'text stream divided by {factor:.3g} (the same function): the '
+        f"world's words at {TEXT_EMBEDDING_RMS} per dimension")
     return model, history
+
+
+def world_token_ids() -> List[int]:
+    """The BPE ids of the words the world's captions and the tasks' class
+    names use (captions of 2000 random scenes, a fixed seed)."""
+    import open_clip
+
+    from .tasks import TASKS
+    tokenize = open_clip.get_tokenizer(ARCH)
+    rng = np.random.default_rng(0)
+    texts = [world.caption(world.random_scene(rng), rng)[0]
+             for _ in range(2000)]
+    texts += [name for task in TASKS.values() for name in task.classes]
+    words = sorted({w for t in texts for w in t.replace('.', ' ').split()})
+    special = {0, tokenize.sot_token_id, tokenize.eot_token_id}  # 0: pad
+    return sorted({int(i) for row in tokenize(words) for i in row
+                   if int(i) not in special})
+
+
+def text_embedding_rms(model) -> float:
+    """Per-dimension RMS of the token embeddings of the world's words."""
+    rows = model.token_embedding.weight[world_token_ids()].float()
+    return float(rows.pow(2).mean().sqrt())
+
+
+def match_text_scale(model) -> float:
+    """:func:`rescale_text_stream` so that the world's words end at
+    :data:`TEXT_EMBEDDING_RMS` per dimension; returns the factor."""
+    factor = text_embedding_rms(model) / TEXT_EMBEDDING_RMS
+    rescale_text_stream(model, factor)
+    return factor
 
 
 @torch.no_grad()

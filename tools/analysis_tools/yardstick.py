@@ -1,7 +1,8 @@
 """The yardstick: every method on the caption world's tasks over seeds.
 
-    python tools/analysis_tools/yardstick.py --seeds 1 2 3 \\
-        --work-dir work_dirs/yardstick
+    python tools/analysis_tools/yardstick.py --work-dir work_dirs/yardstick
+    python tools/analysis_tools/yardstick.py --seeds $(seq 9 16) \\
+        --work-dir work_dirs/yardstick_confirm  # the confirmation set
 
 Writes the generated tasks (CoOp split layout) under ``<work-dir>/data``,
 runs every (task, method, seed) that has no ``results.json`` yet (the
@@ -9,7 +10,9 @@ command resumes), and writes ``yardstick.md``, ``yardstick.csv``,
 ``yardstick.png`` and ``summary.json`` (methods; orderings of the published
 baselines and ablations, each a paired difference with its 95 % interval
 and minimum detectable effect) to the work dir; ``records.jsonl`` has one
-line per finished run (copy it into another work dir to go on there). One progress line per run;
+line per finished run (copy it into another work dir to go on there).
+``--confirms FIRST_WORK_DIR`` on a run with disjoint seeds writes
+``replication.md``: each verdict of both runs, and whether they agree. One progress line per run;
 each run's logs are in its folder. See mmpl/benchmark/yardstick.py for the
 protocol and the statistics.
 """
@@ -26,7 +29,9 @@ def parse_args(argv=None):
     parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--work-dir', default='work_dirs/yardstick')
     parser.add_argument('--seeds', type=int, nargs='+',
-                        default=list(ys.DEFAULT_SEEDS))
+                        default=list(ys.DEFAULT_SEEDS),
+                        help='seeds (default: the first set, 1-8; the '
+                        'confirmation set is 9-16)')
     parser.add_argument('--tasks', nargs='+', default=list(ys.DEFAULT_TASKS),
                         help='tasks (default: all): ' +
                         ', '.join(ys.DEFAULT_TASKS))
@@ -45,6 +50,10 @@ def parse_args(argv=None):
     parser.add_argument('--max-epochs', type=int, default=None,
                         help="quick look / smoke only: every method's "
                         "epochs (default: each family's own schedule)")
+    parser.add_argument('--confirms', metavar='WORK_DIR', default=None,
+                        help='the work dir of the first seed set: compare '
+                        'its verdicts with this run\'s (disjoint seeds) and '
+                        'write replication.md here')
     parser.add_argument('--summary-only', action='store_true',
                         help='summarise the finished runs, run nothing')
     return parser.parse_args(argv)
@@ -60,6 +69,12 @@ def run(args) -> int:
     from mmpl.benchmark import yardstick as ys
     from mmpl.utils.errors import ConfigError
     ys.check_names(args.methods, args.tasks)
+    first = None
+    if args.confirms is not None:
+        first = _first_summary(args.confirms, args.seeds)
+    if min(args.seeds) < 0 or len(set(args.seeds)) != len(args.seeds):
+        raise ConfigError(f'--seeds must be distinct numbers >= 0, got '
+                          f'{args.seeds}')
     if args.jobs < 1:
         raise ConfigError(f'--jobs must be at least 1, got {args.jobs}')
     if args.clip_weights and not osp.isfile(args.clip_weights):
@@ -90,8 +105,38 @@ def run(args) -> int:
                                        args.seeds, quick)
     print(f'\n{summary["title"]} ({time.time() - start:.0f} s)')
     print(ys.to_markdown(summary))
+    if first is not None:
+        table = ys.replication_markdown(first, summary)
+        path = osp.join(work_dir, 'replication.md')
+        with open(path, 'w') as f:
+            f.write(table + '\n')
+        print(f'\nreplication of {args.confirms}:\n{table}')
+        paths['replication'] = path
     print('\n'.join(f'wrote {p}' for p in paths.values()))
     return 0
+
+
+def _first_summary(work_dir: str, seeds) -> dict:
+    """The summary.json of the first seed set's work dir, whose seeds
+    must not overlap ``seeds``."""
+    import json
+
+    from mmpl.utils.errors import ConfigError
+    path = osp.join(work_dir, 'summary.json')
+    if not osp.isfile(path):
+        raise ConfigError(f'--confirms {work_dir}: no summary.json there. '
+                          'Give the work dir of a finished yardstick run')
+    try:
+        with open(path) as f:
+            first = json.load(f)
+    except ValueError as e:
+        raise ConfigError(f'--confirms {work_dir}: summary.json is not JSON '
+                          f'({e}). Run --summary-only there again') from None
+    shared = sorted(set(first.get('seeds', [])) & set(seeds))
+    if shared:
+        raise ConfigError(f'--confirms {work_dir}: seeds {shared} are in '
+                          'both runs. A confirmation needs disjoint seeds')
+    return first
 
 
 if __name__ == '__main__':
