@@ -93,6 +93,44 @@ def test_real_dassl_file_with_a_pickled_scheduler_runs_no_code(tmp_path):
                        official['state_dict']['ctx'])
 
 
+@pytest.mark.parametrize('where', ['first pickle', 'scheduler'])
+def test_legacy_format_file_runs_no_code(tmp_path, where):
+    """The legacy (non-zip) format is several pickles in a row: a payload
+    in the one torch reads as the magic number, or in the scheduler entry
+    of the main one, runs nothing (a global that weights_only refuses as
+    'Unsupported global', so the inert reader is used)."""
+    import io
+    import pickle
+    import subprocess
+    marker = tmp_path / 'ran'
+
+    class Payload:
+        def __reduce__(self):
+            return (subprocess.call, (['touch', str(marker)], ))
+
+    ckpt = {'state_dict': {'ctx': torch.arange(8.).view(2, 4)}, 'epoch': 3}
+    if where == 'scheduler':
+        ckpt['scheduler'] = {'successor': Payload()}
+    buf = io.BytesIO()
+    torch.save(ckpt, buf, _use_new_zipfile_serialization=False)
+    data = buf.getvalue()
+    if where == 'first pickle':  # the payload replaces the magic number
+        magic = pickle.dumps(0x1950a86a20f9469cfc6c, protocol=2)
+        assert data.startswith(magic)
+        data = pickle.dumps(Payload(), protocol=2) + data[len(magic):]
+    path = tmp_path / 'model.pth.tar-3'
+    path.write_bytes(data)
+    with pytest.raises(Exception, match='Unsupported global'):
+        torch.load(str(path), weights_only=True)
+    if where == 'first pickle':
+        with pytest.raises(OfficialCheckpointError, match='corrupt'):
+            load_official_checkpoint(str(path))
+    else:
+        out = load_official_checkpoint(str(path))
+        assert torch.equal(out['state_dict']['ctx'], ckpt['state_dict']['ctx'])
+    assert not marker.exists()
+
+
 def test_ivlp_promptsrc_layout(tiny_clip):
     """IVLP / PromptSRC (the authors' layout: ``prompt_learner.ctx``, the
     vision tower's ``VPT``, ``VPT_shallow`` per block) -> the PromptSRC-style

@@ -90,8 +90,14 @@ def _inert_unpickler():
 
     class Module:  # what torch.load expects of ``pickle_module``
         Unpickler = InertUnpickler
-        load = pickle.load
         __name__ = 'mmpl_inert_pickle'
+
+        @staticmethod
+        def load(file, **kwargs):
+            # the legacy (non-zip) format reads its magic number, protocol,
+            # system info and storage keys with ``pickle_module.load``: each
+            # is a pickle of its own and must be as inert as the main one
+            return InertUnpickler(file, **kwargs).load()
 
     return Module
 
