@@ -526,3 +526,14 @@ def test_confirms_needs_a_summary_with_disjoint_seeds(tmp_path, capsys):
     assert 'seeds [2] are in both runs' in capsys.readouterr().err
     assert main(args + ['--confirms', str(tmp_path)]) == 2
     assert 'no summary.json there' in capsys.readouterr().err
+
+
+def test_summary_only_leaves_a_folder_without_runs_untouched(tmp_path, capsys):
+    """A folder of the user's own summary.json / yardstick.md is not a
+    yardstick work dir: --summary-only refuses it and replaces nothing."""
+    from tools.analysis_tools.yardstick import main
+    for name in ('summary.json', 'yardstick.md'):
+        (tmp_path / name).write_text('mine')
+    assert main(['--work-dir', str(tmp_path), '--summary-only']) == 2
+    assert 'holds no finished run' in capsys.readouterr().err
+    assert [p.read_text() for p in sorted(tmp_path.iterdir())] == ['mine'] * 2
