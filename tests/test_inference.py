@@ -162,6 +162,14 @@ def test_default_classes_and_class_count_changes(trained, data):
     sums = [sum(r['topk_scores']) for r in inferencer(
         folder_images(folder)[:2], topk=3)]
     assert np.allclose(sums, 1.0, atol=1e-5)
+    # a string is not a list of names (it was read as 'c', 'a', 't')
+    from mmpl.utils.errors import ConfigError
+    with pytest.raises(ConfigError, match=r"got the string 'cat,dog'.*"
+                       r"\['cat', 'dog'\]"):
+        inferencer.set_classes('cat,dog')
+    with pytest.raises(ConfigError, match="got the string 'cat'"):
+        PromptInferencer(ckpt, classes='cat')
+    assert inferencer.classes == ['red star', 'blue heart', 'green moon']
 
 
 def test_old_checkpoint_without_model_meta_needs_config(trained, tmp_path):

@@ -16,8 +16,9 @@ train_tool = load_tool('tools/train.py')
 test_tool = load_tool('tools/test.py')
 smoke_tool = load_tool('tools/misc/smoke.py')
 report_tool = load_tool('tools/analysis_tools/report.py')
+infer_tool = load_tool('tools/infer.py')
 TOOLS = dict(train=train_tool, test=test_tool, smoke=smoke_tool,
-             report=report_tool)
+             report=report_tool, infer=infer_tool)
 EXAMPLE = osp.join(ROOT, 'configs/examples/'
                    'coop_vitb16_b2n_mmpretrain_custom.py')
 
@@ -33,6 +34,7 @@ def _files(tmp_path) -> dict:
     truncated.write_bytes(truncated.read_bytes()[:300])
     a_file = tmp_path / 'a_file'
     a_file.write_text('mine')
+    (tmp_path / 'mine.json').write_text('{"mine": 1}')
     (tmp_path / 'empty_run').mkdir()
     other_arch = tmp_path / 'other_arch.pt'  # a plain state dict
     torch.save({'visual.conv1.weight': torch.zeros(8, 3, 4, 4)},
@@ -42,6 +44,7 @@ def _files(tmp_path) -> dict:
     return dict(other_arch=str(other_arch), runs=str(tmp_path / 'runs'),
                 out=str(tmp_path / 'report'),broken=str(broken), garbage=str(garbage),
                 truncated=str(truncated), a_file=str(a_file),
+                a_json=str(tmp_path / 'mine.json'),
                 empty_run=str(tmp_path / 'empty_run'),
                 work=str(tmp_path / 'w'))
 
@@ -88,7 +91,15 @@ CASES = [
      "CustomDataset data not found: 'data/custom/train'"),
     ('test', [COOP, '{garbage}'], 'cannot read checkpoint'),
     ('test', [COOP, '{work}/none.pth'], 'checkpoint not found'),
-    ('test', [COOP, '--out', '{a_file}'], "exists. Give a new file"),
+    ('test', [COOP, '--out', '{a_file}'], "exists. Choose another file"),
+    # outputs are checked before the work: results are never lost after it
+    ('test', [COOP, '--out', '{work}/missing/r.json'],
+     'does not exist. Create it first'),
+    ('test', [COOP, '--out', '{a_file}/r.json'], 'is a file, not a folder'),
+    ('infer', ['{a_file}', '{garbage}', '--out', '{work}/missing/r.json'],
+     'does not exist. Create it first'),
+    ('infer', ['{a_file}', '{garbage}', '--out', '{a_json}'],
+     'exists. Choose another file'),
     ('smoke', ['nowhere/cfg.py'], 'config not found'),
     ('report', ['{runs}', '--out-dir', '{out}'], 'results.json is not valid '
      'JSON'),

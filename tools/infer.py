@@ -19,8 +19,8 @@ import sys
 
 # (import mmpl filters mmcv-lite's warning about a CUDA op mmpl never uses)
 from mmpl.utils.cli import ArgumentParser
-from mmpl.utils.errors import (ConfigError, ExistingFileError,
-                               MissingFileError, run_cli)
+from mmpl.utils.errors import ConfigError, MissingFileError, run_cli
+from mmpl.utils.io import check_new_file
 
 
 def parse_args(argv=None):
@@ -60,10 +60,7 @@ def check_args(args) -> list:
         if osp.splitext(args.out)[1].lower() not in ('.json', '.csv'):
             raise ConfigError(f'--out {args.out!r} must end in .json or .csv. '
                              'Choose the output format by its suffix')
-        if osp.exists(args.out):
-            raise ExistingFileError(
-                f'--out {args.out!r} exists. Choose another file or remove '
-                'it (results are never written over a file)')
+        check_new_file(args.out, '--out')
     if args.topk < 1 or args.batch_size < 1:
         raise ConfigError('--topk and --batch-size must be >= 1. Give '
                          'positive numbers')

@@ -10,7 +10,6 @@ harmonic_mean; other protocols <dataset>/accuracy/top1. Every test sample
 counts once, whatever the number of processes.
 """
 import json
-import os
 import sys
 
 from mmpl.utils.cli import add_run_options, parse_run_args, run_parser
@@ -36,10 +35,9 @@ def main(argv=None) -> int:
 
 def _test(args) -> int:
     from mmpl import apis
-    from mmpl.utils.errors import ExistingFileError
-    if args.out and os.path.exists(args.out):
-        raise ExistingFileError(f'--out {args.out!r} exists. Give a new file '
-                                '(mmpl never writes over a file)')
+    from mmpl.utils.io import check_new_file
+    if args.out:
+        check_new_file(args.out, '--out')
     cfg = apis.load_config(args.config, args.cfg_options, args.work_dir,
                            args.data_root, launcher=args.launcher)
     metrics = apis.test(cfg, args.checkpoint)  # None on ranks other than 0

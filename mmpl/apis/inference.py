@@ -226,6 +226,10 @@ class PromptInferencer:
                     template: Optional[str] = None) -> None:
         """Classify against ``classes`` from now on (None: the checkpoint's
         training classes)."""
+        if isinstance(classes, str):  # list('cat') would be 'c', 'a', 't'
+            raise ConfigError(
+                f'classes must be a list of class names, got the string '
+                f'{classes!r}. Pass a list, e.g. {classes.split(",")!r}')
         names = list(classes) if classes is not None else \
             self.checkpoint_classes
         if not names:

@@ -5,6 +5,29 @@ import os.path as osp
 import tempfile
 from typing import Any
 
+from .errors import ConfigError, ExistingFileError
+
+
+def check_new_file(path: str, option: str) -> None:
+    """Before any work: ``path`` (the value of a tool's ``option``, e.g.
+    ``--out``) must be a new file in an existing, writable folder, so that
+    results are never lost after the work and never written over a file."""
+    if osp.exists(path):
+        raise ExistingFileError(
+            f'{option} {path!r} exists. Choose another file or remove it '
+            '(mmpl never writes over a file)')
+    folder = osp.dirname(osp.abspath(path))
+    if osp.exists(folder) and not osp.isdir(folder):
+        raise ConfigError(f'{option} {path!r}: {folder} is a file, not a '
+                          'folder. Choose another path')
+    if not osp.isdir(folder):
+        raise ConfigError(
+            f'{option} {path!r}: its folder {folder} does not exist. Create '
+            'it first or choose another path')
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f'{option} {path!r}: {folder} is not writable. '
+                          'Choose another path')
+
 
 def write_json_atomic(path: str, payload: Any, replace: bool) -> bool:
     """Write ``payload`` as JSON to ``path`` so that no reader ever sees a
