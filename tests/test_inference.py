@@ -252,7 +252,8 @@ def test_cli_writes_the_api_predictions(trained, data, tmp_path, capsys):
 
 @pytest.mark.parametrize('case', ['missing image', 'missing class file',
                                   'empty class file', 'missing checkpoint',
-                                  'no images in folder', 'bad out suffix'])
+                                  'no images in folder', 'bad out suffix',
+                                  'only a corrupt image'])
 def test_cli_one_line_errors(trained, data, tmp_path, capsys, case):
     ckpt, _ = trained['CoOp']
     _, _, folder, _ = data
@@ -267,10 +268,14 @@ def test_cli_one_line_errors(trained, data, tmp_path, capsys, case):
         'missing checkpoint': [folder, tmp_path / 'nope.pth'],
         'no images in folder': [tmp_path / 'nothing', ckpt],
         'bad out suffix': [folder, ckpt, '--out', tmp_path / 'r.txt'],
+        'only a corrupt image': [tmp_path / 'corrupt', ckpt],
     }[case]
+    (tmp_path / 'corrupt').mkdir()
+    (tmp_path / 'corrupt' / 'broken.png').write_bytes(b'not a png')
     capsys.readouterr()
     assert infer_tool.main(list(map(str, args))) == 2
     err = capsys.readouterr().err
-    lines = err.strip().splitlines()
+    # a folder shows mmengine's progress bar on stderr
+    lines = [x for x in err.strip().splitlines() if not x.startswith('[')]
     assert len(lines) == 1 and lines[0].startswith('mmpl: error: '), err
     assert '. ' in lines[0][len('mmpl: error: '):]  # what, then what to do

@@ -112,6 +112,8 @@ def test_dry_run_pytorch_skips_done_and_resumes(capsys, tmp_path):
     (['--datasets', 'mnist'], 'unknown dataset(s) mnist'),
     (['--shots', '4', '--datasets', 'dtd'], '--shots selects the shots'),
     (['--launcher', 'slurm', '--gpus', '0'], '--gpus must be >= 1'),
+    (['--seeds', '-1'], '--seeds must be distinct integers >= 0'),
+    (['--seeds', '1', '1'], '--seeds must be distinct integers >= 0'),
 ])
 def test_user_errors_are_one_line(argv, message, capsys, tmp_path):
     config = osp.join(ROOT, 'configs/coop/coop_vitb16_b2n_eurosat.py')

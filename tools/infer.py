@@ -130,6 +130,11 @@ def _infer(args) -> int:
                      skip_errors=True, progress=folders)
     results = [r for r in out if 'error' not in r]
     skipped = [r for r in out if 'error' in r]
+    if not results:  # nothing classified: an error, not an empty result
+        raise ConfigError(
+            f'none of the {len(skipped)} image(s) could be read (first: '
+            f'{skipped[0]["image"]}, not a readable image). Give readable '
+            'image files')
     for r in results:
         top = ', '.join(f'{c} ({s:.3f})' for c, s in zip(r['topk_classes'],
                                                         r['topk_scores']))

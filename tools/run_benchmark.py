@@ -103,6 +103,9 @@ def _check_args(args) -> None:
         raise ConfigError('--launcher slurm needs --partition')
     if args.gpus < 1:
         raise ConfigError(f'--gpus must be >= 1, got {args.gpus}')
+    if min(args.seeds) < 0 or len(set(args.seeds)) != len(args.seeds):
+        raise ConfigError(f'--seeds must be distinct integers >= 0, got '
+                          f'{args.seeds}. Give e.g. --seeds 1 2 3')
 
 
 def _value(key: str, value: Any) -> str:
