@@ -61,6 +61,9 @@ def check_args(args) -> list:
             raise ConfigError(f'--out {args.out!r} must end in .json or .csv. '
                              'Choose the output format by its suffix')
         check_new_file(args.out, '--out')
+    if args.template is not None:
+        from mmpl.clip.class_tokens import check_template
+        check_template(args.template)
     if args.topk < 1 or args.batch_size < 1:
         raise ConfigError('--topk and --batch-size must be >= 1. Give '
                          'positive numbers')

@@ -123,8 +123,24 @@ def build_class_tokens(clip, classnames: Sequence[str], n_ctx: int,
         n_frozen_context=n_frozen)
 
 
+def check_template(template: str) -> None:
+    """A prompt template holds exactly one ``{}``, where the class name
+    goes, and no other replacement field."""
+    import string
+    try:
+        fields = [field for _, field, _, _ in
+                  string.Formatter().parse(template) if field is not None]
+    except ValueError as exc:  # e.g. a lone '{'
+        fields = [str(exc)]
+    if fields != ['']:
+        raise ConfigError(
+            f'prompt template {template!r} must hold exactly one {{}} for '
+            'the class name. Write it like "a photo of a {}."')
+
+
 def class_prompt_texts(template: str, classnames: Sequence[str]) -> list:
     """Hand-crafted prompts, e.g. ``'a photo of a {}.'`` for each class."""
+    check_template(template)
     return [template.format(readable_classname(n)) for n in classnames]
 
 
