@@ -66,6 +66,12 @@ CASES = [
     ('train', [COOP, '--seed', 'one'], "argument --seed: invalid int value"),
     ('train', [COOP, '--cfg-options', 'train_dataloader.batch_size=0'],
      'train_dataloader.batch_size must be an integer >= 1, got 0'),
+    ('train', [COOP, '--cfg-options', 'train_cfg.max_epochs=abc'],
+     "train_cfg.max_epochs must be an integer >= 1, got 'abc'"),
+    ('train', [COOP, '--cfg-options', 'train_cfg.max_epochs=0'],
+     'train_cfg.max_epochs must be an integer >= 1, got 0'),
+    ('train', [COOP, '--cfg-options', 'optim_wrapper.optimizer.lr=fast'],
+     "optim_wrapper.optimizer.lr must be a number > 0, got 'fast'"),
     ('train', [COOP, '--cfg-options', 'val_dataloader.new.num_workers=-1'],
      'val_dataloader.new.num_workers must be an integer >= 0'),
     ('train', [COOP, '--cfg-options', 'train_dataloader.dataset.dataset.'

@@ -145,6 +145,27 @@ def check_loaders(cfg) -> None:
                               'process)')
 
 
+def check_schedule(cfg) -> None:
+    """``train_cfg.max_epochs`` / ``max_iters`` an integer >= 1 and the
+    optimizer's ``lr`` a number > 0, where the config sets them (a value
+    typed wrong in --cfg-options arrives as a string)."""
+    train_cfg = cfg.get('train_cfg') or {}
+    for key in ('max_epochs', 'max_iters'):
+        value = train_cfg.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(
+                value, int) or value < 1):
+            raise ConfigError(f'train_cfg.{key} must be an integer >= 1, got '
+                              f'{value!r}. Set it with --cfg-options '
+                              f'train_cfg.{key}=10')
+    optimizer = (cfg.get('optim_wrapper') or {}).get('optimizer') or {}
+    lr = optimizer.get('lr') if isinstance(optimizer, dict) else None
+    if lr is not None and (isinstance(lr, bool) or not isinstance(
+            lr, (int, float)) or not lr > 0):
+        raise ConfigError(f'optim_wrapper.optimizer.lr must be a number > 0, '
+                          f'got {lr!r}. Set it with --cfg-options '
+                          'optim_wrapper.optimizer.lr=0.002')
+
+
 def check_seed(seed) -> None:
     if seed is not None and (isinstance(seed, bool)
                              or not isinstance(seed, int) or seed < 0):

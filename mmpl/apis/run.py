@@ -82,6 +82,7 @@ def load_config(path: str,
     if unique_name:
         cfg.experiment_name = f'{unique_name}_{uuid.uuid4().hex[:12]}'
     preflight.check_loaders(cfg)
+    preflight.check_schedule(cfg)
     preflight.check_input_size(cfg)
     return cfg
 
