@@ -71,3 +71,16 @@ def test_readme_train_test_options_parse(tool):
     for words in _commands():
         if words[1] == tool and 'CONFIG' not in words:
             parse(words[2:])
+
+
+@pytest.mark.heavy
+def test_readme_quoted_cfg_options_example_runs(tmp_path):
+    """The README's example of a quoted --cfg-options value, on the CoOp
+    config, through tools/misc/smoke.py (offline, tiny CLIP)."""
+    found = re.search(r'`(--cfg-options [^`]*ctx_init="a photo of a")`',
+                      README)
+    assert found, 'the quoted --cfg-options example is gone'
+    smoke = load_tool('tools/misc/smoke.py')
+    argv = [osp.join(ROOT, 'configs/coop/coop_vitb16_b2n_eurosat.py'),
+            '--work-dir', str(tmp_path)] + shlex.split(found.group(1))
+    assert smoke.main(argv) == 0
