@@ -92,6 +92,7 @@ def parse_args(argv=None):
 
 def _check_args(args) -> None:
     from mmpl.evaluation.protocols import BENCHMARK_DATASETS
+    from mmpl.utils.checks import check_seeds
     from mmpl.utils.errors import ConfigError
     if args.datasets == ['all']:
         args.datasets = list(BENCHMARK_DATASETS)
@@ -103,9 +104,7 @@ def _check_args(args) -> None:
         raise ConfigError('--launcher slurm needs --partition')
     if args.gpus < 1:
         raise ConfigError(f'--gpus must be >= 1, got {args.gpus}')
-    if min(args.seeds) < 0 or len(set(args.seeds)) != len(args.seeds):
-        raise ConfigError(f'--seeds must be distinct integers >= 0, got '
-                          f'{args.seeds}. Give e.g. --seeds 1 2 3')
+    check_seeds('--seeds', args.seeds)
 
 
 def _value(key: str, value: Any) -> str:

@@ -91,30 +91,32 @@ def context_probe_accuracy(model, names, train_x: torch.Tensor,
     n_ctx = int(tower.eot_index(tokenize([CONTEXT_PHRASE]))[0]) - 1
     ids = tokenize([f'{CONTEXT_PHRASE} {name}.' for name in names])
     eot = tower.eot_index(ids)
-    frozen = [p for p in model.parameters() if p.requires_grad]
-    for p in frozen:  # the context alone learns
-        p.requires_grad_(False)
     with torch.no_grad():
         words = tower.embed_tokens(ids).float()  # (C, L, Dt)
     ctx = words[0, 1:1 + n_ctx].clone().requires_grad_(True)  # (n_ctx, Dt)
     optimizer = torch.optim.SGD([ctx], lr=CONTEXT_LR,
                                 momentum=CONTEXT_MOMENTUM)
+    frozen = [p for p in model.parameters() if p.requires_grad]
+    for p in frozen:  # the context alone learns
+        p.requires_grad_(False)
 
     def weights() -> torch.Tensor:  # (C, D) class text features
         x = torch.cat([words[:, :1], ctx.expand(len(names), -1, -1),
                        words[:, 1 + n_ctx:]], dim=1)
         return F.normalize(tower.encode_batch(x, eot), dim=-1)
 
-    for _ in range(steps):
-        loss = F.cross_entropy(LOGIT_SCALE * train_x @ weights().t(),
-                               train_y)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    for p in frozen:
-        p.requires_grad_(True)
-    with torch.no_grad():
-        return top1(test_x, weights(), test_y)
+    try:
+        for _ in range(steps):
+            loss = F.cross_entropy(LOGIT_SCALE * train_x @ weights().t(),
+                                   train_y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        with torch.no_grad():
+            return top1(test_x, weights(), test_y)
+    finally:
+        for p in frozen:
+            p.requires_grad_(True)
 
 
 def task_headroom(model, task: Task, shots: int = 16, seed: int = 1,

@@ -533,8 +533,8 @@ def compare(records: Sequence[Record], a: str, b: str, measure: str,
     out = paired.paired_comparison(ua, ub, measure)
     out['per_task'] = {}
     for task in tasks:
-        keep = lambda u: {k: v for k, v in u.items() if k[0] == task}  # noqa
-        d = paired.paired_comparison(keep(ua), keep(ub), measure)
+        d = paired.paired_comparison(units(records, a, [task]),
+                                     units(records, b, [task]), measure)
         if d['n_pairs']:
             out['per_task'][task] = {k: d[k] for k in (
                 'diff', 'ci', 'mde', 'n_pairs', 'significant')}
@@ -572,9 +572,9 @@ def summarise(records: Sequence[Record], methods: Sequence[str],
 def _verdict(d: dict, ordering: bool) -> str:
     """'holds' / 'fails' for an ordering; '+', '-' or '0' for an ablation
     (the sign its interval shows, 0 when it includes 0)."""
-    lo, hi = d['ci']
     if ordering:
         return 'holds' if d['holds'] else 'fails'
+    lo, hi = d['ci']
     return '+' if lo > 0 else ('-' if hi < 0 else '0')
 
 
@@ -710,9 +710,10 @@ def plot(summary: dict, path: str, title: str = '') -> None:
     rows = [(f'({k}) {d["claim"]}', d)
             for k, d in summary['orderings'].items()]
     rows += [(f'{n} (HM)', d) for n, d in summary['ablations'].items()]
+    bars_width = max(6, 0.9 * len(methods) + 2)
     fig, (ax, forest) = plt.subplots(
-        1, 2, figsize=(max(6, 0.9 * len(methods) + 2) + 6, 4.5),
-        gridspec_kw=dict(width_ratios=[max(6, 0.9 * len(methods) + 2), 6]))
+        1, 2, figsize=(bars_width + 6, 4.5),
+        gridspec_kw=dict(width_ratios=[bars_width, 6]))
     width = 0.27
     for k, measure in enumerate(('base', 'new', 'hm')):
         xs = [i + (k - 1) * width for i in range(len(methods))]
@@ -727,11 +728,10 @@ def plot(summary: dict, path: str, title: str = '') -> None:
     ax.legend(fontsize=8)
     ys = list(range(len(rows)))[::-1]
     for y, (_, d) in zip(ys, rows):
-        lo, hi = d['ci']
-        colour = 'tab:green' if lo > 0 else (
-            'tab:red' if hi < 0 else 'tab:gray')
-        if not math.isnan(lo):
-            forest.plot([lo, hi], [y, y], color=colour, lw=2)
+        colour = {'+': 'tab:green', '-': 'tab:red',
+                  '0': 'tab:gray'}[_verdict(d, ordering=False)]
+        if not math.isnan(d['ci'][0]):
+            forest.plot(d['ci'], [y, y], color=colour, lw=2)
         forest.plot([d['diff']], [y], 'o', color=colour, ms=4)
     forest.axvline(0, color='black', lw=0.8)
     forest.set_yticks(ys)

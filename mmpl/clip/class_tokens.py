@@ -12,6 +12,7 @@ Sequences are cut after the last EOT of the class set (exact under the
 causal mask), so prompt modules never build 77-token tensors (unless
 ``clip.cut_after_eot`` is off: the benchmark's reference formulation).
 """
+import string
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
@@ -126,7 +127,6 @@ def build_class_tokens(clip, classnames: Sequence[str], n_ctx: int,
 def check_template(template: str) -> None:
     """A prompt template holds exactly one ``{}``, where the class name
     goes, and no other replacement field."""
-    import string
     try:
         fields = [field for _, field, _, _ in
                   string.Formatter().parse(template) if field is not None]

@@ -21,6 +21,15 @@ def check_choice(name: str, value: Any, choices: Sequence,
                          f'got {value!r}')
 
 
+def check_seeds(name: str, seeds: Sequence[int]) -> None:
+    """Raise :class:`ConfigError` unless ``seeds`` are distinct ints >= 0
+    (a command line's list of seeds)."""
+    if any(isinstance(s, bool) or not isinstance(s, int) or s < 0
+           for s in seeds) or len(set(seeds)) != len(seeds):
+        raise ConfigError(f'{name} must be distinct integers >= 0, got '
+                          f'{list(seeds)}. Give e.g. {name} 1 2 3')
+
+
 def check_int(name: str, value: Any, minimum: int = 1,
               owner: Optional[str] = None) -> None:
     """Raise :class:`ConfigError` (a ValueError) unless ``value`` is an int (not a bool) >= ``minimum``.

@@ -67,14 +67,13 @@ def main(argv=None) -> int:
 def run(args) -> int:
     """Run what is missing, then summarise; print the tables."""
     from mmpl.benchmark import yardstick as ys
+    from mmpl.utils.checks import check_seeds
     from mmpl.utils.errors import ConfigError
     ys.check_names(args.methods, args.tasks)
     first = None
     if args.confirms is not None:
         first = _first_summary(args.confirms, args.seeds)
-    if min(args.seeds) < 0 or len(set(args.seeds)) != len(args.seeds):
-        raise ConfigError(f'--seeds must be distinct numbers >= 0, got '
-                          f'{args.seeds}')
+    check_seeds('--seeds', args.seeds)
     if args.jobs < 1:
         raise ConfigError(f'--jobs must be at least 1, got {args.jobs}')
     if args.clip_weights and not osp.isfile(args.clip_weights):
