@@ -17,8 +17,10 @@ test_tool = load_tool('tools/test.py')
 smoke_tool = load_tool('tools/misc/smoke.py')
 report_tool = load_tool('tools/analysis_tools/report.py')
 infer_tool = load_tool('tools/infer.py')
+convert_tool = load_tool('tools/model_converters/official_to_mmpl.py')
 TOOLS = dict(train=train_tool, test=test_tool, smoke=smoke_tool,
-             report=report_tool, infer=infer_tool)
+             report=report_tool, infer=infer_tool, convert=convert_tool)
+MAPLE = osp.join(ROOT, 'configs/maple/maple_vitb16_b2n_eurosat.py')
 EXAMPLE = osp.join(ROOT, 'configs/examples/'
                    'coop_vitb16_b2n_mmpretrain_custom.py')
 
@@ -39,10 +41,25 @@ def _files(tmp_path) -> dict:
     other_arch = tmp_path / 'other_arch.pt'  # a plain state dict
     torch.save({'visual.conv1.weight': torch.zeros(8, 3, 4, 4)},
                str(other_arch))
+    (tmp_path / 'base_nameerror.py').write_text('x = undefined_name\n')
+    name_error = tmp_path / 'name_error.py'
+    name_error.write_text("_base_ = ['./base_nameerror.py']\n")
+    missing_base = tmp_path / 'missing_base.py'
+    missing_base.write_text("_base_ = ['./nope.py']\n")
+    bad_import = tmp_path / 'bad_import.py'
+    bad_import.write_text('import not_a_module_mmpl_test\n')
+    (tmp_path / 'base_syntax.py').write_text('model = dict(\n')
+    syntax_base = tmp_path / 'syntax_base.py'
+    syntax_base.write_text("_base_ = ['./base_syntax.py']\n")
+    no_model = tmp_path / 'no_model.py'
+    no_model.write_text('x = 1\n')
     (tmp_path / 'runs' / 'seed1').mkdir(parents=True)
     (tmp_path / 'runs' / 'seed1' / 'results.json').write_text('{"metr')
-    return dict(other_arch=str(other_arch), runs=str(tmp_path / 'runs'),
-                out=str(tmp_path / 'report'),broken=str(broken), garbage=str(garbage),
+    return dict(name_error=str(name_error), missing_base=str(missing_base),
+                bad_import=str(bad_import), syntax_base=str(syntax_base),
+                no_model=str(no_model),
+                other_arch=str(other_arch), runs=str(tmp_path / 'runs'),
+                out=str(tmp_path / 'report'), broken=str(broken), garbage=str(garbage),
                 truncated=str(truncated), a_file=str(a_file),
                 a_json=str(tmp_path / 'mine.json'),
                 empty_run=str(tmp_path / 'empty_run'),
@@ -53,6 +70,15 @@ def _files(tmp_path) -> dict:
 CASES = [
     ('train', ['{broken}'], 'syntax error in config'),
     ('train', ['nowhere/cfg.py'], "config not found: 'nowhere/cfg.py'"),
+    # a config that fails when run names the file (and line) that failed
+    ('train', ['{name_error}'], "base_nameerror.py:1 fails when run: "
+     "NameError: name 'undefined_name' is not defined"),
+    ('train', ['{missing_base}'], 'nope.py, which does not exist. Fix its '
+     '_base_ list'),
+    ('train', ['{bad_import}'], "fails when run: ModuleNotFoundError"),
+    ('train', ['{syntax_base}'], 'syntax error in config'),
+    ('test', ['{syntax_base}', '{garbage}'], 'base_syntax.py:1'),
+    ('train', ['{no_model}'], 'defines no model'),
     ('train', [COOP, '--cfg-options', 'model.text_prompt.n_ctxx=4'],
      'Did you mean model.text_prompt.n_ctx?'),
     ('train', [COOP, '--cfg-options', 'train_cfg.max_epoch=4'],
@@ -110,6 +136,15 @@ CASES = [
      'must hold exactly one {} for the class name'),
     ('infer', ['{a_file}', '{garbage}', '--out', '{a_json}'],
      'exists. Choose another file'),
+    # the converter reads its config as the tools do, before the source
+    ('convert', ['nowhere', '{broken}', '{work}.pth'],
+     'syntax error in config'),
+    ('convert', ['nowhere', MAPLE, '{work}.pth', '--cfg-options',
+                 'model.prompt.n_ctxx=2'],
+     "model (PromptCLIPClassifier) has no 'prompt'"),
+    ('convert', ['nowhere', MAPLE, '{work}/missing/o.pth'],
+     'does not exist. Create it first'),
+    ('convert', ['nowhere', MAPLE, '{a_file}'], 'exists'),
     ('smoke', ['nowhere/cfg.py'], 'config not found'),
     ('report', ['{runs}', '--out-dir', '{out}'], 'results.json is not valid '
      'JSON'),

@@ -168,7 +168,7 @@ class PromptInferencer:
                  device: Union[str, torch.device, None] = None,
                  pretrained: Optional[str] = None):
         import mmpl  # noqa: F401  (registers mmpl's modules)
-        from mmengine.config import Config
+        from ..utils.config_file import read_config
         from mmengine.dataset import Compose
         from mmpretrain.registry import MODELS, TRANSFORMS
         from mmengine.registry import DefaultScope
@@ -178,7 +178,7 @@ class PromptInferencer:
         ckpt = read_checkpoint(checkpoint) if checkpoint else {}
         meta = (ckpt.get('meta') or {}).get('mmpl') or {}
         if config is not None:
-            cfg = Config.fromfile(config) if isinstance(config, str) else config
+            cfg = read_config(config) if isinstance(config, str) else config
             model_cfg = cfg.model.to_dict() if hasattr(
                 cfg.model, 'to_dict') else copy.deepcopy(dict(cfg.model))
             pipeline = test_pipeline_of(cfg)

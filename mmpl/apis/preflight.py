@@ -121,7 +121,7 @@ def check_cfg_options(cfg, options: Optional[dict]) -> None:
                 break  # a constructor option the config leaves default
             close = difflib.get_close_matches(part, sorted(valid), n=2,
                                               cutoff=0.75)
-            if close or (options_ is not None and i == len(parts) - 1):
+            if close or options_ is not None:
                 raise _unknown_key(key, parts, i, owner, close, valid)
             break
 

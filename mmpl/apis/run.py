@@ -17,8 +17,9 @@ from typing import Optional
 from mmengine.config import Config
 
 from ..testing.offline import make_offline
+from ..utils.config_file import read_config
 from ..utils.config_tools import set_data_root, set_runtime_seed
-from ..utils.errors import ConfigError, MissingFileError
+from ..utils.errors import ConfigError
 from . import preflight
 from .launch import QuietRunner, run_stage
 
@@ -58,12 +59,8 @@ def load_config(path: str,
             its logger and visualizer instances on it, so several runs in
             one process need one each.
     """
-    if not osp.isfile(path):
-        raise MissingFileError(f'config not found: {path!r}. Give the path '
-                               'of a config file, e.g. configs/coop/'
-                               'coop_vitb16_b2n_eurosat.py')
     preflight.check_seed(seed)
-    cfg = _read_config(path)
+    cfg = read_config(path)
     if quiet:
         cfg = QuietConfig(cfg.to_dict(), filename=cfg.filename)
     if cfg_options:
@@ -85,24 +82,6 @@ def load_config(path: str,
     preflight.check_schedule(cfg)
     preflight.check_input_size(cfg)
     return cfg
-
-
-def _read_config(path: str) -> Config:
-    """``Config.fromfile``; a syntax error in the file (or in a base it
-    inherits) is one line with the file and line number."""
-    try:
-        return Config.fromfile(path)
-    except SyntaxError as exc:
-        # mmengine re-raises as 'There are syntax errors in config file
-        # X: <the original message>' without the line
-        cause = exc if exc.lineno else (exc.__context__ or exc)
-        where = getattr(cause, 'filename', None) or path
-        line = getattr(cause, 'lineno', None)
-        what = getattr(cause, 'msg', None) or str(exc)
-        raise ConfigError(
-            f'syntax error in config {where}'
-            f'{":" + str(line) if line else ""}: {what}. Fix the file '
-            '(it is Python)') from exc
 
 
 def train(cfg: Config,

@@ -27,6 +27,7 @@ from mmengine.config import Config
 
 from ..evaluation.protocols import BENCHMARK_DATASETS
 from ..testing.offline import offline_options
+from ..utils.config_file import read_config
 from ..utils.config_tools import data_root_options, num_shots_options
 from ..utils.errors import ConfigError, MissingFileError
 
@@ -128,10 +129,8 @@ class BenchmarkPlanner:
         self._miniatures: Dict[str, str] = {}
 
     def load(self, path: str) -> Config:
-        if not osp.isfile(path):
-            raise MissingFileError(f'config not found: {path!r}')
         if path not in self._configs:
-            self._configs[path] = Config.fromfile(path)
+            self._configs[path] = read_config(path)
         return self._configs[path]
 
     def protocol(self, path: str) -> Optional[str]:

@@ -13,10 +13,7 @@ evaluated as any mmpl checkpoint:
 
     python tools/test.py CONFIG maple_imagenet_seed1.pth
 """
-import os.path as osp
 import sys
-
-from mmengine.config import Config
 
 from mmpl.utils.cli import ArgumentParser, CfgOptionsAction
 
@@ -38,25 +35,21 @@ def main(argv=None):
     import torch
 
     import mmpl  # noqa: F401  (registers mmpl's modules)
+    from mmpl.apis.preflight import check_cfg_options
     from mmpl.models.official_checkpoints import convert_official_checkpoint
-    from mmpl.utils.errors import (ExistingFileError, MissingFileError,
-                                   MMPLError)
+    from mmpl.utils.config_file import read_config
+    from mmpl.utils.errors import MMPLError
+    from mmpl.utils.io import check_new_file
     from mmpretrain.utils import register_all_modules
     register_all_modules(init_default_scope=True)
     try:
-        if osp.exists(args.out):
-            raise ExistingFileError(f'{args.out} exists; mmpl never overwrites '
-                                    'a file: give another output path')
-        if not osp.isfile(args.config):
-            raise MissingFileError(f'config not found: {args.config!r}')
-        cfg = Config.fromfile(args.config)
+        check_new_file(args.out, 'OUT')
+        cfg = read_config(args.config)  # only its model is used
         if args.cfg_options:
+            check_cfg_options(cfg, args.cfg_options)
             cfg.merge_from_dict(args.cfg_options)
         checkpoint = convert_official_checkpoint(
             args.source, cfg.model.to_dict(), args.layout)
-        folder = osp.dirname(osp.abspath(args.out))
-        if not osp.isdir(folder):
-            raise MissingFileError(f'output folder {folder} does not exist')
         with open(args.out, 'xb') as f:
             torch.save(checkpoint, f)
     except MMPLError as exc:  # OfficialCheckpointError, CLIPBuildError ...
