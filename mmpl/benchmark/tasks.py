@@ -19,6 +19,12 @@ polygons    polygon x size, 12          grainy or cluttered (+ any
                                         rotation; the fine-grained task:
                                         the tiny CLIP is weak on it, as
                                         real CLIP is on FGVCAircraft)
+infrared    colour x shape, 24          infrared (red cast) or night
+                                        vision (green cast): colour
+                                        casts the CLIP never saw
+                                        (:data:`UNSEEN_STYLES`), as
+                                        satellite photos are far from
+                                        real CLIP's pretraining (EuroSAT)
 ==========  ==========================  ==================================
 
 Each image of a task is rendered in its first style or, with probability
@@ -27,11 +33,14 @@ differ in their conditions from image to image. A fixed context can name
 at most one of them; what an image-conditioned prompt reads from the image
 (CoCoOp's meta-net) can tell them apart, on base and new classes alike.
 
-The CLIP saw every style in pretraining, mostly named in the caption ("a
-blurry photo of a red star."); the tasks' prompt template does not name it
-("a photo of a red star."), so the zero-shot prompt is off the images'
-style and a learned context has something to find, as CoOp's context finds
-"a satellite photo of" on EuroSAT.
+The CLIP saw the first four tasks' styles in pretraining, mostly named in
+the caption ("a blurry photo of a red star."); the tasks' prompt template
+does not name it ("a photo of a red star."), so the zero-shot prompt is off
+the images' style and a learned context has something to find, as CoOp's
+context finds "a satellite photo of" on EuroSAT. The infrared task's two
+colour casts were never seen (v5): no prompt can name them, and the frozen
+image features themselves are off, as on EuroSAT, where the papers' deep
+prompts gain the most over text-only ones (MaPLe 73.2 new vs CoCoOp 60.0).
 
 A class name does not say everything about its images, as on real
 datasets (photos of a class share a context its name does not mention).
@@ -209,14 +218,25 @@ def _polygons_scene(name: str, rng: np.random.Generator) -> Scene:
                  _free_background(rng))
 
 
+#: colour casts the CLIP never saw in pretraining (not in
+#: :data:`~mmpl.benchmark.world.STYLES`): the infrared task's two styles
+UNSEEN_STYLES: Dict[str, Style] = {
+    'infrared': Style(tint=(235, 50, 40), tint_amount=0.25, contrast=0.85,
+                      noise=6),
+    'night-vision': Style(tint=(40, 230, 60), tint_amount=0.25,
+                          contrast=0.85, noise=8),
+}
+
+
 def _task(name: str, classes: Tuple[str, ...],
           scene: Callable[[str, np.random.Generator], Scene], shift: str,
           second_shift: str, named: Tuple[str, ...], **extras) -> Task:
-    """A task rendered in world style ``shift`` or ``second_shift``, each
-    changed by ``extras``."""
+    """A task rendered in style ``shift`` or ``second_shift`` (of the
+    world's or :data:`UNSEEN_STYLES`), each changed by ``extras``."""
+    styles = {**world.STYLES, **UNSEEN_STYLES}
     return Task(name, classes, scene, shift,
-                replace(world.STYLES[shift], **extras), named, second_shift,
-                replace(world.STYLES[second_shift], **extras))
+                replace(styles[shift], **extras), named, second_shift,
+                replace(styles[second_shift], **extras))
 
 
 TASKS: Dict[str, Task] = {t.name: t for t in (
@@ -246,6 +266,12 @@ TASKS: Dict[str, Task] = {t.name: t for t in (
                            lambda s, z: f'{z} {s}'),
           _polygons_scene, 'grainy', 'cluttered', ('size', 'shape'),
           rotation=np.pi),
+    _task('infrared',
+          diagonal_product(('pink', 'brown', 'cyan', 'gray', 'green',
+                            'blue'),
+                           ('hexagon', 'heart', 'diamond', 'arrow'),
+                           lambda c, s: f'{c} {s}'),
+          _colours_scene, 'infrared', 'night-vision', ('colour', 'shape')),
 )}
 
 
