@@ -253,8 +253,12 @@ def test_cli_writes_the_api_predictions(trained, data, tmp_path, capsys):
 @pytest.mark.parametrize('case', ['missing image', 'missing class file',
                                   'empty class file', 'missing checkpoint',
                                   'no images in folder', 'bad out suffix',
-                                  'only a corrupt image'])
+                                  'only a corrupt image',
+                                  'latin-1 class file', 'device gpu0',
+                                  'device cuda without a GPU'])
 def test_cli_one_line_errors(trained, data, tmp_path, capsys, case):
+    if case == 'device cuda without a GPU' and torch.cuda.is_available():
+        pytest.skip('this machine has a GPU')
     ckpt, _ = trained['CoOp']
     _, _, folder, _ = data
     empty = tmp_path / 'empty.txt'
@@ -269,7 +273,12 @@ def test_cli_one_line_errors(trained, data, tmp_path, capsys, case):
         'no images in folder': [tmp_path / 'nothing', ckpt],
         'bad out suffix': [folder, ckpt, '--out', tmp_path / 'r.txt'],
         'only a corrupt image': [tmp_path / 'corrupt', ckpt],
+        'latin-1 class file': [folder, ckpt, '--classes-file',
+                               tmp_path / 'latin1.txt'],
+        'device gpu0': [folder, ckpt, '--device', 'gpu0'],
+        'device cuda without a GPU': [folder, ckpt, '--device', 'cuda'],
     }[case]
+    (tmp_path / 'latin1.txt').write_bytes('café\ndog\n'.encode('latin-1'))
     (tmp_path / 'corrupt').mkdir()
     (tmp_path / 'corrupt' / 'broken.png').write_bytes(b'not a png')
     capsys.readouterr()
@@ -279,3 +288,34 @@ def test_cli_one_line_errors(trained, data, tmp_path, capsys, case):
     lines = [x for x in err.strip().splitlines() if not x.startswith('[')]
     assert len(lines) == 1 and lines[0].startswith('mmpl: error: '), err
     assert '. ' in lines[0][len('mmpl: error: '):]  # what, then what to do
+
+
+@pytest.mark.parametrize('case', ['None', 'an int', 'a float array',
+                                  'a zero-size array', 'a list with None',
+                                  'topk 0', 'device gpu0', 'missing config',
+                                  'broken config'])
+def test_api_bad_inputs_are_one_line_errors(trained, tmp_path, case):
+    """The API refuses what it cannot classify with one line (a
+    ConfigError / MissingFileError: a ValueError / FileNotFoundError), never
+    an assertion, a ZeroDivisionError or a silent guess."""
+    from mmpl.utils.errors import MMPLError, user_error_message
+    ckpt, _ = trained['CoOp']
+    broken = tmp_path / 'broken.py'
+    broken.write_text('model = dict(\n')
+    inputs = {'None': None, 'an int': 3,
+              'a float array': np.random.rand(64, 64, 3),
+              'a zero-size array': np.zeros((0, 0, 3), np.uint8),
+              'a list with None': [None]}
+    with pytest.raises(MMPLError) as info:
+        if case in inputs:
+            PromptInferencer(ckpt, device='cpu')(inputs[case])
+        elif case == 'topk 0':
+            PromptInferencer(ckpt, device='cpu')(
+                np.zeros((64, 64, 3), np.uint8), topk=0)
+        elif case == 'device gpu0':
+            PromptInferencer(ckpt, device='gpu0')
+        else:
+            PromptInferencer(ckpt, device='cpu', config=str(
+                broken if case == 'broken config' else tmp_path / 'no.py'))
+    line = user_error_message(info.value)
+    assert line and '\n' not in line and '. ' in line, line

@@ -136,7 +136,7 @@ def test_option_checks_have_one_wording():
     from mmpl.utils.checks import check_choice, check_int
     check_choice('x', 'a', ('a', 'b'))
     with pytest.raises(ValueError, match=r"^x must be one of \('a', 'b'\), "
-                       r"got 'c'$"):
+                       r"got 'c'. Choose one of them$"):
         check_choice('x', 'c', ('a', 'b'))
     with pytest.raises(ValueError, match=r"^TVP: x must be one of"):
         check_choice('x', 'c', ['a'], owner='TVP')
@@ -145,5 +145,10 @@ def test_option_checks_have_one_wording():
         with pytest.raises(ValueError, match='^n must be an integer >= 1, '):
             check_int('n', bad)
     with pytest.raises(ValueError, match='^FewShotDataset: num_shots must '
-                       'be an integer >= 1, got 0$'):
+                       'be an integer >= 1, got 0. Set it to one$'):
         check_int('num_shots', 0, owner='FewShotDataset')
+    from mmpl.utils.checks import check_device
+    check_device('cpu')
+    for bad in ('gpu0', 'cuda:99', 3.5):
+        with pytest.raises(ValueError, match='^device '):
+            check_device(bad)

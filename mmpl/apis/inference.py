@@ -43,6 +43,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 import numpy as np
 import torch
 
+from ..utils.checks import check_device, check_int
 from ..utils.errors import ConfigError, MissingFileError
 from .preflight import read_checkpoint
 
@@ -74,13 +75,25 @@ def read_class_names(path: str) -> List[str]:
         raise MissingFileError(
             f'class file not found: {path!r}. Give a text file with one '
             'class name per line')
-    with open(path, encoding='utf-8') as f:
-        names = [line.strip() for line in f]
+    try:
+        with open(path, encoding='utf-8') as f:
+            names = [line.strip() for line in f]
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f'class file {path!r} is not UTF-8 text (byte '
+            f'{exc.object[exc.start]:#04x} at offset {exc.start}). Save it '
+            'as UTF-8') from None
     names = [n for n in names if n and not n.startswith('#')]
     if not names:
         raise ConfigError(f'class file {path!r} holds no class names. Write '
                          'one class name per line')
     return names
+
+
+def _not_an_input(item) -> ConfigError:
+    return ConfigError(f'cannot classify a value of type '
+                       f'{type(item).__name__}. Give a path, a folder, a PIL '
+                       'image, an array or a list of them')
 
 
 def test_pipeline_of(cfg) -> Optional[list]:
@@ -172,6 +185,8 @@ class PromptInferencer:
         from mmengine.dataset import Compose
         from mmpretrain.registry import MODELS, TRANSFORMS
         from mmengine.registry import DefaultScope
+        if device is not None:  # before any work
+            check_device(device)
         if checkpoint is None and config is None:
             raise ConfigError('PromptInferencer needs a checkpoint, a config '
                              'or both')
@@ -261,6 +276,8 @@ class PromptInferencer:
         if isinstance(inputs, (str, os.PathLike, np.ndarray)) or hasattr(
                 inputs, 'getpixel'):
             inputs = [inputs]
+        elif not isinstance(inputs, (list, tuple)):
+            raise _not_an_input(inputs)
         out: List[Any] = []
         for item in inputs:
             if isinstance(item, (str, os.PathLike)):
@@ -279,14 +296,20 @@ class PromptInferencer:
                 img = item
                 if img.ndim == 2:
                     img = np.stack([img] * 3, axis=-1)
-                if img.ndim != 3 or img.shape[2] not in (3, 4):
+                if img.ndim != 3 or img.shape[2] not in (3, 4) \
+                        or not img.size:
                     raise ConfigError(f'array of shape {item.shape} is not an '
-                                     'image (HxWx3 BGR or HxW)')
+                                     'image. Give HxWx3 (BGR) or HxW, H and '
+                                     'W >= 1')
+                if img.dtype != np.uint8:
+                    raise ConfigError(
+                        f'array of dtype {img.dtype} is not an 8-bit image. '
+                        'Give uint8 values 0-255, e.g. '
+                        '(x * 255).round().astype(np.uint8) for floats in '
+                        '[0, 1]')
                 img = img[..., :3]
             else:
-                raise ConfigError(f'cannot classify a {type(item).__name__}: '
-                                'give a path, a folder, a PIL image or an '
-                                'array')
+                raise _not_an_input(item)
             img = np.ascontiguousarray(img)
             results = dict(img=img, img_shape=img.shape[:2],
                            ori_shape=img.shape[:2])
@@ -302,9 +325,9 @@ class PromptInferencer:
         """Classify ``inputs`` (a path, folder, PIL image, array or a list
         of them). See the class docstring for the result dicts."""
         from mmengine.dataset import pseudo_collate
+        check_int('topk', topk)
+        check_int('batch_size', batch_size)
         items = self.expand_inputs(inputs)
-        if batch_size < 1:
-            raise ConfigError(f'batch size must be >= 1, got {batch_size}')
         bar = None
         if progress and items:
             from mmengine.utils import ProgressBar

@@ -18,7 +18,7 @@ def check_choice(name: str, value: Any, choices: Sequence,
     if value not in choices:
         prefix = f'{owner}: ' if owner else ''
         raise ConfigError(f'{prefix}{name} must be one of {tuple(choices)}, '
-                         f'got {value!r}')
+                         f'got {value!r}. Choose one of them')
 
 
 def check_seeds(name: str, seeds: Sequence[int]) -> None:
@@ -44,4 +44,25 @@ def check_int(name: str, value: Any, minimum: int = 1,
             or value < minimum:
         prefix = f'{owner}: ' if owner else ''
         raise ConfigError(f'{prefix}{name} must be an integer >= {minimum}, '
-                         f'got {value!r}')
+                         f'got {value!r}. Set it to one')
+
+
+def check_device(device: Any) -> None:
+    """Raise :class:`ConfigError` unless ``device`` is a torch device this
+    machine has (``cpu``, ``cuda``, ``cuda:N`` with a visible GPU N)."""
+    import torch
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ConfigError(f'device {device!r} is not a torch device. Use '
+                          'cpu, cuda or cuda:N') from None
+    if parsed.type != 'cuda':
+        return
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if not count:
+        raise ConfigError(f'device {device!r} needs a CUDA GPU and this '
+                          'machine has none. Use cpu')
+    if parsed.index is not None and parsed.index >= count:
+        raise ConfigError(f'device {device!r}: this machine has {count} '
+                          f'CUDA GPU(s), cuda:0..cuda:{count - 1}. Choose one '
+                          'of them')
