@@ -265,14 +265,37 @@ def test_launch_scripts_parse(script):
 def test_dist_scripts_pass_arguments_to_torchrun(args, tool_args):
     script = 'dist_train.sh' if tool_args[0] == 'train' else 'dist_test.sh'
     env = dict(os.environ, PYTHON='echo', PORT='29999')
-    out = subprocess.run(['bash', osp.join(ROOT, 'tools', script)] + args,
-                         env=env, check=True, capture_output=True,
-                         text=True).stdout.split()
+    check, launch = subprocess.run(
+        ['bash', osp.join(ROOT, 'tools', script)] + args, env=env,
+        check=True, capture_output=True, text=True).stdout.splitlines()
+    tool = osp.join(ROOT, 'tools', tool_args[0] + '.py')
+    # the arguments are checked once, in one process, before torchrun
+    assert check.split() == [tool] + tool_args[1:] + ['--check-only']
+    out = launch.split()
     assert out[:2] == ['-m', 'torch.distributed.run']
     assert '--nproc_per_node=2' in out and '--master_port=29999' in out
-    tool = osp.join(ROOT, 'tools', tool_args[0] + '.py')
     assert out[out.index(tool) + 1:] == ['--launcher', 'pytorch'
                                          ] + tool_args[1:]
+
+
+@pytest.mark.parametrize('script, args', [
+    ('dist_train.sh', ['{bad}', '2']),
+    ('dist_test.sh', [osp.join(ROOT, 'configs/coop/coop_vitb16_b2n_eurosat.py'),
+                      '{missing}', '2'])])
+def test_dist_scripts_check_once_before_starting_processes(script, args,
+                                                          tmp_path):
+    """A bad config or checkpoint is one line, exit 2, before torchrun
+    starts N processes that would each print a traceback."""
+    bad = tmp_path / 'bad.py'
+    bad.write_text('model = dict(type=undefined_name)\n')
+    args = [a.format(bad=bad, missing=tmp_path / 'none.pth') for a in args]
+    proc = subprocess.run(['bash', osp.join(ROOT, 'tools', script)] + args,
+                          capture_output=True, text=True,
+                          env=dict(os.environ, PORT='29998'))
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert lines[0].startswith('mmpl: error: ')
+    assert 'torch.distributed' not in proc.stderr
 
 
 def test_slurm_scripts_pass_tasks_and_arguments_to_srun(tmp_path):

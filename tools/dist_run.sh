@@ -18,6 +18,11 @@ NODE_RANK=${NODE_RANK:-0}
 PORT=${PORT:-29500}
 MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
 
+# the config and arguments are checked once here: a mistake is one line
+# (exit 2), not one traceback per process
+PYTHONPATH="$ROOT":$PYTHONPATH \
+"$PYTHON" "$ROOT/tools/$TOOL.py" "${@:3}" --check-only || exit $?
+
 PYTHONPATH="$ROOT":$PYTHONPATH \
 "$PYTHON" -m torch.distributed.run \
     --nnodes="$NNODES" --node_rank="$NODE_RANK" --master_addr="$MASTER_ADDR" \

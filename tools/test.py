@@ -40,7 +40,8 @@ def _test(args) -> int:
         check_new_file(args.out, '--out')
     cfg = apis.load_config(args.config, args.cfg_options, args.work_dir,
                            args.data_root, launcher=args.launcher)
-    metrics = apis.test(cfg, args.checkpoint)  # None on ranks other than 0
+    # None on ranks other than 0, and with --check-only
+    metrics = apis.test(cfg, args.checkpoint, check_only=args.check_only)
     if args.out and metrics is not None:
         with open(args.out, 'x') as f:
             json.dump(metrics, f, indent=2)

@@ -40,7 +40,7 @@ def _train(args) -> int:
     cfg = apis.load_config(args.config, args.cfg_options, args.work_dir,
                            args.data_root, args.seed, args.launcher)
     apis.train(cfg, resume=args.resume, amp=args.amp,
-               validate=not args.no_validate)
+               validate=not args.no_validate, check_only=args.check_only)
     return 0
 
 

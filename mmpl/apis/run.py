@@ -87,7 +87,8 @@ def load_config(path: str,
 def train(cfg: Config,
           resume: Optional[str] = None,
           amp: bool = False,
-          validate: bool = True) -> None:
+          validate: bool = True,
+          check_only: bool = False) -> None:
     """Train ``cfg`` (one process, or this process's part of a
     distributed run).
 
@@ -97,6 +98,7 @@ def train(cfg: Config,
         amp: automatic mixed precision (mmengine's ``AmpOptimWrapper``,
             CUDA only).
         validate: evaluate after training (the config's val splits).
+        check_only: stop after the checks, before the runner is built.
     """
     if amp:
         import torch
@@ -114,16 +116,21 @@ def train(cfg: Config,
     if resume is not None:
         preflight.read_checkpoint(resume, 'resume checkpoint')
         cfg.resume, cfg.load_from = True, resume
-    run_stage(cfg, 'train')
+    if not check_only:
+        run_stage(cfg, 'train')
 
 
-def test(cfg: Config, checkpoint: Optional[str] = None) -> Optional[dict]:
+def test(cfg: Config, checkpoint: Optional[str] = None,
+         check_only: bool = False) -> Optional[dict]:
     """Evaluate ``checkpoint`` (None: the model as built, e.g.
     ``ZeroShotCLIP``) on the config's test splits; returns the metrics on
-    the main process, None on the others."""
+    the main process, None on the others (and with ``check_only``: the
+    checks only, before the runner is built)."""
     preflight.check_work_dir(cfg.work_dir)
     preflight.check_data_roots(cfg)
     ckpt = preflight.read_checkpoint(checkpoint) if checkpoint else None
+    if check_only:
+        return None
 
     def check(runner):
         if ckpt is not None:

@@ -70,14 +70,20 @@ def run_parser(description: str, config_help: str) -> ArgumentParser:
 def add_run_options(parser: argparse.ArgumentParser,
                     work_dir_help: str = 'where logs and checkpoints go'
                     ) -> None:
-    """``--work-dir``, ``--data-root``, ``--cfg-options``, ``--launcher``
-    and ``--local-rank`` (after the tool's positional arguments)."""
+    """``--work-dir``, ``--data-root``, ``--cfg-options``, ``--launcher``,
+    ``--local-rank`` and ``--check-only`` (after the tool's positional
+    arguments)."""
     parser.add_argument('--work-dir', help=work_dir_help)
     parser.add_argument('--data-root',
                         help='dataset folder for every dataset of the config')
     add_cfg_options(parser)
     parser.add_argument('--launcher', default='none', choices=LAUNCHERS)
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.add_argument(
+        '--check-only', action='store_true',
+        help='check the config, data, checkpoints and outputs, then stop '
+        'before the runner is built (tools/dist_*.sh run this once before '
+        'starting their processes)')
 
 
 def parse_run_args(parser: argparse.ArgumentParser,
