@@ -12,7 +12,7 @@ TEST_WORKERS ?= auto
 # pip prints one harmless line per local index folder it cannot read.
 QUIET   := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: env demo test clean-env
+.PHONY: env demo test test-portable clean-env
 
 env: $(STAMP)
 
@@ -31,6 +31,13 @@ demo: env
 
 test: env
 	$(PYTHON) -m pytest -q -n $(TEST_WORKERS) tests
+
+# The suite under the portable CPU kernels (no vector units) and under AVX2:
+# a numeric test must pass whichever kernels a CI machine picks (run once
+# per change that touches numerics; AVX-512 / AMX machines pick their own).
+test-portable: env
+	ATEN_CPU_CAPABILITY=default $(PYTHON) -m pytest -q -n $(TEST_WORKERS) tests
+	ATEN_CPU_CAPABILITY=avx2 $(PYTHON) -m pytest -q -n $(TEST_WORKERS) tests
 
 clean-env:
 	rm -rf $(VENV)
