@@ -319,3 +319,24 @@ def test_api_bad_inputs_are_one_line_errors(trained, tmp_path, case):
                 broken if case == 'broken config' else tmp_path / 'no.py'))
     line = user_error_message(info.value)
     assert line and '\n' not in line and '. ' in line, line
+
+
+def test_class_specific_contexts_refuse_other_class_names(data, tmp_path):
+    """CoOp with one context per class (CSC) learned a context for each
+    training class, in order: other names, even as many, are refused; the
+    training classes classify."""
+    from mmengine.runner import Runner
+    from mmpl.utils.errors import ConfigError
+    _, data_root, folder, _ = data
+    cfg = embedded_config(METHODS['CoOp'], data_root, str(tmp_path / 'csc'))
+    cfg.model.text_prompt.update(class_specific=True, num_classes=len(BASE))
+    Runner.from_cfg(cfg).train()
+    ckpt = osp.join(cfg.work_dir, 'epoch_1.pth')
+    inferencer = PromptInferencer(ckpt, device='cpu')
+    assert inferencer.classes == BASE
+    assert len(inferencer(folder)) == 20
+    for other in (NEW, BASE[::-1]):
+        with pytest.raises(ConfigError, match='one context per class'):
+            PromptInferencer(ckpt, classes=other, device='cpu')
+        with pytest.raises(ConfigError, match='one context per class'):
+            inferencer.set_classes(other)

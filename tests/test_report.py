@@ -57,6 +57,30 @@ def test_tool_writes_markdown_csv_png(runs, tmp_path):
     assert (out / 'b2n_plot.png').read_bytes()[:4] == b'\x89PNG'
 
 
+def test_report_replaces_its_own_files_only(runs, tmp_path, capsys):
+    """A second report into the same folder replaces the first one's files;
+    a file of the user's with a report's name is refused before anything is
+    written (one line, exit 2), and left as it was."""
+    tool = load_tool('tools/analysis_tools/report.py')
+    out = tmp_path / 'report'
+    argv = [str(runs), '--protocols', 'b2n', '--out-dir', str(out)]
+    assert tool.main(argv) == 0
+    assert tool.main(argv) == 0  # its own files
+    mine = tmp_path / 'mine'
+    mine.mkdir()
+    (mine / 'b2n_table.csv').write_text('my numbers')
+    capsys.readouterr()
+    assert tool.main(argv[:-1] + [str(mine)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith('mmpl: error: ') and '\n' not in err
+    assert 'was not written by mmpl' in err
+    assert (mine / 'b2n_table.csv').read_text() == 'my numbers'
+    assert sorted(p.name for p in mine.iterdir()) == ['b2n_table.csv']
+    (tmp_path / 'a_file').write_text('x')
+    assert tool.main(argv[:-1] + [str(tmp_path / 'a_file')]) == 2
+    assert 'is a file, not a folder' in capsys.readouterr().err
+
+
 def test_duplicate_seed_is_an_error(runs):
     from mmpl.evaluation.report import aggregate_b2n, find_results
     dup = runs / 'again'

@@ -114,9 +114,16 @@ def test_dry_run_pytorch_skips_done_and_resumes(capsys, tmp_path):
     (['--launcher', 'slurm', '--gpus', '0'], '--gpus must be >= 1'),
     (['--seeds', '-1'], '--seeds must be distinct integers >= 0'),
     (['--seeds', '1', '1'], '--seeds must be distinct integers >= 0'),
+    # a cross-dataset config evaluates fixed targets: --datasets is refused,
+    # not ignored while ImageNet runs are planned
+    (['XD', '--datasets', 'eurosat'], '--datasets selects the datasets of '
+     'base-to-new and few-shot configs'),
 ])
 def test_user_errors_are_one_line(argv, message, capsys, tmp_path):
     config = osp.join(ROOT, 'configs/coop/coop_vitb16_b2n_eurosat.py')
+    if argv[0] == 'XD':
+        config = osp.join(ROOT, 'configs/coop/coop_vitb16_xd_imagenet.py')
+        argv = argv[1:]
     assert bench.main([config, '--work-dir', str(tmp_path), '--dry-run'] +
                       argv) == 2
     err = capsys.readouterr().err.strip()

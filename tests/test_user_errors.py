@@ -18,8 +18,10 @@ smoke_tool = load_tool('tools/misc/smoke.py')
 report_tool = load_tool('tools/analysis_tools/report.py')
 infer_tool = load_tool('tools/infer.py')
 convert_tool = load_tool('tools/model_converters/official_to_mmpl.py')
+profile_tool = load_tool('tools/analysis_tools/profile_step.py')
 TOOLS = dict(train=train_tool, test=test_tool, smoke=smoke_tool,
-             report=report_tool, infer=infer_tool, convert=convert_tool)
+             report=report_tool, infer=infer_tool, convert=convert_tool,
+             profile=profile_tool)
 MAPLE = osp.join(ROOT, 'configs/maple/maple_vitb16_b2n_eurosat.py')
 EXAMPLE = osp.join(ROOT, 'configs/examples/'
                    'coop_vitb16_b2n_mmpretrain_custom.py')
@@ -145,6 +147,9 @@ CASES = [
     ('convert', ['nowhere', MAPLE, '{work}/missing/o.pth'],
      'does not exist. Create it first'),
     ('convert', ['nowhere', MAPLE, '{a_file}'], 'exists'),
+    ('profile', ['nowhere/cfg.py'], 'config not found'),
+    ('profile', [COOP, '--batch-size', '0'],
+     '--batch-size must be an integer >= 1, got 0'),
     ('smoke', ['nowhere/cfg.py'], 'config not found'),
     ('report', ['{runs}', '--out-dir', '{out}'], 'results.json is not valid '
      'JSON'),
@@ -381,3 +386,26 @@ def test_test_refuses_a_checkpoint_of_another_class_count(offline_test_cfg,
     with pytest.raises(CheckpointError, match=r'trained on 3 classes \(a, b, '
                        r"c, ...\) and this config's base split has 5"):
         apis.test(offline_test_cfg(), str(ckpt))
+
+
+@pytest.mark.parametrize('options, warned', [
+    ([], False),  # the shipped configs: SeededSampler, mmpl datasets
+    (['train_dataloader.sampler.type=DefaultSampler'], True),
+    (['train_dataloader.sampler.type=DefaultSampler',
+      'train_dataloader.num_workers=0'], False)])
+def test_resume_says_when_it_cannot_be_exact(options, warned, tmp_path,
+                                             capsys):
+    """A resumed run with dataloader workers replays the uninterrupted run's
+    augmentations only with SeededSampler around an mmpl dataset; anything
+    else resumes, with one warning line saying so."""
+    ckpt = tmp_path / 'epoch_2.pth'
+    torch.save({'state_dict': {}, 'meta': {}}, str(ckpt))
+    code = train_tool.main([COOP, '--work-dir', str(tmp_path / 'w'),
+                            '--resume', str(ckpt), '--check-only',
+                            '--cfg-options'] + TINY + options)
+    err = capsys.readouterr().err
+    assert code == 0
+    lines = [x for x in err.splitlines() if x.startswith('mmpl: warning: ')]
+    assert len(lines) == int(warned), err
+    if warned:
+        assert 'DefaultSampler' in lines[0] and 'SeededSampler' in lines[0]

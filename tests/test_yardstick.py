@@ -537,5 +537,14 @@ def test_summary_only_leaves_a_folder_without_runs_untouched(tmp_path, capsys):
     for name in ('summary.json', 'yardstick.md'):
         (tmp_path / name).write_text('mine')
     assert main(['--work-dir', str(tmp_path), '--summary-only']) == 2
-    assert 'holds no finished run' in capsys.readouterr().err
+    assert 'was not written by mmpl' in capsys.readouterr().err
+    # a run (hours of work) is refused before it starts, too
+    assert main(['--work-dir', str(tmp_path), '--tasks', 'polygons',
+                 '--methods', ZS, '--seeds', '1']) == 2
+    assert 'was not written by mmpl' in capsys.readouterr().err
     assert [p.read_text() for p in sorted(tmp_path.iterdir())] == ['mine'] * 2
+    empty = tmp_path / 'empty'
+    empty.mkdir()
+    assert main(['--work-dir', str(empty), '--summary-only']) == 2
+    assert 'holds no finished run' in capsys.readouterr().err
+    assert not list(empty.iterdir())

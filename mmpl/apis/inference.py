@@ -259,6 +259,15 @@ class PromptInferencer:
             dup = sorted({n for n in names if names.count(n) > 1})
             raise ConfigError(f'class names repeat: {dup[:3]}. Give each '
                              'class once')
+        trained = self.checkpoint_classes
+        if getattr(self.model.text_prompt, 'class_specific', False) and \
+                trained and names != list(trained):
+            raise ConfigError(
+                f'this checkpoint learned one context per class for its '
+                f'{len(trained)} training classes (class_specific=True); it '
+                f'cannot classify other names (got {names[:3]}...). Leave '
+                'classes out (the training classes) or use a checkpoint with '
+                'a shared context')
         self.classes = names
         self.model.set_classes(names, template or self.default_template)
         # what mmpretrain's ImageClassificationInferencer reads (see the

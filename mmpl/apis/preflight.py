@@ -220,6 +220,36 @@ def _is_mmpl_reader(kind) -> bool:
     return inspect.isclass(cls) and issubclass(cls, CoOpDatasetBase)
 
 
+def resume_inexact_reason(cfg) -> Optional[str]:
+    """Why resuming ``cfg``'s training would not replay the uninterrupted
+    run's augmentations (None when it would): dataloader workers draw them
+    from a random state set when each worker starts, unless mmpl's
+    ``SeededSampler`` hands each sample its seed and an mmpl dataset (a
+    reader or a wrapper) applies it (:mod:`mmpl.datasets.samplers`)."""
+    from mmpretrain.registry import DATA_SAMPLERS, DATASETS
+
+    from ..datasets import CoOpDatasetBase, IndexSubsetWrapper, SeededSampler
+    loader = cfg.get('train_dataloader') or {}
+    if not loader.get('num_workers', 0):
+        return None  # the main process's random state is checkpointed
+    sampler = (loader.get('sampler') or {}).get('type')
+    sampler = DATA_SAMPLERS.get(sampler) if isinstance(sampler, str) \
+        else sampler
+    dataset = (loader.get('dataset') or {}).get('type')
+    dataset = DATASETS.get(dataset) if isinstance(dataset, str) else dataset
+    seeded = inspect.isclass(sampler) and issubclass(sampler, SeededSampler)
+    applies = inspect.isclass(dataset) and issubclass(
+        dataset, (CoOpDatasetBase, IndexSubsetWrapper))
+    if seeded and applies:
+        return None
+    what = (f'sampler {getattr(sampler, "__name__", sampler)}' if not seeded
+            else f'dataset {getattr(dataset, "__name__", dataset)}')
+    return (f'resuming with dataloader workers and {what}: the augmentations '
+            'after the resume point differ from an uninterrupted run. For '
+            "an exact resume use sampler=dict(type='SeededSampler') with "
+            'an mmpl dataset (or num_workers=0)')
+
+
 def check_data_roots(cfg) -> None:
     """The image folder (``data_root`` + ``data_prefix``) of every dataset
     that is not one of mmpl's readers (e.g. mmpretrain's

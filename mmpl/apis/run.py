@@ -11,6 +11,7 @@ these functions; tests call them directly.
     metrics = test(load_config(...), 'work_dirs/.../epoch_50.pth')
 """
 import os.path as osp
+import sys
 import uuid
 from typing import Optional
 
@@ -116,6 +117,9 @@ def train(cfg: Config,
     if resume is not None:
         preflight.read_checkpoint(resume, 'resume checkpoint')
         cfg.resume, cfg.load_from = True, resume
+        inexact = preflight.resume_inexact_reason(cfg)
+        if inexact:
+            print(f'mmpl: warning: {inexact}', file=sys.stderr)
     if not check_only:
         run_stage(cfg, 'train')
 

@@ -209,6 +209,13 @@ class BenchmarkPlanner:
                              for c in configs):
             raise ConfigError('--shots selects the shots of few-shot configs '
                               '(protocol fewshot); none was given')
+        if datasets and all(self.protocol(c) in TRANSFER_PROTOCOLS
+                            for c in configs):
+            raise ConfigError(
+                '--datasets selects the datasets of base-to-new and few-shot '
+                'configs; cross-dataset and domain-generalisation configs '
+                'evaluate fixed target datasets. Drop --datasets (or give a '
+                'b2n / fewshot config)')
         runs: List[Run] = []
         for config in configs:
             protocol = self.protocol(config)

@@ -486,14 +486,14 @@ def build_benchmark_model(config: str,
     """The config's model on ``arch`` with random weights (no download),
     ``num_classes`` real class names, on ``device``. The same seed gives
     the same weights in every process."""
-    from mmengine.config import Config
     from mmengine.registry import init_default_scope
     from mmpretrain.registry import MODELS
 
     import mmpl  # noqa: F401  (registers the modules)
+    from ..utils.config_file import read_config
     from ..utils.config_tools import replace_clip
 
-    cfg = Config.fromfile(config)
+    cfg = read_config(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     replace_clip(cfg, dict(arch=arch, pretrained=None))

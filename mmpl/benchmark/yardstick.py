@@ -46,6 +46,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 from ..evaluation.harmonic_mean import harmonic_mean
 from ..evaluation.protocols import BASE_KEY, NEW_KEY
 from ..utils.errors import ConfigError
+from ..utils.io import check_outputs, mark_outputs, written_outputs
 from . import paired
 from . import tasks as world_tasks
 
@@ -744,15 +745,30 @@ def plot(summary: dict, path: str, title: str = '') -> None:
     plt.close(fig)
 
 
+#: what the yardstick writes into its work dir besides the runs
+OUTPUT_FILES = ('yardstick.md', 'yardstick.csv', 'yardstick.png',
+                'summary.json', 'replication.md')
+
+
+def check_work_dir_outputs(work_dir: str) -> None:
+    """Before any run: the work dir holds no file of the yardstick's names
+    that the yardstick did not write (a work dir of an older version, with
+    its settings file, counts as the yardstick's)."""
+    if osp.isfile(osp.join(work_dir, SETTINGS_FILE)) and \
+            not written_outputs(work_dir):
+        mark_outputs(work_dir, [n for n in OUTPUT_FILES
+                                if osp.isfile(osp.join(work_dir, n))])
+    check_outputs(work_dir, OUTPUT_FILES, '--work-dir')
+
+
 def write_outputs(summary: dict, records: Sequence[Record], out_dir: str,
                   title: str = '') -> Dict[str, str]:
     """yardstick.md, yardstick.csv, yardstick.png and summary.json in
     ``out_dir``; returns kind -> path."""
+    check_outputs(out_dir, OUTPUT_FILES, '--work-dir')
     os.makedirs(out_dir, exist_ok=True)
-    paths = dict(markdown=osp.join(out_dir, 'yardstick.md'),
-                 csv=osp.join(out_dir, 'yardstick.csv'),
-                 png=osp.join(out_dir, 'yardstick.png'),
-                 json=osp.join(out_dir, 'summary.json'))
+    paths = dict(zip(('markdown', 'csv', 'png', 'json'),
+                     (osp.join(out_dir, n) for n in OUTPUT_FILES[:4])))
     with open(paths['markdown'], 'w') as f:
         f.write((f'# {title}\n\n' if title else '') + to_markdown(summary) +
                 '\n')
@@ -760,4 +776,5 @@ def write_outputs(summary: dict, records: Sequence[Record], out_dir: str,
     plot(summary, paths['png'], title)
     with open(paths['json'], 'w') as f:
         json.dump(summary, f, indent=1, allow_nan=True)
+    mark_outputs(out_dir, OUTPUT_FILES[:4])
     return paths

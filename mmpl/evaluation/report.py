@@ -12,6 +12,7 @@ import os
 import os.path as osp
 from typing import Dict, Iterable, List, Optional, Sequence
 
+from ..utils.io import check_outputs, mark_outputs
 from .aggregate import build_tables
 from .plots import plot_table
 from .protocols import PROTOCOLS
@@ -29,19 +30,28 @@ def aggregate_b2n(records: Iterable[dict]) -> List[B2NRow]:
     return table.rows if table else []
 
 
+def report_files(protocol: str) -> List[str]:
+    """The names :func:`write_report` writes for ``protocol``."""
+    return [f'{protocol}_table.md', f'{protocol}_table.csv',
+            f'{protocol}_plot.png']
+
+
 def write_report(table: Table, out_dir: str,
                  title: str = '') -> Dict[str, str]:
     """Markdown + CSV + PNG of ``table`` into ``out_dir`` (files named
-    after the protocol); returns the paths."""
+    after the protocol: :func:`report_files`); returns the paths. Refuses
+    (before writing) to replace a file an mmpl tool did not write."""
+    names = report_files(table.protocol)
+    check_outputs(out_dir, names, '--out-dir')
     os.makedirs(out_dir, exist_ok=True)
-    stem = osp.join(out_dir, table.protocol)
-    paths = dict(markdown=f'{stem}_table.md', csv=f'{stem}_table.csv',
-                 png=f'{stem}_plot.png')
+    paths = dict(zip(('markdown', 'csv', 'png'),
+                     (osp.join(out_dir, n) for n in names)))
     with open(paths['markdown'], 'w') as f:
         f.write(to_markdown(table))
     write_csv(table, paths['csv'])
     plot_table(table, paths['png'],
                title or PROTOCOLS[table.protocol].title)
+    mark_outputs(out_dir, names)
     return paths
 
 
@@ -53,6 +63,8 @@ def write_reports(paths: Sequence[str],
     """Find the records under ``paths``, build each protocol's table and
     write it into ``out_dir``; returns the tables by protocol."""
     tables = build_tables(find_results(paths, filename), protocols)
+    check_outputs(out_dir, [n for p in tables for n in report_files(p)],
+                  '--out-dir')  # every table's files, before the first
     for table in tables.values():
         write_report(table, out_dir, title)
     return tables

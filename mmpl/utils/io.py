@@ -67,3 +67,43 @@ def write_json_atomic(path: str, payload: Any, replace: bool) -> bool:
     finally:
         if osp.exists(tmp):
             os.remove(tmp)
+
+
+#: the list of files mmpl's tools wrote in a folder (JSON), so that a tool
+#: writing into a folder it did not create replaces only its own files
+OUTPUTS_FILE = '.mmpl_outputs.json'
+
+
+def written_outputs(out_dir: str) -> set:
+    """Names of the files mmpl's tools wrote in ``out_dir``."""
+    try:
+        with open(osp.join(out_dir, OUTPUTS_FILE)) as f:
+            names = json.load(f)
+    except (OSError, ValueError):
+        return set()
+    return {n for n in names if isinstance(n, str)} \
+        if isinstance(names, list) else set()
+
+
+def check_outputs(out_dir: str, names, option: str) -> None:
+    """Before any work: ``out_dir`` (a tool's ``option``) is a folder or
+    does not exist yet, and each of ``names`` in it is new or was written
+    there by an mmpl tool (:func:`mark_outputs`): nothing a user wrote is
+    replaced."""
+    if osp.exists(out_dir) and not osp.isdir(out_dir):
+        raise ConfigError(f'{option} {out_dir!r} is a file, not a folder. '
+                          'Choose a folder')
+    ours = written_outputs(out_dir)
+    for name in names:
+        path = osp.join(out_dir, name)
+        if osp.exists(path) and name not in ours:
+            raise ExistingFileError(
+                f'{path} exists and was not written by mmpl. Choose another '
+                f'{option} or move the file (mmpl never replaces a file it '
+                'did not write)')
+
+
+def mark_outputs(out_dir: str, names) -> None:
+    """Record ``names`` as written by mmpl in ``out_dir``."""
+    ours = sorted(written_outputs(out_dir) | set(names))
+    write_json_atomic(osp.join(out_dir, OUTPUTS_FILE), ours, replace=True)

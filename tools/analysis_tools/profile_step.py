@@ -32,7 +32,16 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    from mmpl.utils.errors import run_cli
+    return run_cli(_profile, args)
+
+
+def _profile(args) -> int:
     import torch
+
+    from mmpl.utils.checks import check_int
+    for name in ('batch_size', 'num_classes', 'rows'):
+        check_int('--' + name.replace('_', '-'), getattr(args, name))
 
     from mmpl.benchmark import speed
     from mmpl.benchmark.efficiency import count_flops

@@ -69,6 +69,7 @@ def run(args) -> int:
     from mmpl.benchmark import yardstick as ys
     from mmpl.utils.checks import check_seeds
     from mmpl.utils.errors import ConfigError
+    from mmpl.utils.io import mark_outputs
     ys.check_names(args.methods, args.tasks)
     first = None
     if args.confirms is not None:
@@ -89,6 +90,7 @@ def run(args) -> int:
     quick = ys.QuickLook(args.test_per_class, args.max_epochs)
     work_dir = osp.abspath(args.work_dir)
     start = time.time()
+    ys.check_work_dir_outputs(work_dir)  # before hours of runs
     if not args.summary_only:
         ys.measure_headroom(work_dir, args.tasks, clip, quick,
                             log=lambda line: print(line, flush=True))
@@ -109,6 +111,7 @@ def run(args) -> int:
         path = osp.join(work_dir, 'replication.md')
         with open(path, 'w') as f:
             f.write(table + '\n')
+        mark_outputs(work_dir, ['replication.md'])
         print(f'\nreplication of {args.confirms}:\n{table}')
         paths['replication'] = path
     print('\n'.join(f'wrote {p}' for p in paths.values()))
