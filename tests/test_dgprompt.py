@@ -378,8 +378,9 @@ def test_dgprompt_equals_its_per_image_full_sequence_reference(kwargs):
         results['reference']
     assert loss == pytest.approx(ref_loss, abs=1e-5)
     assert grads.keys() == ref_grads.keys() and len(grads) > 10
+    scale = max(float(g.abs().max()) for g in ref_grads.values())
     for name, g in grads.items():
-        assert_close_to_scale(g, ref_grads[name], msg=name)
+        assert_close_to_scale(g, ref_grads[name], scale=scale, msg=name)
 
 
 @torch.no_grad()
