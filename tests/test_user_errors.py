@@ -19,9 +19,10 @@ report_tool = load_tool('tools/analysis_tools/report.py')
 infer_tool = load_tool('tools/infer.py')
 convert_tool = load_tool('tools/model_converters/official_to_mmpl.py')
 profile_tool = load_tool('tools/analysis_tools/profile_step.py')
+demo_tool = load_tool('tools/demo.py')
 TOOLS = dict(train=train_tool, test=test_tool, smoke=smoke_tool,
              report=report_tool, infer=infer_tool, convert=convert_tool,
-             profile=profile_tool)
+             profile=profile_tool, demo=demo_tool)
 MAPLE = osp.join(ROOT, 'configs/maple/maple_vitb16_b2n_eurosat.py')
 EXAMPLE = osp.join(ROOT, 'configs/examples/'
                    'coop_vitb16_b2n_mmpretrain_custom.py')
@@ -55,11 +56,13 @@ def _files(tmp_path) -> dict:
     syntax_base.write_text("_base_ = ['./base_syntax.py']\n")
     no_model = tmp_path / 'no_model.py'
     no_model.write_text('x = 1\n')
+    (tmp_path / 'my_tables').mkdir()
+    (tmp_path / 'my_tables' / 'b2n_table.md').write_text('my table')
     (tmp_path / 'runs' / 'seed1').mkdir(parents=True)
     (tmp_path / 'runs' / 'seed1' / 'results.json').write_text('{"metr')
     return dict(name_error=str(name_error), missing_base=str(missing_base),
                 bad_import=str(bad_import), syntax_base=str(syntax_base),
-                no_model=str(no_model),
+                no_model=str(no_model), my_tables=str(tmp_path / 'my_tables'),
                 other_arch=str(other_arch), runs=str(tmp_path / 'runs'),
                 out=str(tmp_path / 'report'), broken=str(broken), garbage=str(garbage),
                 truncated=str(truncated), a_file=str(a_file),
@@ -150,6 +153,8 @@ CASES = [
     ('profile', ['nowhere/cfg.py'], 'config not found'),
     ('profile', [COOP, '--batch-size', '0'],
      '--batch-size must be an integer >= 1, got 0'),
+    # a user's file with a report's name is refused before any work
+    ('demo', ['--work-dir', '{my_tables}'], 'was not written by mmpl'),
     ('smoke', ['nowhere/cfg.py'], 'config not found'),
     ('report', ['{runs}', '--out-dir', '{out}'], 'results.json is not valid '
      'JSON'),

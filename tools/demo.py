@@ -20,12 +20,22 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--work-dir', default='work_dirs/demo')
     args = parser.parse_args(argv)
+    from mmpl.utils.errors import run_cli
+    return run_cli(_demo, args)
 
+
+def _demo(args) -> int:
     from mmpl.benchmark.shapes import (METHODS, run_methods,
                                        write_downstream_dataset)
     from mmpl.evaluation.report import (build_tables, find_results,
-                                        to_markdown, write_report)
+                                        report_files, to_markdown,
+                                        write_report)
+    from mmpl.utils.io import adopt_outputs, check_outputs
 
+    # before any work; a demo folder of an older mmpl (no list of outputs,
+    # its runs/ folder) is the demo's own
+    adopt_outputs(args.work_dir, report_files('b2n'), 'runs')
+    check_outputs(args.work_dir, report_files('b2n'), '--work-dir')
     start = time.time()
     data_root = write_downstream_dataset(osp.join(args.work_dir, 'data',
                                                   'shapes'))

@@ -46,7 +46,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 from ..evaluation.harmonic_mean import harmonic_mean
 from ..evaluation.protocols import BASE_KEY, NEW_KEY
 from ..utils.errors import ConfigError
-from ..utils.io import check_outputs, mark_outputs, written_outputs
+from ..utils.io import adopt_outputs, check_outputs, mark_outputs
 from . import paired
 from . import tasks as world_tasks
 
@@ -754,10 +754,7 @@ def check_work_dir_outputs(work_dir: str) -> None:
     """Before any run: the work dir holds no file of the yardstick's names
     that the yardstick did not write (a work dir of an older version, with
     its settings file, counts as the yardstick's)."""
-    if osp.isfile(osp.join(work_dir, SETTINGS_FILE)) and \
-            not written_outputs(work_dir):
-        mark_outputs(work_dir, [n for n in OUTPUT_FILES
-                                if osp.isfile(osp.join(work_dir, n))])
+    adopt_outputs(work_dir, OUTPUT_FILES, SETTINGS_FILE)
     check_outputs(work_dir, OUTPUT_FILES, '--work-dir')
 
 

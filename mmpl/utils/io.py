@@ -107,3 +107,14 @@ def mark_outputs(out_dir: str, names) -> None:
     """Record ``names`` as written by mmpl in ``out_dir``."""
     ours = sorted(written_outputs(out_dir) | set(names))
     write_json_atomic(osp.join(out_dir, OUTPUTS_FILE), ours, replace=True)
+
+
+def adopt_outputs(out_dir: str, names, made_by: str) -> None:
+    """Count the existing ``names`` in ``out_dir`` as mmpl's when the folder
+    holds ``made_by`` (a path only the same tool creates there) and no list
+    of outputs yet: folders a tool wrote before :func:`mark_outputs`
+    existed."""
+    if osp.exists(osp.join(out_dir, made_by)) and \
+            not written_outputs(out_dir):
+        mark_outputs(out_dir, [n for n in names
+                               if osp.isfile(osp.join(out_dir, n))])
