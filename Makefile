@@ -12,7 +12,7 @@ TEST_WORKERS ?= auto
 # pip prints one harmless line per local index folder it cannot read.
 QUIET   := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: env demo test test-portable clean-env
+.PHONY: env wheelhouse demo test test-portable clean-env
 
 env: $(STAMP)
 
@@ -26,16 +26,30 @@ $(STAMP): requirements.txt setup.py
 	$(PYTHON) -c "import mmpl, torch, open_clip, mmpretrain; print('mmpl', mmpl.__version__, 'torch', torch.__version__)"
 	touch $@
 
+# The pure-Python wheels mmpl declares beyond torch (the tested pins of
+# requirements.txt), for installing the mmpl wheel without a registry: the
+# packaging test installs them into a fresh venv with --no-index.
+WHEELHOUSE := wheelhouse
+WHEELS_STAMP := $(WHEELHOUSE)/.mmpl-$(shell cat requirements.txt | cksum | cut -d' ' -f1)
+
+wheelhouse: $(WHEELS_STAMP)
+
+$(WHEELS_STAMP): requirements.txt | env
+	rm -rf $(WHEELHOUSE)
+	$(PYTHON) -m pip download -q --no-deps -d $(WHEELHOUSE) \
+	    $$(grep -E '^(mmengine|mmcv-lite|mmpretrain|open_clip_torch|setuptools)\b' requirements.txt) $(QUIET)
+	touch $@
+
 demo: env
 	$(PYTHON) tools/demo.py --work-dir work_dirs/demo
 
-test: env
+test: env wheelhouse
 	$(PYTHON) -m pytest -q -n $(TEST_WORKERS) tests
 
 # The suite under the portable CPU kernels (no vector units) and under AVX2:
 # a numeric test must pass whichever kernels a CI machine picks (run once
 # per change that touches numerics; AVX-512 / AMX machines pick their own).
-test-portable: env
+test-portable: env wheelhouse
 	ATEN_CPU_CAPABILITY=default $(PYTHON) -m pytest -q -n $(TEST_WORKERS) tests
 	ATEN_CPU_CAPABILITY=avx2 $(PYTHON) -m pytest -q -n $(TEST_WORKERS) tests
 

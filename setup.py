@@ -17,17 +17,9 @@ from setuptools import find_packages, setup
 MIM_FILES = ('configs', 'tools', 'model-index.yml')
 
 
-def add_mim_extension() -> None:
-    """Fill ``mmpl/.mim`` with ``MIM_FILES``: symlinks when installed in
-    editable mode, copies when a wheel or an sdist is built; nothing for
-    other commands (egg_info, dist_info ...)."""
-    if 'develop' in sys.argv or 'editable_wheel' in sys.argv:
-        mode = 'symlink'
-    elif any(c in sys.argv for c in ('sdist', 'bdist_wheel', 'build',
-                                     'build_py', 'install')):
-        mode = 'copy'
-    else:
-        return
+def _fill_mim(mode: str) -> None:
+    """``mmpl/.mim/<name>`` for every ``MIM_FILES`` name: a symlink to the
+    repository's file or folder (``mode='symlink'``) or a copy."""
     repo = osp.dirname(osp.abspath(__file__))
     mim = osp.join(repo, 'mmpl', '.mim')
     os.makedirs(mim, exist_ok=True)
@@ -48,6 +40,25 @@ def add_mim_extension() -> None:
             shutil.copyfile(src, dst)
 
 
+def add_mim_extension() -> bool:
+    """Fill ``mmpl/.mim`` with ``MIM_FILES``: symlinks when installed in
+    editable mode, copies when a wheel or an sdist is built; nothing for
+    other commands (egg_info, dist_info ...). Returns whether copies
+    replaced an editable install's symlinks (to be put back after the
+    build: a wheel built in a checkout must not hide new configs from the
+    editable install's ``mmpl::``)."""
+    if 'develop' in sys.argv or 'editable_wheel' in sys.argv:
+        _fill_mim('symlink')
+        return False
+    if any(c in sys.argv for c in ('sdist', 'bdist_wheel', 'build',
+                                   'build_py', 'install')):
+        mim = osp.join(osp.dirname(osp.abspath(__file__)), 'mmpl', '.mim')
+        linked = any(osp.islink(osp.join(mim, n)) for n in MIM_FILES)
+        _fill_mim('copy')
+        return linked
+    return False
+
+
 def read_version() -> str:
     scope: dict = {}
     with open('mmpl/version.py', encoding='utf-8') as f:
@@ -55,7 +66,7 @@ def read_version() -> str:
     return scope['__version__']
 
 
-add_mim_extension()
+relink_mim = add_mim_extension()
 setup(
     name='mmpl',
     version=read_version(),
@@ -80,6 +91,10 @@ setup(
         'torchvision>=0.16',
         'mmengine>=0.10.4,<0.11',
         'mmpretrain>=1.2.0,<2',
+        # mmpretrain imports mmcv; its ops are not used (mmcv-lite: no CUDA
+        # build). mmengine imports pkg_resources, gone from setuptools 81.
+        'mmcv-lite>=2.0.0rc4,<2.3',
+        'setuptools<81',
         'open_clip_torch>=2.32,<4',
         'numpy',
         'pillow',
@@ -93,3 +108,5 @@ setup(
     },
     license='Apache-2.0',
 )
+if relink_mim:
+    _fill_mim('symlink')

@@ -26,6 +26,12 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 #: what the wheel is built from (a copy: the build writes into its tree)
 SOURCES = ('setup.py', 'MANIFEST.in', 'model-index.yml', 'README.md',
            'requirements.txt', 'mmpl', 'configs', 'tools')
+#: the distributions a fresh venv gets from the mmpl wheel's requirements
+#: (from the wheelhouse), not from this environment
+DECLARED = ('mmcv', 'mmengine', 'mmpretrain', 'open_clip', 'setuptools',
+            'pkg_resources', '_distutils_hack', 'distutils-precedence',
+            'mmpl', '__editable__')
+WHEELHOUSE = osp.join(ROOT, 'wheelhouse')
 SHIPPED = ('mpl/ftp_tvp_vitb16_b2n_eurosat.py', 'coop/coop_vitb16_b2n_eurosat.py',
            '_base_/default_runtime.py')
 
@@ -94,9 +100,10 @@ def _run(cmd, cwd, timeout=300, **kw):
 
 @pytest.fixture(scope='module')
 def installed(tmp_path_factory):
-    """A wheel built from a copy of the sources, installed offline into a
-    fresh venv that reuses this environment's dependencies (a .pth to its
-    site-packages; no download). Returns (venv python, its mmpl dir)."""
+    """A wheel built from a copy of the sources, installed offline with its
+    declared requirements into a fresh venv that has torch and the other
+    binary wheels (linked from this environment) but no OpenMMLab package,
+    open_clip or setuptools. Returns (venv python, its mmpl dir)."""
     work = tmp_path_factory.mktemp('wheel')
     src = work / 'src'
     src.mkdir()
@@ -107,9 +114,18 @@ def installed(tmp_path_factory):
                                 '__pycache__', '*.pyc', '.mim', '*.egg-info'))
         else:
             shutil.copy(osp.join(ROOT, name), src / name)
+    # the checkout of an editable install: mmpl/.mim links to the folders
+    mim = src / 'mmpl' / '.mim'
+    mim.mkdir()
+    for name in ('configs', 'tools', 'model-index.yml'):
+        (mim / name).symlink_to(osp.join('..', '..', name))
     _run([sys.executable, '-m', 'pip', 'wheel', src, '--no-deps',
           '--no-build-isolation', '--no-index', '-w', work / 'dist', '-q'],
          work)
+    # building the wheel (with copies) leaves the editable links in place:
+    # a config added later is still found through mmpl::
+    assert all((mim / n).is_symlink() for n in ('configs', 'tools',
+                                                'model-index.yml'))
     wheels = os.listdir(work / 'dist')
     assert len(wheels) == 1 and wheels[0].endswith('.whl'), wheels
     venv = work / 'venv'
@@ -120,10 +136,22 @@ def installed(tmp_path_factory):
     purelib = _run([python, '-c', 'import sysconfig; '
                     "print(sysconfig.get_paths()['purelib'])"],
                    work).stdout.strip()
-    with open(osp.join(purelib, 'project-deps.pth'), 'w') as f:
-        f.write(sysconfig.get_paths()['purelib'] + '\n')
+    # what a user's fresh venv already has (torch and the binary wheels,
+    # linked from this environment: no download), and not what mmpl must
+    # declare itself: pip installs those from the wheel's requirements, out
+    # of the local wheelhouse (`make wheelhouse`), offline
+    base = work / 'base-site'
+    base.mkdir()
+    ours = sysconfig.get_paths()['purelib']
+    for name in os.listdir(ours):
+        if not name.lower().startswith(DECLARED):
+            (base / name).symlink_to(osp.join(ours, name))
+    with open(osp.join(purelib, 'base-site.pth'), 'w') as f:
+        f.write(str(base) + '\n')
+    assert osp.isdir(WHEELHOUSE), 'run `make wheelhouse` (make test does)'
     _run([sys.executable, '-m', 'pip', '--python', python, 'install',
-          '--no-deps', '--no-index', '-q', work / 'dist' / wheels[0]], work)
+          '--no-index', '--find-links', WHEELHOUSE, '-q',
+          work / 'dist' / wheels[0]], work)
     return python, osp.join(purelib, 'mmpl'), work
 
 
