@@ -174,3 +174,34 @@ def test_every_dataset_has_a_source(slug):
     assert reader.CARD.dir and 'http' in reader.CARD.source
     for dl in reader.CARD.downloads:
         assert dl.url.startswith('http') and dl.members
+
+
+@pytest.mark.parametrize('kind', ['garbage', 'truncated'])
+def test_download_over_a_broken_archive_says_so(tmp_path, capsys, kind,
+                                                monkeypatch):
+    """An archive already in the dataset folder that is not readable (not an
+    archive, or cut short mid-member): one message saying what to do, exit
+    1, no traceback, and no half-written image left behind."""
+    folder = tmp_path / 'data' / 'dtd'
+    folder.mkdir(parents=True)
+    archive = folder / 'dtd-r1.0.1.tar.gz'
+    if kind == 'garbage':
+        archive.write_bytes(b'not an archive')
+    else:
+        src = tmp_path / 'src' / 'dtd' / 'images' / 'banded'
+        src.mkdir(parents=True)
+        (src / 'banded_1.jpg').write_bytes(os.urandom(200_000))
+        whole = tmp_path / 'whole.tar'
+        with tarfile.open(whole, 'w') as t:
+            t.add(tmp_path / 'src' / 'dtd', arcname='dtd')
+        archive = folder / 'dtd-r1.0.1.tar'  # plain tar: cut inside the image
+        archive.write_bytes(whole.read_bytes()[:100_000])
+        monkeypatch.setattr(CoOpDTD, 'CARD', dataclasses.replace(
+            CoOpDTD.CARD, downloads=(Download(
+                'https://example.org/dtd-r1.0.1.tar',
+                (('dtd/images/', 'images/'), )), )))
+    rc, out = _run(capsys, '--data-root', str(tmp_path / 'data'),
+                   '--datasets', 'dtd', '--download')
+    assert rc == 1
+    assert 'is not a readable archive' in out and 'Delete the archive' in out
+    assert not [p for p in folder.rglob('*') if p.suffix in ('.jpg', '.part')]

@@ -34,6 +34,7 @@ import tarfile
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
 from typing import List, Optional
 
 from mmpretrain.utils import register_all_modules
@@ -172,8 +173,14 @@ def extract(archive: str, folder: str, members) -> int:
             if osp.exists(target):
                 continue
             os.makedirs(osp.dirname(target), exist_ok=True)
-            with open_member() as src, open(target, 'xb') as dst:
-                shutil.copyfileobj(src, dst)
+            part = target + '.part'  # a broken member leaves no half file
+            try:
+                with open_member() as src, open(part, 'wb') as dst:
+                    shutil.copyfileobj(src, dst)
+                os.replace(part, target)
+            finally:
+                if osp.exists(part):
+                    os.remove(part)
             n += 1
     return n
 
@@ -206,7 +213,15 @@ def download_dataset(slug: str, root: str) -> bool:
                     '(it extracts an archive that is already there)')
                 ok = False
                 continue
-        n = extract(archive, folder, dl.members)
+        try:
+            n = extract(archive, folder, dl.members)
+        except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError,
+                zlib.error) as e:
+            say(f'  {archive} is not a readable archive ({e}); the files '
+                'extracted before the error are kept. Delete the archive '
+                'and run --download again (or download it yourself)')
+            ok = False
+            continue
         say(f'  extracted {n} files from {archive} (kept the archive; '
             'delete it yourself when done)')
     split_file = getattr(reader, 'SPLIT_FILE', None)  # split-file readers
