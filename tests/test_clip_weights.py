@@ -177,3 +177,38 @@ def test_shipped_weights_keep_their_activation():
     with the architecture's activation (not taken for OpenAI's)."""
     clip = FrozenCLIP(arch='mmpl-shapes-vit', pretrained='mmpl:shapes-vit')
     assert _activation(clip) is torch.nn.GELU
+
+
+def test_arch_may_be_a_model_config_file(tmp_path):
+    """model.clip.arch takes the path of an open_clip model config (the
+    flat format and Hugging Face's open_clip_config.json, which nests it
+    under model_cfg): the model built equals the named architecture's;
+    a missing, non-JSON or non-model file is one line."""
+    import os.path as osp
+
+    import mmpl.clip
+    source = osp.join(osp.dirname(mmpl.clip.__file__), 'model_configs',
+                      'mmpl-tiny-vit.json')
+    cfg = json.load(open(source))
+    flat = tmp_path / 'my-tiny-clip.json'
+    flat.write_text(json.dumps(cfg))
+    nested = tmp_path / 'open_clip_config.json'
+    nested.write_text(json.dumps(dict(model_cfg=cfg, preprocess_cfg={})))
+    named = FrozenCLIP('mmpl-tiny-vit')
+    shapes = {k: v.shape for k, v in named.model.state_dict().items()}
+    for path in (flat, nested):
+        clip = FrozenCLIP(str(path))
+        assert {k: v.shape for k, v in clip.model.state_dict().items()} \
+            == shapes
+        assert clip.arch == path.stem
+        assert clip.tokenizer(['a photo']).shape[-1] == \
+            named.tokenizer(['a photo']).shape[-1]
+    (tmp_path / 'not.json').write_text('{"embed_dim": 8')
+    (tmp_path / 'other.json').write_text('{"embed_dim": 8}')
+    for path, words in (('nowhere.json', 'not found'),
+                        (tmp_path / 'not.json', 'is not JSON'),
+                        (tmp_path / 'other.json', 'is not an open_clip model '
+                         'config')):
+        with pytest.raises(CLIPBuildError, match=words) as info:
+            FrozenCLIP(str(path))
+        assert '\n' not in str(info.value)

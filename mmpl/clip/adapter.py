@@ -24,7 +24,7 @@ import open_clip
 import torch
 from torch import Tensor, nn
 
-from .builder import build_open_clip
+from .builder import build_open_clip, resolve_arch
 from .errors import CLIPBuildError
 from .towers import PromptTokens, TextTower, VisionTower
 
@@ -48,7 +48,8 @@ class FrozenCLIP(nn.Module):
 
     Args:
         arch: any open_clip architecture name (``ViT-B-16``, ``ViT-L-14``,
-            ``mmpl-tiny-vit`` ...).
+            ``mmpl-tiny-vit`` ...), or the path of an open_clip model
+            config file (``.json``; :func:`~mmpl.clip.builder.resolve_arch`).
         pretrained: ``None`` (random), an open_clip tag (``openai``) or a
             local file path (offline).
         quick_gelu: activation of local weights (see ``builder``).
@@ -73,6 +74,7 @@ class FrozenCLIP(nn.Module):
                  cache_dir: Optional[str] = None,
                  grad_checkpointing: bool = False):
         super().__init__()
+        arch = resolve_arch(arch)  # a model config file: its name
         model = build_open_clip(arch, pretrained, quick_gelu, cache_dir)
         # Outside the module tree on purpose (see the module docstring).
         self.__dict__['model'] = model

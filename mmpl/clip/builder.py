@@ -23,10 +23,12 @@ unless the architecture name already does.
 """
 import contextlib
 import difflib
+import json
 import logging
 import os
 import os.path as osp
 import socket
+import tempfile
 import urllib.parse
 from typing import Optional
 
@@ -81,12 +83,48 @@ def register_mmpl_model_configs() -> None:
         _REGISTERED_CONFIG_DIR = True
 
 
-def check_arch(arch: str) -> None:
-    """Raise one clear line when ``arch`` is not an open_clip architecture."""
+def resolve_arch(arch: str) -> str:
+    """The open_clip architecture name of ``arch``: a name as it is, or the
+    path of a model config file (open_clip's JSON: ``embed_dim``,
+    ``vision_cfg``, ``text_cfg``; or a Hugging Face ``open_clip_config.json``
+    holding them under ``model_cfg``), registered with open_clip under the
+    file's stem, which is returned."""
+    if not isinstance(arch, str) or not arch.endswith('.json'):
+        return arch
+    if not osp.isfile(arch):
+        raise CLIPBuildError(f'CLIP model config not found: {arch!r}. Give '
+                             'an open_clip architecture name or the path of '
+                             'its model config (.json)')
+    try:
+        with open(arch, encoding='utf-8') as f:
+            cfg = json.load(f)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CLIPBuildError(f'CLIP model config {arch!r} is not JSON '
+                             f'({exc}). Give open_clip\'s model config '
+                             'file') from None
+    cfg = cfg.get('model_cfg', cfg) if isinstance(cfg, dict) else cfg
+    needed = ('embed_dim', 'vision_cfg', 'text_cfg')
+    if not isinstance(cfg, dict) or not all(k in cfg for k in needed):
+        raise CLIPBuildError(f'{arch!r} is not an open_clip model config: '
+                             f'it needs {", ".join(needed)}. Give the JSON '
+                             'file open_clip builds the model from')
+    name = osp.splitext(osp.basename(arch))[0]
+    folder = tempfile.mkdtemp(prefix='mmpl-arch-')  # the flat format
+    with open(osp.join(folder, name + '.json'), 'w') as f:
+        json.dump(cfg, f)
+    open_clip.add_model_config(osp.join(folder, name + '.json'))
+    return name
+
+
+def check_arch(arch: str) -> str:
+    """Raise one clear line when ``arch`` is not an open_clip architecture
+    (a name, or a model config file: :func:`resolve_arch`); returns the
+    name."""
     register_mmpl_model_configs()
+    arch = resolve_arch(arch)
     models = open_clip.list_models()
     if arch in models:
-        return
+        return arch
     close = difflib.get_close_matches(arch, models, n=5, cutoff=0.5)
     hint = (f' Did you mean one of {close}?' if close else
             f' Valid names include {models[:8]} ... '
@@ -257,7 +295,7 @@ def build_open_clip(arch: str,
             tag, weights that cannot be fetched offline, or an ambiguous
             activation for a local file. Always one line saying what to do.
     """
-    check_arch(arch)
+    arch = check_arch(arch)
     packaged = pretrained is not None and pretrained.startswith(
         PACKAGED_PREFIX)
     if packaged:
