@@ -130,16 +130,24 @@ def _family(label: str):
 
 @pytest.mark.parametrize('label', [_family(label) for label in
                                    sorted(FAMILIES)])
-def test_every_method_family_learns(benchmark, label):
+def test_every_method_family_learns(benchmark, label, capsys):
     """A short schedule on the base classes: base accuracy clearly above
-    zero-shot CLIP's, and HM above zero-shot HM."""
+    zero-shot CLIP's, and HM above zero-shot HM. The console shows one line
+    for the run (the runner's log is in its folder, with the last epoch's
+    checkpoint only)."""
     config = FAMILIES[label]
     assert osp.isfile(osp.join(ROOT, config)), f'{config} is missing'
     data_root, work, zero_shot = benchmark
+    capsys.readouterr()
     rows = run_methods({label: config}, data_root,
                        str(work / label.replace('+', '_')),
                        schedule=TEST_SCHEDULE if label in DEFAULT_FAMILIES
                        else SCHEDULE, config_root=ROOT)
+    shown = capsys.readouterr()
+    lines = (shown.out + shown.err).strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f'[1/1] {label} '), lines
+    run_dir = work / label.replace('+', '_') / label.replace('+', '_')
+    assert len(list(run_dir.rglob('epoch_*.pth'))) == 1
     assert [r.dataset for r in rows] == ['shapes', 'average']
     trained = rows[-1]
     assert trained.method == label

@@ -35,6 +35,7 @@ losses, optimizer and schedule shape; what cannot be downloaded is swapped:
 import json
 import os
 import os.path as osp
+import time
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -309,26 +310,33 @@ def embedded_config(label: str, config: str, data_root: str, work_dir: str,
         cfg.model.text_prompt = dict(type='ZeroShotCLIP')
     cfg.method_name = label
     cfg.default_hooks.logger.interval = 50
-    cfg.default_hooks.checkpoint.save_last = True
+    # the last epoch's checkpoint only (for tools/infer.py on the demo)
+    cfg.default_hooks.checkpoint.update(interval=-1, save_last=True)
     return cfg
 
 
 def run_methods(methods: dict, data_root: str, work_dir: str,
                 schedule: dict = SCHEDULE, seed: int = 1,
-                config_root: str = '.') -> list:
+                config_root: str = '.', log=print) -> list:
     """Evaluate zero-shot / train + evaluate every method of ``methods``
     (label -> config path under ``config_root``); returns the report rows
-    (one results.json per method under ``work_dir``; the console shows
-    progress and results, the full logs are in each run's folder)."""
-    from ..apis.launch import QuietRunner
+    (one results.json per method under ``work_dir``). ``log`` gets one line
+    per method (its base / new accuracy and time); the runners' logs are in
+    each run's folder, warnings on the console."""
+    from ..apis.launch import FileLogRunner
     from ..evaluation.report import aggregate_b2n, find_results
-    for label, config in methods.items():
+    for i, (label, config) in enumerate(methods.items(), 1):
+        start = time.time()
         run_dir = osp.join(work_dir, label.replace(' ', '_').replace('+', '_'))
-        runner = QuietRunner.from_cfg(embedded_config(
+        runner = FileLogRunner.from_cfg(embedded_config(
             label, osp.join(config_root, config), data_root, run_dir,
             schedule, seed))
         if label == ZERO_SHOT:
             runner.val_loop.run()  # nothing to learn: evaluate only
         else:
             runner.train()  # evaluates the last epoch (results.json)
+        row = aggregate_b2n(find_results([run_dir]))[0]
+        log(f'[{i}/{len(methods)}] {label:24s} base {row.base:6.2f}  new '
+            f'{row.new:6.2f}  ({time.time() - start:.0f} s; log in '
+            f'{run_dir})')
     return aggregate_b2n(find_results([work_dir]))
