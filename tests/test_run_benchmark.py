@@ -118,6 +118,7 @@ def test_dry_run_pytorch_skips_done_and_resumes(capsys, tmp_path):
     # not ignored while ImageNet runs are planned
     (['XD', '--datasets', 'eurosat'], '--datasets selects the datasets of '
      'base-to-new and few-shot configs'),
+    (['--report-dir', __file__], 'is a file, not a folder'),
 ])
 def test_user_errors_are_one_line(argv, message, capsys, tmp_path):
     config = osp.join(ROOT, 'configs/coop/coop_vitb16_b2n_eurosat.py')

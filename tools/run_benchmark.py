@@ -105,6 +105,11 @@ def _check_args(args) -> None:
     if args.gpus < 1:
         raise ConfigError(f'--gpus must be >= 1, got {args.gpus}')
     check_seeds('--seeds', args.seeds)
+    for option in ('work_dir', 'report_dir'):
+        folder = getattr(args, option, None)
+        if folder and osp.exists(folder) and not osp.isdir(folder):
+            raise ConfigError(f'--{option.replace("_", "-")} {folder!r} is '
+                              'a file, not a folder. Give a folder')
 
 
 def _value(key: str, value: Any) -> str:

@@ -166,11 +166,11 @@ def check_schedule(cfg) -> None:
                           'optim_wrapper.optimizer.lr=0.002')
 
 
-def check_seed(seed) -> None:
+def check_seed(seed, name: str = '--seed') -> None:
     if seed is not None and (isinstance(seed, bool)
                              or not isinstance(seed, int) or seed < 0):
-        raise ConfigError(f'--seed must be an integer >= 0, got {seed!r}. '
-                          'The benchmark uses seeds 1, 2, 3')
+        raise ConfigError(f'{name} must be an integer >= 0, got {seed!r}. '
+                          'The benchmark uses seeds 1, 2, 3 (--seed 1)')
 
 
 def clip_image_size(clip_cfg: dict) -> Optional[int]:

@@ -79,6 +79,8 @@ def load_config(path: str,
         set_runtime_seed(cfg, seed)
     if unique_name:
         cfg.experiment_name = f'{unique_name}_{uuid.uuid4().hex[:12]}'
+    preflight.check_seed((cfg.get('randomness') or {}).get('seed'),
+                         'randomness.seed')
     preflight.check_loaders(cfg)
     preflight.check_schedule(cfg)
     preflight.check_input_size(cfg)
@@ -150,6 +152,7 @@ def smoke(config: str, work_dir: str,
     CLIP, miniature data in each reader's layout, one short epoch (when
     the config trains), then every test split. Returns the test
     metrics."""
+    preflight.check_work_dir(work_dir)  # its data goes there first
     cfg = load_config(config, cfg_options, work_dir=work_dir, quiet=True,
                       unique_name='smoke')
     cfg = make_offline(cfg, osp.join(work_dir, 'data'))
