@@ -2,6 +2,7 @@
 and a small smoke of its command (tools/analysis_tools/yardstick.py)."""
 import json
 import math
+import os
 import os.path as osp
 from dataclasses import replace
 
@@ -548,3 +549,23 @@ def test_summary_only_leaves_a_folder_without_runs_untouched(tmp_path, capsys):
     assert main(['--work-dir', str(empty), '--summary-only']) == 2
     assert 'holds no finished run' in capsys.readouterr().err
     assert not list(empty.iterdir())
+
+
+def test_a_file_or_a_broken_run_is_one_line(tmp_path, capsys):
+    """--work-dir naming a file, and a run folder whose results.json an
+    interrupted run left half-written: one line each, nothing written."""
+    from tools.analysis_tools.yardstick import main
+    a_file = tmp_path / 'a_file'
+    a_file.write_text('mine')
+    assert main(['--work-dir', str(a_file), '--summary-only']) == 2
+    assert 'is a file, not a folder' in capsys.readouterr().err
+    assert a_file.read_text() == 'mine'
+    run = ys.run_dir(str(tmp_path / 'w'), 'polygons', 'CoOp', 1)
+    os.makedirs(run)
+    with open(osp.join(run, 'results.json'), 'w') as f:
+        f.write('{"metr')
+    assert main(['--work-dir', str(tmp_path / 'w'), '--tasks', 'polygons',
+                 '--methods', 'CoOp', '--seeds', '1', '--summary-only']) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith('mmpl: error: ') and '\n' not in err
+    assert "is not a finished run's results" in err

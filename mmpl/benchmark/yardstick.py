@@ -472,10 +472,18 @@ def read_records(work_dir: str, methods: Sequence[str], tasks: Sequence[str],
                                     'results.json')
                     if not osp.isfile(path):
                         continue
-                    with open(path) as f:
-                        metrics = json.load(f)['metrics']
-                    r = Record(method, task, seed, float(metrics[BASE_KEY]),
-                               float(metrics[NEW_KEY]))
+                    try:
+                        with open(path) as f:
+                            metrics = json.load(f)['metrics']
+                        r = Record(method, task, seed,
+                                   float(metrics[BASE_KEY]),
+                                   float(metrics[NEW_KEY]))
+                    except (ValueError, KeyError, TypeError) as e:
+                        raise ConfigError(
+                            f'{path} is not a finished run\'s results '
+                            f'({type(e).__name__}: {e}). An interrupted run '
+                            'may have left it: delete its folder and run '
+                            'the yardstick again (it reruns it)') from None
                 records.append(replace(r, seed=seed))
     return records
 
