@@ -119,11 +119,15 @@ def test_dry_run_pytorch_skips_done_and_resumes(capsys, tmp_path):
     (['XD', '--datasets', 'eurosat'], '--datasets selects the datasets of '
      'base-to-new and few-shot configs'),
     (['--report-dir', __file__], 'is a file, not a folder'),
+    # a bad config with a multi-process launcher: one line from the planner,
+    # before any process is started
+    (['BAD', '--launcher', 'pytorch', '--gpus', '8'], 'config not found'),
 ])
 def test_user_errors_are_one_line(argv, message, capsys, tmp_path):
     config = osp.join(ROOT, 'configs/coop/coop_vitb16_b2n_eurosat.py')
-    if argv[0] == 'XD':
-        config = osp.join(ROOT, 'configs/coop/coop_vitb16_xd_imagenet.py')
+    if argv[0] in ('XD', 'BAD'):
+        config = osp.join(ROOT, 'configs/coop/coop_vitb16_xd_imagenet.py'
+                          if argv[0] == 'XD' else 'configs/coop/none.py')
         argv = argv[1:]
     assert bench.main([config, '--work-dir', str(tmp_path), '--dry-run'] +
                       argv) == 2
