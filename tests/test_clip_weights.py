@@ -196,6 +196,15 @@ def test_arch_may_be_a_model_config_file(tmp_path):
     nested.write_text(json.dumps(dict(model_cfg=cfg, preprocess_cfg={})))
     named = FrozenCLIP('mmpl-tiny-vit')
     shapes = {k: v.shape for k, v in named.model.state_dict().items()}
+    calls = []
+    add = open_clip.add_model_config
+    open_clip.add_model_config = lambda path: (calls.append(path), add(path))
+    try:
+        for path in (flat, nested, flat):
+            FrozenCLIP(str(path))
+    finally:
+        open_clip.add_model_config = add
+    assert len(calls) == 2  # the same file again: registered already
     for path in (flat, nested):
         clip = FrozenCLIP(str(path))
         assert {k: v.shape for k, v in clip.model.state_dict().items()} \

@@ -417,3 +417,12 @@ def test_resume_says_when_it_cannot_be_exact(options, warned, tmp_path,
     assert len(lines) == int(warned), err
     if warned:
         assert 'DefaultSampler' in lines[0] and 'SeededSampler' in lines[0]
+
+
+def test_a_config_path_object_is_read():
+    """The API takes a pathlib.Path where it takes a config path."""
+    import pathlib
+
+    from mmpl.utils.config_file import read_config
+    cfg = read_config(pathlib.Path(COOP))
+    assert cfg.model.text_prompt.type == 'CoOp'

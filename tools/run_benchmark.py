@@ -94,6 +94,7 @@ def _check_args(args) -> None:
     from mmpl.evaluation.protocols import BENCHMARK_DATASETS
     from mmpl.utils.checks import check_seeds
     from mmpl.utils.errors import ConfigError
+    from mmpl.utils.io import check_outputs
     if args.datasets == ['all']:
         args.datasets = list(BENCHMARK_DATASETS)
     unknown = sorted(set(args.datasets or ()) - set(BENCHMARK_DATASETS))
@@ -105,11 +106,10 @@ def _check_args(args) -> None:
     if args.gpus < 1:
         raise ConfigError(f'--gpus must be >= 1, got {args.gpus}')
     check_seeds('--seeds', args.seeds)
-    for option in ('work_dir', 'report_dir'):
-        folder = getattr(args, option, None)
-        if folder and osp.exists(folder) and not osp.isdir(folder):
-            raise ConfigError(f'--{option.replace("_", "-")} {folder!r} is '
-                              'a file, not a folder. Give a folder')
+    for option in ('work_dir', 'report_dir'):  # folders, not files
+        if getattr(args, option, None):
+            check_outputs(getattr(args, option), (),
+                          '--' + option.replace('_', '-'))
 
 
 def _value(key: str, value: Any) -> str:

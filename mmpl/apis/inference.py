@@ -193,7 +193,8 @@ class PromptInferencer:
         ckpt = read_checkpoint(checkpoint) if checkpoint else {}
         meta = (ckpt.get('meta') or {}).get('mmpl') or {}
         if config is not None:
-            cfg = read_config(config) if isinstance(config, str) else config
+            cfg = read_config(config) if isinstance(
+                config, (str, os.PathLike)) else config
             model_cfg = cfg.model.to_dict() if hasattr(
                 cfg.model, 'to_dict') else copy.deepcopy(dict(cfg.model))
             pipeline = test_pipeline_of(cfg)

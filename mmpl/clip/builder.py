@@ -109,6 +109,8 @@ def resolve_arch(arch: str) -> str:
                              f'it needs {", ".join(needed)}. Give the JSON '
                              'file open_clip builds the model from')
     name = osp.splitext(osp.basename(arch))[0]
+    if open_clip.get_model_config(name) == cfg:
+        return name  # registered already (every build reads the file)
     folder = tempfile.mkdtemp(prefix='mmpl-arch-')  # the flat format
     with open(osp.join(folder, name + '.json'), 'w') as f:
         json.dump(cfg, f)

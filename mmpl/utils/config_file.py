@@ -6,19 +6,22 @@ mmengine's internals, sometimes naming a temporary copy of the file. Every
 mmpl entry that reads a user's config (the tools, the converter, the
 inference API, the protocol planner) reads it here.
 """
+import os
 import os.path as osp
-from typing import Optional
+from typing import Optional, Union
 
 from mmengine.config import Config
 
 from .errors import ConfigError, MissingFileError
 
 
-def read_config(path: str) -> Config:
+def read_config(path: Union[str, os.PathLike]) -> Config:
     """``Config.fromfile``; a missing file, or a config that cannot be run
     (a syntax error, a name or import that fails, in the file or a base it
     inherits; a missing base file; no model) is one line naming the file,
     and the line where Python says."""
+    if isinstance(path, os.PathLike):
+        path = os.fspath(path)
     if not isinstance(path, str) or not osp.isfile(path):
         raise MissingFileError(f'config not found: {path!r}. Give the path '
                                'of a config file, e.g. configs/coop/'
