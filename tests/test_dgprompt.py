@@ -11,6 +11,7 @@ import torch.nn.functional as F
 import mmpl
 from mmpl.models import cosine_logits
 from mmpl.prompts import DGPrompt, MaPLe
+import helpers
 from helpers import (assert_close_to_scale, build_classifier, randomize,
                      record_blocks, samples, train_losses)
 
@@ -132,21 +133,14 @@ def test_maple_visual_prompts_are_linear_images_of_text(deep_arch):
 
 
 # ------------------------------------------------------------------- DGPrompt
-SHAPES = dict(arch='mmpl-shapes-vit', pretrained='mmpl:shapes-vit')
 SHAPE_CLASSES = ['red triangle', 'blue circle', 'green square',
                  'yellow star', 'purple hexagon']
 
 
 def shapes_classifier(text_prompt, classnames=SHAPE_CLASSES, **kwargs):
-    """A classifier on the shipped, pretrained tiny CLIP (3 + 3 layers)."""
-    from mmpl.models import PromptCLIPClassifier
-    torch.manual_seed(0)
-    clf = PromptCLIPClassifier(clip=SHAPES, text_prompt=text_prompt,
-                               classnames=classnames, **kwargs)
-    with torch.no_grad():  # trained-looking prompts, all paths visible
-        for p in clf.text_prompt.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    return clf
+    """Trained-looking prompts on the shipped tiny CLIP (3 + 3 layers)."""
+    return helpers.shapes_classifier(text_prompt, classnames, perturb=0.05,
+                                     **kwargs)
 
 
 @pytest.fixture(scope='module')

@@ -16,19 +16,10 @@ from mmpl.models import cosine_logits
 from mmpl.prompts import FrozenImageFeatures
 from mmpl.structures import PromptCLIPOutputs
 from mmpl.utils.errors import ConfigError
-from helpers import build_classifier, samples
+from helpers import build_classifier, samples, shapes_classifier
 
 CLASSES = ['cat', 'dog', 'sea lion', 'red panda', 'airliner']
 OTHER_CLASSES = ['tulip', 'rose', 'daisy']
-SHAPES = dict(arch='mmpl-shapes-vit', pretrained='mmpl:shapes-vit')
-
-
-def shapes_classifier(text_prompt, classnames, **kwargs):
-    """A classifier on the shipped, pretrained tiny CLIP."""
-    from mmpl.models import PromptCLIPClassifier
-    torch.manual_seed(0)
-    return PromptCLIPClassifier(clip=SHAPES, text_prompt=text_prompt,
-                                classnames=classnames, **kwargs)
 
 
 def _outputs(f, g, f0, t0, scale=torch.tensor(100.)):

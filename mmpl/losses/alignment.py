@@ -17,7 +17,9 @@ contrastive (InfoNCE) loss in the batch,
   feature of image b' tuned for class y_b), and a softmax over the images
   must pick the images of class y_b (``positives='same_label'``) or image b
   alone (``'diagonal'``, CLIP-style) [weight 1; 0 = the first, CE-only
-  reading, kept for ablation].
+  reading, kept for ablation]. The texts of images of the same class score
+  the batch identically, so the two positives give the same gradient (the
+  losses differ by a constant, the targets' entropy).
 
 The image-to-text term equals the classifier's ``loss_cls``, so the TOMM
 configs add this module with ``image_to_text_weight=0`` (the symmetric loss
