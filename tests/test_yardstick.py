@@ -88,7 +88,32 @@ def test_the_gate_has_seven_published_orderings():
     assert list(ys.ORDERINGS) == list('abcdefg')
     assert ys.ORDERINGS['f'][:3] == ('KgCoOp', ZS, 'base')
     assert ys.ORDERINGS['g'][:3] == ('MaPLe', 'CoCoOp', 'new')
-    assert set(ys.PUBLISHED) == set(ys.ORDERINGS)
+    assert set(ys.PUBLISHED) == set(ys.ORDERINGS) | set(ys.CLAIMS)
+
+
+def test_the_papers_claims_are_reported_apart_from_the_gate():
+    """(h) CTP+TFT and (i) FTP+TVP over CoCoOp in new and HM, (j) DGPrompt
+    over MaPLe in HM: targets with their verdicts, not gate orderings."""
+    assert {k: v[:3] for k, v in ys.CLAIMS.items()} == {
+        'h-new': ('CTP+TFT', 'CoCoOp', 'new'),
+        'h-hm': ('CTP+TFT', 'CoCoOp', 'hm'),
+        'i-new': ('FTP+TVP', 'CoCoOp', 'new'),
+        'i-hm': ('FTP+TVP', 'CoCoOp', 'hm'),
+        'j-hm': ('DGPrompt', 'MaPLe', 'hm')}
+    records = [Record(m, t, seed, base + seed, new + (t == 't2'))
+               for seed in (1, 2, 3) for t in ('t1', 't2')
+               for m, base, new in (('CTP+TFT', 70.0, 62.0),
+                                    ('CoCoOp', 70.0, 60.0))]
+    s = ys.summarise(records, ['CTP+TFT', 'CoCoOp'], ['t1', 't2'])
+    assert set(s['claims']) == {'h-new', 'h-hm'}
+    assert s['claims']['h-new']['diff'] == pytest.approx(2.0)
+    assert s['claims']['h-new']['holds']
+    assert 'h-new' not in s['orderings']
+    md = ys.to_markdown(s)
+    assert "(h-new) CTP+TFT new > CoCoOp new (75.72 vs 71.69)" in md
+    rep = ys.replication(s, s)
+    assert rep['claims']['h-hm'] == dict(first='holds', second='holds',
+                                         agree=True)
 
 
 def test_ablations_are_paired_hm_differences():
@@ -103,6 +128,10 @@ def test_ablations_are_paired_hm_differences():
     assert d['diff'] == pytest.approx(hm(82.5, 70) - hm(82.5, 60))
     assert d['significant'] == (d['ci'][0] > 0 or d['ci'][1] < 0)
     assert d['n_pairs'] == 6 and d['measure'] == 'hm'
+    # base and new apart, each with its interval
+    assert d['base']['diff'] == pytest.approx(0.0)
+    assert d['new']['diff'] == pytest.approx(10.0)
+    assert '| DGPrompt vs IVLP | +0.00 ' in ys.to_markdown(s)
 
 
 def test_records_file_is_read_and_a_bad_line_is_one_error(tmp_path):

@@ -97,6 +97,9 @@ METHODS: Dict[str, Method] = {
                    {'model.text_prompt.guidance': 'none',
                     'model.text_prompt.alpha': 0.0}),
     'DGPrompt': Method('configs/dgprompt/dgprompt_vitb16_b2n_eurosat.py'),
+    'CTP+TFT (no alignment)': Method(
+        'configs/tomm/ctp_tft_vitb16_b2n_eurosat.py',
+        {'model.extra_losses': []}),
     'DGPrompt (no retention)': Method(
         'configs/dgprompt/dgprompt_vitb16_b2n_eurosat.py',
         {'model.extra_losses': []}),
@@ -112,18 +115,31 @@ ORDERINGS: Dict[str, Tuple[str, str, str, str]] = {
     'f': ('KgCoOp', ZERO_SHOT, 'base', 'KgCoOp base > zero-shot base'),
     'g': ('MaPLe', 'CoCoOp', 'new', 'MaPLe new > CoCoOp new'),
 }
-#: what the papers report for each ordering (ViT-B/16, 11-dataset average
-#: of base-to-new; PROTOCOL.md), for the reports
+#: the three papers' headline claims against the baseline each extends
+#: (targets, not part of the gate): key -> as :data:`ORDERINGS`; a claim
+#: in new and HM is two keys
+CLAIMS: Dict[str, Tuple[str, str, str, str]] = {
+    'h-new': ('CTP+TFT', 'CoCoOp', 'new', 'CTP+TFT new > CoCoOp new'),
+    'h-hm': ('CTP+TFT', 'CoCoOp', 'hm', 'CTP+TFT HM > CoCoOp HM'),
+    'i-new': ('FTP+TVP', 'CoCoOp', 'new', 'FTP+TVP new > CoCoOp new'),
+    'i-hm': ('FTP+TVP', 'CoCoOp', 'hm', 'FTP+TVP HM > CoCoOp HM'),
+    'j-hm': ('DGPrompt', 'MaPLe', 'hm', 'DGPrompt HM > MaPLe HM'),
+}
+#: what the papers report for each ordering and claim (ViT-B/16, 11-dataset
+#: average of base-to-new; PROTOCOL.md), for the reports
 PUBLISHED: Dict[str, str] = {
     'a': '82.69 vs 69.34', 'b': '63.22 vs 74.22', 'c': '71.69 vs 63.22',
     'd': '73.60 vs 63.22', 'e': '78.55 vs 75.83', 'f': '80.73 vs 69.34',
-    'g': '75.14 vs 71.69',
+    'g': '75.14 vs 71.69', 'h-new': '75.72 vs 71.69',
+    'h-hm': '79.02 vs 75.83', 'i-new': '76.48 vs 71.69',
+    'i-hm': '79.71 vs 75.83', 'j-hm': '79.54 vs 78.55',
 }
 #: the ablations that isolate each paper's mechanism: name -> (method,
-#: reference), compared on HM
+#: reference), compared on HM (significance) and also on base and new
 ABLATIONS: Dict[str, Tuple[str, str]] = {
     'CTP vs CoCoOp': ('CTP', 'CoCoOp'),
     'TFT vs text-free TFT': ('CTP+TFT', 'CTP+TFT (text-free)'),
+    'alignment loss vs none': ('CTP+TFT', 'CTP+TFT (no alignment)'),
     'FTP vs CoCoOp': ('FTP', 'CoCoOp'),
     'TVP vs none': ('FTP+TVP', 'FTP'),
     'DGPrompt vs IVLP': ('DGPrompt', 'IVLP'),
@@ -554,22 +570,26 @@ def summarise(records: Sequence[Record], methods: Sequence[str],
               tasks: Sequence[str]) -> dict:
     """The yardstick's ``summary.json`` (see the module doc)."""
     summary: dict = dict(tasks=list(tasks), methods={}, orderings={},
-                         ablations={}, per_task={})
+                         claims={}, ablations={}, per_task={})
     for m in methods:
         seeds = per_seed(records, m, tasks)
         if seeds:
             summary['methods'][m] = method_summary(seeds)
-    for key, (a, b, measure, claim) in ORDERINGS.items():
-        if a in methods and b in methods:
-            d = compare(records, a, b, measure, tasks)
-            summary['orderings'][key] = dict(
-                d, claim=claim, method=a, reference=b, measure=measure,
-                holds=bool(d['ci'][0] > 0))
+    for kind, table in (('orderings', ORDERINGS), ('claims', CLAIMS)):
+        for key, (a, b, measure, claim) in table.items():
+            if a in methods and b in methods:
+                d = compare(records, a, b, measure, tasks)
+                summary[kind][key] = dict(
+                    d, claim=claim, method=a, reference=b, measure=measure,
+                    holds=bool(d['ci'][0] > 0))
     for name, (a, b) in ABLATIONS.items():
         if a in methods and b in methods:
+            parts = {m: paired.paired_comparison(
+                units(records, a, tasks), units(records, b, tasks), m)
+                for m in ('base', 'new')}
             summary['ablations'][name] = dict(
                 compare(records, a, b, 'hm', tasks), method=a, reference=b,
-                measure='hm')
+                measure='hm', base=parts['base'], new=parts['new'])
     for task in tasks:
         runs = {m: per_seed(records, m, [task]) for m in methods}
         summary['per_task'][task] = {m: method_summary(r)
@@ -591,10 +611,11 @@ def replication(first: dict, second: dict) -> dict:
     """Every ordering and ablation of two summaries on disjoint seed sets:
     kind -> name -> {'first', 'second': verdicts, 'agree': bool}. A verdict
     counts only where the two agree."""
-    out: dict = dict(orderings={}, ablations={})
-    for kind, ordering in (('orderings', True), ('ablations', False)):
-        for name in first[kind]:
-            if name in second[kind]:
+    out: dict = dict(orderings={}, claims={}, ablations={})
+    for kind, ordering in (('orderings', True), ('claims', True),
+                           ('ablations', False)):
+        for name in first.get(kind, {}):
+            if name in second.get(kind, {}):
                 a = _verdict(first[kind][name], ordering)
                 b = _verdict(second[kind][name], ordering)
                 out[kind][name] = dict(first=a, second=b, agree=a == b)
@@ -608,11 +629,11 @@ def replication_markdown(first: dict, second: dict) -> str:
     lines = [f'| comparison | seeds {seeds[0]}: diff [95 % CI] (MDE) | '
              f'seeds {seeds[1]}: diff [95 % CI] (MDE) | verdict |',
              '|---|---|---|---|']
-    for kind in ('orderings', 'ablations'):
+    for kind in ('orderings', 'claims', 'ablations'):
         for name, r in rep[kind].items():
             a, b = first[kind][name], second[kind][name]
             label = (f'({name}) {a["claim"]} ({PUBLISHED.get(name, "?")})'
-                     if kind == 'orderings' else f'{name} (HM)')
+                     if kind != 'ablations' else f'{name} (HM)')
             verdict = r['first'] if r['agree'] else 'does not replicate'
             if kind == 'ablations' and r['agree']:
                 verdict = {'+': 'positive in both', '-': 'negative in both',
@@ -658,13 +679,27 @@ def to_markdown(summary: dict) -> str:
     lines += _comparison_rows(
         summary['orderings'], 'holds', lambda key, d:
         f'({key}) {d["claim"]} ({PUBLISHED.get(key, "?")})')
-    lines += ['', '| ablation (HM) | diff [95 % CI] | MDE (80 %) | pairs | '
-              'significant (CI excludes 0) |', '|---|---|---|---|---|']
-    lines += _comparison_rows(summary['ablations'], 'significant',
-                              lambda name, d: name)
+    if summary.get('claims'):
+        lines += ['', "| the papers' claim (published) | diff [95 % CI] | "
+                  'MDE (80 %) | pairs | holds (CI > 0) |',
+                  '|---|---|---|---|---|']
+        lines += _comparison_rows(
+            summary['claims'], 'holds', lambda key, d:
+            f'({key}) {d["claim"]} ({PUBLISHED.get(key, "?")})')
+    lines += ['', '| ablation | base diff [95 % CI] | new diff [95 % CI] | '
+              'HM diff [95 % CI] | HM MDE (80 %) | pairs | '
+              'HM significant (CI excludes 0) |',
+              '|---|---|---|---|---|---|---|']
+    for name, d in summary['ablations'].items():
+        mde = '-' if math.isnan(d['mde']) else f'{d["mde"]:.2f}'
+        parts = [_interval(d[m]) if m in d else '-' for m in ('base', 'new')]
+        lines.append(f'| {name} | {parts[0]} | {parts[1]} | {_interval(d)} '
+                     f'| {mde} | {d["n_pairs"]} | '
+                     f'{"yes" if d["significant"] else "no"} |')
     comparisons = [(f'({k}) {d["method"]} - {d["reference"]} '
                     f'{d["measure"]}', d)
-                   for k, d in summary['orderings'].items()]
+                   for kind in ('orderings', 'claims')
+                   for k, d in summary.get(kind, {}).items()]
     comparisons += [(f'{n} (HM)', d) for n, d in summary['ablations'].items()]
     tasks = summary['tasks']
     if comparisons:
@@ -717,7 +752,8 @@ def plot(summary: dict, path: str, title: str = '') -> None:
     plt = pyplot()
     methods = list(summary['methods'])
     rows = [(f'({k}) {d["claim"]}', d)
-            for k, d in summary['orderings'].items()]
+            for kind in ('orderings', 'claims')
+            for k, d in summary.get(kind, {}).items()]
     rows += [(f'{n} (HM)', d) for n, d in summary['ablations'].items()]
     bars_width = max(6, 0.9 * len(methods) + 2)
     fig, (ax, forest) = plt.subplots(
