@@ -23,7 +23,7 @@ FAMILIES = {
     'ftp_tvp': 'configs/mpl/ftp_tvp_vitb16_b2n_eurosat.py',
     'maple': 'configs/maple/maple_vitb16_b2n_eurosat.py',
     'dgprompt': 'configs/dgprompt/dgprompt_vitb16_b2n_eurosat.py',
-    'promptsrc': 'configs/dgprompt/promptsrc_vitb16_b2n_eurosat.py',
+    'promptsrc': 'configs/promptsrc/promptsrc_vitb16_b2n_eurosat.py',
 }
 tool = load_tool('tools/analysis_tools/benchmark.py')
 

@@ -513,3 +513,20 @@ def test_value_path_tuner_with_interleaved_towers_fails_at_build(deep_arch,
                 feature_tuner=dict(type='TFT', dense='tokens'))
     assert clf(tiny_images, mode='tensor').shape == (len(tiny_images),
                                                      len(CLASSES))
+
+
+@torch.no_grad()
+def test_ivlp_is_dgprompt_without_guidance_and_residual(shape_images):
+    """IVLP is the module DGPrompt extends: the same parameters, and with the
+    guidance off and alpha 0 DGPrompt computes IVLP's logits."""
+    ivlp = shapes_classifier(dict(type='IVLP', n_ctx=4, depth=3))
+    dg = shapes_classifier(dict(type='DGPrompt', n_ctx=4, depth=3,
+                                guidance='none', alpha=0.0))
+    assert isinstance(dg.text_prompt, type(ivlp.text_prompt))
+    assert ivlp.state_dict().keys() == dg.state_dict().keys()
+    dg.load_state_dict(ivlp.state_dict())
+    ivlp.eval()
+    dg.eval()
+    torch.testing.assert_close(ivlp.forward_features(shape_images).logits,
+                               dg.forward_features(shape_images).logits,
+                               rtol=0, atol=0)

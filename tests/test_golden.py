@@ -1,5 +1,6 @@
 """mmpl equals the authors' code: golden outputs of the official CoOp, CoCoOp,
-KgCoOp and MaPLe implementations (``../shared/oracle``, see its README).
+KgCoOp, MaPLe, IVLP and PromptSRC implementations (``../shared/oracle``, see
+its README).
 
 Each case builds the method's real config with the fixtures' small CLIP
 (OpenAI state-dict format, loaded by mmpl's adapter with no activation flag),
@@ -47,12 +48,23 @@ CASES = {
     'maple_nohalf': ('configs/maple/maple_vitb16_b2n_eurosat.py',
                      dict(depth=3)),
     'maple': ('configs/maple/maple_vitb16_b2n_eurosat.py', dict(depth=3)),
+    # the PromptSRC repository's cases: the fixture's towers have 3 layers
+    'ivlp_nohalf': ('configs/ivlp/ivlp_vitb16_b2n_eurosat.py', dict(depth=3)),
+    'ivlp': ('configs/ivlp/ivlp_vitb16_b2n_eurosat.py', dict(depth=3)),
+    'promptsrc_nohalf': ('configs/promptsrc/promptsrc_vitb16_b2n_eurosat.py',
+                         dict(depth=3)),
+    'promptsrc': ('configs/promptsrc/promptsrc_vitb16_b2n_eurosat.py',
+                  dict(depth=3)),
 }
 # fixture README: bounds for a correct fp32 implementation; against the
 # official fp16 prompt casts (case 'maple') about 2e-3
 TOL = dict(logits=1e-4, loss=1e-4, grad=5e-5, features=1e-5)
 TOL_FP16_CASTS = dict(logits=2e-3, loss=2e-3, grad=2e-3, features=2e-3)
-FP16_CASES = ('maple', )
+FP16_CASES = ('maple', 'ivlp', 'promptsrc')
+#: PromptSRC's loss terms: the fixture's loss_parts key -> mmpl's loss name
+PROMPTSRC_TERMS = {'scl_text': 'loss_text_retention',
+                   'scl_image': 'loss_image_retention',
+                   'scl_logits': 'loss_logit_retention'}
 
 
 def oracle_model_cfg(config: str, **text_prompt) -> dict:
@@ -122,6 +134,12 @@ def test_equals_official_implementation(name, inputs):
     if 'kg' in case['loss_parts']:
         assert abs(float(losses['loss_text_retention']) -
                    case['loss_parts']['kg']) < tol['loss']
+    for part, key in PROMPTSRC_TERMS.items():
+        if part in case['loss_parts']:
+            assert abs(float(losses[key]) - case['loss_parts'][part]) < \
+                tol['loss'], part
+    assert len(losses) == 1 + sum(k in case['loss_parts'] for k in (
+        'kg', *PROMPTSRC_TERMS)), 'no loss term beyond the official ones'
     total = sum(losses.values())
     assert abs(float(total) - case['loss']) < tol['loss']
     total.backward()
@@ -154,3 +172,41 @@ def test_maple_keeps_the_frozen_phrase_words(inputs):
     length = prompts.shape[1]
     official = case['prompt_embeddings'][:, :length]
     assert torch.allclose(prompts, official, atol=1e-6)
+
+
+@pytest.mark.parametrize('name', ['promptsrc_nohalf', 'promptsrc'])
+def test_promptsrc_teacher_features_equal_official(name, inputs):
+    """The anchors of the retention terms: the frozen CLIP's features of the
+    official 60 templates, averaged unnormalised, then normalised (the
+    official ``fixed_embeddings``; CLIP's zero-shot rule differs by up to
+    4e-3 here); and the frozen image features of the image term."""
+    model, case = build_case(name, inputs)
+    from mmpl.losses.anchors import PROMPTSRC_IMAGENET_TEMPLATES
+    assert list(PROMPTSRC_IMAGENET_TEMPLATES) == case['templates']
+    anchors = model.class_anchors()
+    assert rel(anchors, case['fixed_embeddings_normalised']) < TOL['features']
+    with torch.no_grad():
+        f0 = model.frozen_image_pass(inputs['images'],
+                                     with_tokens=False).global_feature
+    assert rel(torch.nn.functional.normalize(f0.float(), dim=-1),
+               case['train_outputs']['zs_image_features_normalised']) < \
+        TOL['features']
+
+
+def test_promptsrc_gpa_weights_equal_official(inputs):
+    """The Gaussian prompt aggregation weight of each epoch: the official
+    trainer's ``self.gauss`` (N(15, 1) at epochs 1 .. 20, normalised), from
+    the config's hook."""
+    from mmpl.engine.gpa import gaussian_weight
+    case = load_case('promptsrc_nohalf')
+    cfg = Config.fromfile(osp.join(
+        ROOT, 'configs/promptsrc/promptsrc_vitb16_b2n_eurosat.py'))
+    hook = next(h for h in cfg.custom_hooks
+                if h['type'] == 'GaussianPromptAggregationHook')
+    gpa = case['gpa']
+    assert (cfg.train_cfg.max_epochs, hook['mean'], hook['std']) == (
+        gpa['max_epoch'], gpa['mean'], gpa['std'])
+    weights = torch.tensor([gaussian_weight(e, hook['mean'], hook['std'])
+                            for e in gpa['epochs']], dtype=torch.float64)
+    torch.testing.assert_close(weights / weights.sum(), gpa['weights'],
+                               rtol=1e-9, atol=1e-300)

@@ -21,8 +21,12 @@ from test_golden import (CASES, ORACLE, TOL, inputs,  # noqa: F401
 
 CHECKPOINTS = {  # sample official checkpoint folder -> golden case
     'coop': 'coop16', 'cocoop': 'cocoop', 'kgcoop': 'kgcoop',
-    'maple': 'maple_nohalf'
+    'maple': 'maple_nohalf', 'ivlp': 'ivlp_nohalf',
+    'promptsrc': 'promptsrc_nohalf'
 }
+#: the layout the converter reads in each sample (PromptSRC saves IVLP's
+#: layout plus its frozen image-encoder copy)
+LAYOUTS = {'promptsrc': 'ivlp'}
 
 
 def _folder(method):
@@ -33,7 +37,7 @@ def _folder(method):
 def test_sample_checkpoints_convert_to_the_fixture_parameters(method):
     ckpt = load_official_checkpoint(_folder(method))  # folder -> the file
     layout, mapped, dropped = official_to_mmpl(ckpt['state_dict'])
-    assert layout == method
+    assert layout == LAYOUTS.get(method, method)
     _, expected, _ = official_to_mmpl(load_case(CHECKPOINTS[method])['params'])
     assert mapped.keys() == expected.keys()
     for key in expected:
@@ -133,12 +137,10 @@ def test_legacy_format_file_runs_no_code(tmp_path, where):
 
 def test_ivlp_promptsrc_layout(tiny_clip):
     """IVLP / PromptSRC (the authors' layout: ``prompt_learner.ctx``, the
-    vision tower's ``VPT``, ``VPT_shallow`` per block) -> the PromptSRC-style
-    config (DGPrompt without guidance)."""
+    vision tower's ``VPT``, ``VPT_shallow`` per block) -> mmpl's IVLP."""
     cfg = dict(type='PromptCLIPClassifier',
                clip=dict(arch='mmpl-tiny-vit'),
-               text_prompt=dict(type='DGPrompt', n_ctx=2, depth=2,
-                                guidance='none', alpha=0.0))
+               text_prompt=dict(type='IVLP', n_ctx=2, depth=2))
     model = MODELS.build(cfg)
     tp = model.text_prompt
     official = {
@@ -189,6 +191,33 @@ def test_tool_writes_a_checkpoint_and_never_overwrites(tool, tmp_path,
                     str(out)] + ORACLE_CLIP)
     err = capsys.readouterr().err.strip()
     assert rc == 2 and err.startswith('mmpl: error:') and 'exists' in err
+
+
+def test_tool_converts_promptsrc_for_a_clip_given_by_its_config_file(
+        tool, tmp_path, inputs):  # noqa: F811
+    """The official PromptSRC sample (whole model with the frozen image-tower
+    copy) for the fixture's non-standard CLIP, given as its open_clip model
+    config file: the tool writes the checkpoint, and the model tools/test.py
+    builds from the same config and options gives the official logits."""
+    from mmengine.config import Config
+    config = 'configs/promptsrc/promptsrc_vitb16_b2n_eurosat.py'
+    options = [f'model.clip.arch={ORACLE}/oracle-clip-small.json',
+               f'model.clip.pretrained={ORACLE}/clip_small_openai.pt',
+               'model.text_prompt.depth=3']
+    out = tmp_path / 'promptsrc.pth'
+    assert tool.main([_folder('promptsrc'), config, str(out),
+                      '--cfg-options'] + options) == 0
+    cfg = Config.fromfile(config)
+    cfg.merge_from_dict(dict(o.split('=', 1) for o in options[:2]))
+    cfg.model.text_prompt.depth = 3
+    model = MODELS.build(cfg.model)
+    load_checkpoint(model, str(out), map_location='cpu')
+    model.set_classes(inputs['classnames'], inputs['template'])
+    model.eval()
+    with torch.no_grad():
+        logits = model.forward_features(inputs['images']).logits
+    case = load_case('promptsrc_nohalf')
+    assert (logits - case['logits']).abs().max() < TOL['logits']
 
 
 @pytest.mark.parametrize('source,config,words', [

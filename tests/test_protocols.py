@@ -18,7 +18,8 @@ from mmpl.utils.config_tools import (data_root_options, iter_dataset_paths,
 
 #: family folder -> method name prefix of its configs
 FAMILIES = {'coop': 'coop', 'cocoop': 'cocoop', 'maple': 'maple',
-            'tomm': 'ctp_tft', 'mpl': 'ftp_tvp', 'dgprompt': 'dgprompt'}
+            'tomm': 'ctp_tft', 'mpl': 'ftp_tvp', 'dgprompt': 'dgprompt',
+            'ivlp': 'ivlp', 'promptsrc': 'promptsrc'}
 _loaded = {}
 
 
@@ -90,11 +91,16 @@ def test_schedules_per_protocol():
     for family, (lr, max_epochs, batch) in {
             'cocoop': (2e-3, 10, 1), 'maple': (3.5e-3, 5, 4),
             'dgprompt': (3.5e-3, 5, 4), 'tomm': (2e-3, 10, 4),
-            'mpl': (2e-3, 10, 4)}.items():
+            'mpl': (2e-3, 10, 4), 'ivlp': (2.5e-3, 20, 4),
+            'promptsrc': (2.5e-3, 20, 4)}.items():
         for protocol, dataset in (('b2n', 'dtd'), ('fewshot16', 'dtd'),
                                   ('fewshot1', 'eurosat'), ('xd', 'imagenet'),
                                   ('dg', 'imagenet')):
             cfg = load(leaf(family, protocol, dataset))
+            if family in ('ivlp', 'promptsrc') and 'fewshot' in protocol:
+                # the PromptSRC repository's few-shot schedule: 50 epochs
+                assert cfg.train_cfg.max_epochs == 50, cfg.filename
+                continue
             assert (cfg.optim_wrapper.optimizer.lr, cfg.train_cfg.max_epochs,
                     cfg.train_dataloader.batch_size) == (lr, max_epochs,
                                                          batch), cfg.filename

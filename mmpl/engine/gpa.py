@@ -12,9 +12,12 @@ P_GPA, before that epoch's validation and checkpoint (so the saved
 checkpoint and the final evaluation use the aggregate). The aggregate
 (the weighted running sum and the weight total) travels in checkpoints
 under ``'gpa'``, so a resumed run aggregates as an uninterrupted one.
-Only trainable parameters (the prompts) are aggregated. Whether DGPrompt
-uses GPA is not known to the project; the configs leave it off
-(PromptSRC-style configs may add it).
+Only trainable parameters (the prompts) are aggregated: the official
+PromptSRC trainer averages every state-dict entry, but the frozen ones are
+the same every epoch, so their average is themselves. The ``promptsrc``
+configs turn it on (N(15, 1) over 20 epochs, as the official trainer);
+whether DGPrompt uses GPA is not known to the project (its configs leave it
+off).
 """
 import math
 from typing import Dict, Optional

@@ -6,8 +6,14 @@ not one. The ensemble is CLIP's zero-shot rule (Radford et al. 2021): encode
 every template for every class, L2-normalise, average over the templates,
 renormalise. ``'openai_imagenet'`` names OpenAI's 80 ImageNet templates as
 open_clip ships them (``open_clip.OPENAI_IMAGENET_TEMPLATES``, imported, not
-copied); ``'simple_imagenet'`` open_clip's shorter list. Which templates the
-DGPrompt paper used is not known to the project (reading: PromptSRC's).
+copied); ``'simple_imagenet'`` open_clip's shorter list;
+``'promptsrc_imagenet'`` the 60 of them the official PromptSRC code uses for
+every dataset (``trainers/imagenet_templates.py`` ``IMAGENET_TEMPLATES``, in
+its order). The official PromptSRC code also averages differently: it
+normalises the mean of the *unnormalised* template features
+(``average='unnormalised'``; ``promptsrc.py:128``), not CLIP's rule. Which
+templates the DGPrompt paper used is not known to the project (reading:
+PromptSRC's).
 """
 from typing import Callable, List, Sequence, Union
 
@@ -17,11 +23,43 @@ from torch import Tensor
 
 from ..utils.errors import ConfigError
 
-#: named template ensembles (open_clip's tuples of ``str -> str``)
+#: the official PromptSRC code's 60 templates (a subset of OpenAI's 80, in
+#: the official order), used for every dataset
+PROMPTSRC_IMAGENET_TEMPLATES = (
+    'a photo of a {}.', 'a bad photo of a {}.', 'a photo of many {}.',
+    'a sculpture of a {}.', 'a photo of the hard to see {}.',
+    'a low resolution photo of the {}.', 'a rendering of a {}.',
+    'graffiti of a {}.', 'a bad photo of the {}.',
+    'a cropped photo of the {}.', 'a tattoo of a {}.', 'the embroidered {}.',
+    'a photo of a hard to see {}.', 'a bright photo of a {}.',
+    'a photo of a clean {}.', 'a photo of a dirty {}.',
+    'a dark photo of the {}.', 'a drawing of a {}.', 'a photo of my {}.',
+    'the plastic {}.', 'a photo of the cool {}.', 'a close-up photo of a {}.',
+    'a black and white photo of the {}.', 'a painting of the {}.',
+    'a painting of a {}.', 'a pixelated photo of the {}.',
+    'a sculpture of the {}.', 'a bright photo of the {}.',
+    'a cropped photo of a {}.', 'a plastic {}.', 'a photo of the dirty {}.',
+    'a jpeg corrupted photo of a {}.', 'a blurry photo of the {}.',
+    'a photo of the {}.', 'a good photo of the {}.', 'a rendering of the {}.',
+    'a {} in a video game.', 'a photo of one {}.', 'a doodle of a {}.',
+    'a close-up photo of the {}.', 'the origami {}.',
+    'the {} in a video game.', 'a sketch of a {}.', 'a doodle of the {}.',
+    'a origami {}.', 'a low resolution photo of a {}.', 'the toy {}.',
+    'a rendition of the {}.', 'a photo of the clean {}.',
+    'a photo of a large {}.', 'a rendition of a {}.', 'a photo of a nice {}.',
+    'a photo of a weird {}.', 'a blurry photo of a {}.', 'a cartoon {}.',
+    'art of a {}.', 'a sketch of the {}.', 'a embroidered {}.',
+    'a pixelated photo of a {}.', 'itap of the {}.',
+)
+#: named template ensembles: open_clip's tuples of ``str -> str`` callables,
+#: or '... {} ...' strings
 TEMPLATE_ENSEMBLES = {
     'openai_imagenet': open_clip.OPENAI_IMAGENET_TEMPLATES,
     'simple_imagenet': open_clip.SIMPLE_IMAGENET_TEMPLATES,
+    'promptsrc_imagenet': PROMPTSRC_IMAGENET_TEMPLATES,
 }
+#: how the template features of a class are averaged (:func:`ensemble_anchors`)
+ANCHOR_AVERAGES = ('normalised', 'unnormalised')
 Template = Union[str, Callable[[str], str]]
 
 
@@ -35,7 +73,7 @@ def resolve_templates(spec: Union[str, Sequence[Template]]
                 f'anchor_templates={spec!r} is not a known ensemble '
                 f'({", ".join(sorted(TEMPLATE_ENSEMBLES))}); give one of '
                 "them or a list of templates like ['a photo of a {}.']")
-        return list(TEMPLATE_ENSEMBLES[spec])
+        spec = TEMPLATE_ENSEMBLES[spec]
     templates = list(spec)
     if not templates:
         raise ConfigError('anchor_templates is an empty list')
@@ -57,9 +95,16 @@ def ensemble_texts(templates: Sequence[Callable[[str], str]],
     return [t(name) for t in templates for name in readable_names]
 
 
-def ensemble_anchors(features: Tensor, num_templates: int) -> Tensor:
-    """(T*C, D) text features (template-major) -> (C, D) unit anchors: the
-    renormalised mean over templates of the normalised features."""
-    f = F.normalize(features.float(), dim=-1)
+def ensemble_anchors(features: Tensor, num_templates: int,
+                     average: str = 'normalised') -> Tensor:
+    """(T*C, D) text features (template-major) -> (C, D) unit anchors.
+
+    ``average``: 'normalised' = CLIP's zero-shot rule, the renormalised mean
+    over templates of the normalised features; 'unnormalised' = the official
+    PromptSRC code's, the normalised mean of the raw features.
+    """
+    f = features.float()
+    if average == 'normalised':
+        f = F.normalize(f, dim=-1)
     f = f.view(num_templates, -1, f.shape[-1]).mean(0)
     return F.normalize(f, dim=-1)

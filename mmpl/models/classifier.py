@@ -42,13 +42,14 @@ from torch import Tensor, nn
 from ..clip import (CLIP_MEAN, CLIP_STD, DEFAULT_TEMPLATE, ClassTokens,
                     FrozenCLIP, build_class_tokens, class_prompt_texts,
                     readable_classname)
-from ..losses.anchors import (ensemble_anchors, ensemble_texts,
-                              resolve_templates)
+from ..losses.anchors import (ANCHOR_AVERAGES, ensemble_anchors,
+                              ensemble_texts, resolve_templates)
 from ..prompts.base import (BaseFeatureTuner, BaseTextPrompt,
                             BaseVisualPrompt, needs_of)
 # PromptCLIPOutputs / cosine_logits are re-exported (public import paths).
 from ..structures import (FrozenImageFeatures, Needs,  # noqa: F401
                           PromptCLIPOutputs, TextPrompts, cosine_logits)
+from ..utils.checks import check_choice
 from ..utils.errors import CheckpointError, ConfigError
 from ..version import __version__
 
@@ -112,8 +113,13 @@ class PromptCLIPClassifier(BaseClassifier):
             dataset's (``metainfo['template']``), else 'a photo of a {}.'.
         anchor_templates: anchors from an ensemble of templates instead
             (PromptSRC): 'openai_imagenet' (open_clip's 80 OpenAI ImageNet
-            templates), 'simple_imagenet', or a list of '... {} ...'
+            templates), 'simple_imagenet', 'promptsrc_imagenet' (the 60 of
+            the official PromptSRC code), or a list of '... {} ...'
             strings; None = the one ``template`` [default].
+        anchor_average: how an ensemble's features of a class are averaged:
+            'normalised' (CLIP's zero-shot rule) [default] or
+            'unnormalised' (the official PromptSRC code: the normalised mean
+            of the raw features).
         classnames: optional initial class names (normally set from data).
         text_chunk_size: max sequences per text-encoder call (memory bound
             for B*C image-conditioned prompts); None = one call.
@@ -136,6 +142,7 @@ class PromptCLIPClassifier(BaseClassifier):
                  extra_losses: Sequence[dict] = (),
                  template: Optional[str] = None,
                  anchor_templates=None,
+                 anchor_average: str = 'normalised',
                  classnames: Optional[Sequence[str]] = None,
                  text_chunk_size: Optional[int] = None,
                  data_preprocessor: Optional[dict] = None,
@@ -149,7 +156,7 @@ class PromptCLIPClassifier(BaseClassifier):
             type=type(self).__name__, clip=clip, text_prompt=text_prompt,
             visual_prompt=visual_prompt, feature_tuner=feature_tuner,
             loss=loss, extra_losses=list(extra_losses), template=template,
-            anchor_templates=anchor_templates,
+            anchor_templates=anchor_templates, anchor_average=anchor_average,
             text_chunk_size=text_chunk_size,
             data_preprocessor=data_preprocessor))
         self.clip = FrozenCLIP(**clip)
@@ -166,6 +173,8 @@ class PromptCLIPClassifier(BaseClassifier):
         #: (T,) template callables of the anchor ensemble, or None
         self._anchor_ensemble = (None if anchor_templates is None else
                                  resolve_templates(anchor_templates))
+        check_choice('anchor_average', anchor_average, ANCHOR_AVERAGES)
+        self.anchor_average = anchor_average
         self.text_chunk_size = text_chunk_size
         self.cache_eval_text = True
         self._check_combination()
@@ -333,7 +342,8 @@ class PromptCLIPClassifier(BaseClassifier):
                     ids, chunk_size=self.text_chunk_size).float()
             if self._anchor_ensemble is not None:
                 anchors = ensemble_anchors(anchors,
-                                           len(self._anchor_ensemble))
+                                           len(self._anchor_ensemble),
+                                           self.anchor_average)
             class_set.anchors = anchors
         return class_set.anchors
 

@@ -24,15 +24,17 @@ ivlp          ``VLPromptLearner``        the whole ``CustomCLIP``:
                                          ``image_encoder.VPT``,
                                          ``{image,text}_encoder.transformer.
                                          resblocks.i.VPT_shallow`` + the
-                                         frozen CLIP (PromptSRC, IVLP)
+                                         frozen CLIP (IVLP; PromptSRC also
+                                         ``prompt_learner.ZS_image_encoder``,
+                                         a frozen copy of the image tower)
 ============  =========================  ======================================
 
 ``token_prefix``/``token_suffix`` are frozen embeddings of the saving run's
 class names and the frozen CLIP is mmpl's own: both are dropped, as the
 official ``load_model`` drops them. The ivlp layout is read from the
 authors' code (``ResidualAttentionBlock_IVLP.VPT_shallow``, the vision
-tower's ``VPT``); the fixture folder of the tests has no sample of it, the
-tests build one in that layout.
+tower's ``VPT``) and tested on the official IVLP and PromptSRC sample
+checkpoints of the golden fixtures.
 
 Real Dassl files pickle the learning-rate scheduler's successor
 (``torch.optim.lr_scheduler.CosineAnnealingLR``, with the optimizer and its
@@ -225,6 +227,8 @@ _RULES = {
               lambda m: f'text_prompt.visual.{int(m.group(1))}'),
              (r'text_encoder\.transformer\.resblocks\.(\d+)\.VPT_shallow',
               lambda m: f'text_prompt.deep_text.{int(m.group(1)) - 1}'),
+             # PromptSRC: the frozen prompt-free copy of the image tower
+             (r'prompt_learner\.ZS_image_encoder\..*', None),
              ] + _WHOLE_MODEL_DROPS,
 }
 

@@ -5,6 +5,7 @@ from .coop import CoOp, class_token_layout
 from .ctp import CTP
 from .ftp import FTP
 from .dgprompt import DGPrompt
+from .ivlp import IVLP
 from .layers import bottleneck_mlp
 from .maple import MaPLe
 from .tft import TFT
@@ -15,5 +16,5 @@ __all__ = [
     'BaseTextPrompt', 'BaseVisualPrompt', 'BaseFeatureTuner', 'FTP', 'TVP',
     'FrozenImageFeatures', 'TextPrompts', 'VisualPrompts', 'CoOp', 'CoCoOp',
     'bottleneck_mlp', 'class_token_layout', 'CTP', 'TFT', 'ZeroShotCLIP',
-    'DGPrompt', 'MaPLe'
+    'DGPrompt', 'IVLP', 'MaPLe'
 ]

@@ -33,14 +33,14 @@ the packed rows of the prefixes and of every EOT-length group of classes
 (all images together; one matmul per projection, attention per group), no
 loop over images or classes.
 
-``guidance='none'`` gives deep *independent* prompts in both towers (IVLP;
-the PromptSRC-style ablation, ``alpha=0``), encoded through the ordinary
-encoders (shared by the batch, cached in evaluation).
+DGPrompt extends :class:`~mmpl.prompts.IVLP` (the independent deep prompts:
+its ``ctx``, ``deep_text`` and ``visual`` are Tbase and Vbase);
+``guidance='none'`` is IVLP plus the ``alpha`` residual, encoded through the
+ordinary encoders (shared by the batch, cached in evaluation).
 """
 from typing import List, Optional, Tuple
 
 import torch
-import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 from torch import Tensor, nn
 
@@ -48,28 +48,22 @@ from ..clip import ClassTokens
 from ..clip.towers import replace_visual_slots
 from ..structures import JointFeatures
 from ..utils.checks import check_choice
-from .base import BaseTextPrompt, FrozenImageFeatures, Needs, TextPrompts
-from .context import (context_prompts, init_context, insert_context,
-                      shared_prefix_length)
-from .deep import layer_prompts, resolve_depth
+from .base import FrozenImageFeatures, Needs
+from .context import insert_context, shared_prefix_length
 from .guidance import GUIDANCE_TYPES, build_guidance, zero_shot_affinity
-from .layers import bottleneck_mlp
+from .ivlp import IVLP
 
 POOLINGS = ('mean', 'affinity')
 
 
 @MODELS.register_module()
-class DGPrompt(BaseTextPrompt):
+class DGPrompt(IVLP):
     """Dual-guidance deep prompt generation (reconstruction).
 
     Args:
-        clip: the frozen CLIP (widths, layers, init phrase).
-        n_ctx: text prompt tokens per layer M [2].
-        n_visual: visual prompt tokens per layer Mv [None = n_ctx].
-        depth: prompted layers J in both towers [9].
-        ctx_init: phrase whose first M token embeddings initialise the
-            layer-0 text prompts; its other tokens stay in the prompt,
-            frozen, as in MaPLe ['a photo of a']; None for N(0, 0.02).
+        clip, n_ctx, n_visual, depth, ctx_init, image_conditioned,
+            depth_overflow: as :class:`~mmpl.prompts.IVLP` (M = ``n_ctx``
+            is 2 here [2], the rest of 'a photo of a' stays frozen).
         guidance: 'linear' [default], 'cross_attention' or 'none'
             (independent deep prompts, IVLP).
         guidance_heads: heads of the cross-attention guidance [8].
@@ -78,11 +72,7 @@ class DGPrompt(BaseTextPrompt):
         pooling: how the text -> image guidance pools the class set:
             'mean' [default] or 'affinity' (weighted by the frozen
             zero-shot prediction of the image, softmax(s cos(f0, t0))).
-        image_conditioned: add a per-image shift (meta-nets on ``f0``) to the
-            layer-0 prompts of both towers [False].
-        depth_overflow: J above the layer count: 'clip' (warn) or 'error'.
     """
-    produces_visual_prompts = True
 
     def __init__(self,
                  clip,
@@ -97,37 +87,26 @@ class DGPrompt(BaseTextPrompt):
                  image_conditioned: bool = False,
                  depth_overflow: str = 'clip',
                  init_cfg=None):
-        super().__init__(init_cfg=init_cfg)
         check_choice('guidance', guidance, GUIDANCE_TYPES)
         check_choice('pooling', pooling, POOLINGS)
-        n_visual = n_visual or n_ctx
-        self.n_ctx, self.n_visual = n_ctx, n_visual
-        self.depth = resolve_depth(clip, depth, True, depth_overflow,
-                                   'DGPrompt')
+        super().__init__(clip, n_ctx, n_visual, depth, ctx_init,
+                         image_conditioned, depth_overflow, init_cfg)
         self.guidance = guidance
         self.alpha = float(alpha)
         self.pooling = pooling
-        self.per_image = image_conditioned
         dt, dv, device = clip.text_width, clip.vision_width, clip.device
-        self.ctx = init_context(clip, n_ctx, ctx_init)  # Tbase_0 (M, Dt)
-        self.context_phrase = ctx_init
-        self.deep_text = layer_prompts(self.depth - 1, n_ctx, dt, device)
-        self.visual = layer_prompts(self.depth, n_visual, dv, device)
         if guidance == 'none':
             self.text_to_visual = self.visual_to_text = None
         else:  # one map per layer 1 .. J-1 and direction
             self.text_to_visual = nn.ModuleList([
-                build_guidance(guidance, dt, dv, n_visual, guidance_heads)
+                build_guidance(guidance, dt, dv, self.n_visual,
+                               guidance_heads)
                 for _ in range(self.depth - 1)
             ]).to(device)
             self.visual_to_text = nn.ModuleList([
                 build_guidance(guidance, dv, dt, n_ctx, guidance_heads)
                 for _ in range(self.depth - 1)
             ]).to(device)
-        if image_conditioned:
-            self.text_meta_net = bottleneck_mlp(clip.embed_dim, dt).to(device)
-            self.visual_meta_net = bottleneck_mlp(clip.embed_dim,
-                                                  dv).to(device)
 
     @property
     def encodes_jointly(self) -> bool:
@@ -141,54 +120,14 @@ class DGPrompt(BaseTextPrompt):
         return Needs(frozen_image=self.per_image or affinity,
                      anchors=affinity)
 
-    # ------------------------------------------------------------ layer 0
-    def _layer0(self, image: Optional[FrozenImageFeatures]
-                ) -> Tuple[Tensor, Tensor]:
-        """Layer-0 text (M, Dt) and visual (Mv, Dv) prompts, (B, ...) with
-        the per-image shifts of ``image_conditioned``."""
-        text, visual = self.ctx, self.visual[0]
-        if self.per_image:
-            if image is None:
-                raise ValueError('DGPrompt(image_conditioned=True) needs the '
-                                 'frozen image features')
-            f0 = F.normalize(image.global_feature.float(), dim=-1)
-            text = text + self.text_meta_net(f0).unsqueeze(1)  # (B, M, Dt)
-            visual = visual + self.visual_meta_net(f0).unsqueeze(1)
-        return text, visual
-
-    # ------------------------------------------ guidance='none': IVLP path
     def generate(self, image: Optional[FrozenImageFeatures] = None
                  ) -> Tuple[List[Tensor], List[Tensor]]:
-        """Prompts of every layer l < J without guidance (independent deep
-        prompts, plus the ``alpha`` residual of the previous layer's).
-
-        Returns:
-            text prompts and visual prompts, J each; (M, D) shared or
-            (B, M, D) per image when image-conditioned.
-        """
+        """The prompts of every layer without guidance (``guidance='none'``:
+        IVLP's, plus the ``alpha`` residual)."""
         if self.encodes_jointly:
             raise RuntimeError('DGPrompt with guidance generates its prompts '
                                'from the towers\' states: use encode_jointly')
-        text, visual = self._layer0(image)
-        texts, visuals = [text], [visual]
-        for layer in range(1, self.depth):
-            text = self.deep_text[layer - 1] + self.alpha * texts[-1]
-            visual = self.visual[layer] + self.alpha * visuals[-1]
-            texts.append(text)
-            visuals.append(visual)
-        return texts, visuals
-
-    def forward(self,
-                class_tokens: ClassTokens,
-                image: Optional[FrozenImageFeatures] = None,
-                anchors: Optional[Tensor] = None) -> TextPrompts:
-        """The IVLP path (``guidance='none'``): prompts for the ordinary
-        encoders."""
-        texts, visuals = self.generate(image)
-        ctx = texts[0] if texts[0].dim() == 2 else texts[0].unsqueeze(1)
-        return context_prompts(  # (1|B, C, L, Dt)
-            ctx, class_tokens, deep_prompts=texts[1:],
-            visual_prompts=visuals[0], deep_visual_prompts=visuals[1:])
+        return super().generate(image)
 
     # ---------------------------------------------- the interleaved towers
     def encode_jointly(self,

@@ -1,0 +1,7 @@
+# PromptSRC few-shot on Flowers102 (all 102 classes, 16 shots), ViT-B/16. Other
+# shot counts: docs/protocols.md.
+_base_ = [
+    './_base_/promptsrc_vitb16_fewshot.py',
+    '../_base_/datasets/flowers102_fewshot.py'
+]
+train_dataloader = dict(batch_size=4)
