@@ -1,7 +1,7 @@
 # FTP + TVP (mutual prompt learning, reconstruction) few-shot on FGVCAircraft
-# (all 100 classes, 16 shots), ViT-B/16. Batch 4 x 100 classes = 400 prompted
+# (all 100 classes, 16 shots), ViT-B/16. Batch 1 x 100 classes = 100 prompted
 # sequences per step. Other shot counts: docs/protocols.md.
 _base_ = [
     './_base_/ftp_tvp_vitb16.py', '../_base_/datasets/fgvc_aircraft_fewshot.py'
 ]
-train_dataloader = dict(batch_size=4)
+train_dataloader = dict(batch_size=1)

@@ -1,8 +1,8 @@
 # Ablation: FTP alone (no visual prompt) on EuroSAT base-to-new, ViT-B/16;
 # the frozen image pass is reused as the image feature.
-# See configs/mpl/README.md. Batch 4 x 5 base classes = 20 sequences per step.
+# See configs/mpl/README.md. Batch 1 x 5 base classes = 5 sequences per step.
 _base_ = [
     './_base_/ftp_tvp_vitb16.py', '../_base_/datasets/eurosat_b2n.py'
 ]
 model = dict(visual_prompt=None)
-train_dataloader = dict(batch_size=4)
+train_dataloader = dict(batch_size=1)

@@ -7,4 +7,4 @@ _base_ = [
 ]
 model = dict(text_prompt=dict(_delete_=True, type='CoOp', n_ctx=4,
                               ctx_init='a photo of a'))
-train_dataloader = dict(batch_size=4)
+train_dataloader = dict(batch_size=1)

@@ -12,7 +12,12 @@
 # (at most 8), 4 learnable queries attending over the kept texts (8 heads),
 # Linear(D, Dv) -> 4 visual prompt tokens at the input.
 # First readings as ablations: FTP decomposition='heads', TVP keep='topk'.
-# Schedule: CoCoOp-like, lr 2e-3, 10 epochs (PROTOCOL.md).
+# Schedule: CoCoOp's, lr 2e-3, 10 epochs, batch 1 (PROTOCOL.md; the leaves
+# set the batch). At batch 4 with the same lr FTP took a quarter of CoCoOp's
+# steps and fit the base classes less (docs/methods_tomm_mpl.md,
+# "Diagnosis"); mmpl's batched text encoder trains larger batches too:
+# --cfg-options train_dataloader.batch_size=4 optim_wrapper.optimizer.lr=8e-3
+# (linear scaling).
 _base_ = [
     '../../_base_/models/clip_vitb16.py',
     '../../_base_/schedules/sgd_warmup_cosine.py',

@@ -13,7 +13,12 @@
 # (AlignmentLoss(text_to_image_weight=0) = the CE-only first reading).
 # First readings as ablations: CTP pooling='attention', TFT value_proj=True,
 # dense='tokens' for either.
-# Schedule: CoCoOp-like, lr 2e-3, 10 epochs (PROTOCOL.md).
+# Schedule: CoCoOp's (lr 2e-3 per image of the batch, 10 epochs; PROTOCOL.md)
+# at batch 4, because the alignment loss contrasts the images of a batch (at
+# CoCoOp's batch 1 it is zero): lr 2e-3 x 4 = 8e-3, the linear scaling rule
+# (mmengine's auto_scale_lr with CoCoOp's base batch 1). At lr 2e-3 and batch
+# 4, CTP took a quarter of CoCoOp's steps and fit the base classes less
+# (docs/methods_tomm_mpl.md, "Diagnosis").
 _base_ = [
     '../../_base_/models/clip_vitb16.py',
     '../../_base_/schedules/sgd_warmup_cosine.py',
@@ -28,5 +33,5 @@ model = dict(
     # B*C prompts per batch go through the text encoder in chunks of 2048
     # sequences (bounds evaluation memory: 100 test images x C classes).
     text_chunk_size=2048)
-optim_wrapper = dict(optimizer=dict(lr=2e-3))
+optim_wrapper = dict(optimizer=dict(lr=8e-3))
 train_cfg = dict(max_epochs=10)
