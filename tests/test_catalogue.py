@@ -122,8 +122,11 @@ def test_models_follow_their_config_names():
         assert 'Weights' not in m
         if 'Results' in m:
             assert protocol == 'b2n' and len(m['Results']) == 1
-            assert 'not measured by mmpl' in m['Notes']
+            # in the metadata, so that `mim search` shows it too
+            assert 'not measured by mmpl' in meta['Results From']
             assert set(m['Results'][0]['Metrics']) <= set(METRICS)
+        else:
+            assert 'Results From' not in meta
 
 
 def test_collections_cite_their_papers():
