@@ -1,11 +1,13 @@
-"""mmpl installed as OpenMMLab packages are: configs and tools in
-``mmpl/.mim``, ``mmpl::`` config bases, a wheel that installs offline and
-runs the train/test entry points (and ``mim train`` / ``mim test`` when
-openmim is installed).
+"""mmpl installed as OpenMMLab packages are: configs, tools and the
+method catalogue (model-index.yml, metafiles) in ``mmpl/.mim``, ``mmpl::``
+config bases, a wheel that installs offline and runs the train/test entry
+points (and ``mim search`` / ``mim train`` / ``mim test`` when openmim is
+installed).
 
 Default suite: the wheel (build, offline install, contents), ``mmpl::``
-resolution inside and outside the repo, the installed tools/train.py (2
-iterations). ``--run-slow`` adds the installed tools/test.py and mim."""
+resolution inside and outside the repo, the installed catalogue, the
+installed tools/train.py (2 iterations), ``mim search`` (with openmim).
+``--run-slow`` adds the installed tools/test.py and mim train / test."""
 import importlib.util
 import os
 import os.path as osp
@@ -16,6 +18,7 @@ import sysconfig
 import textwrap
 
 import pytest
+import yaml
 from mmengine.config import Config
 
 #: run first; one pytest-xdist worker runs the whole module (its module
@@ -159,13 +162,63 @@ def test_wheel_ships_configs_and_tools_as_copies(installed):
     _, pkg, _ = installed
     mim = osp.join(pkg, '.mim')
     for rel in ('model-index.yml', 'tools/train.py', 'tools/test.py',
-                'tools/infer.py', 'tools/dist_train.sh'):
+                'tools/infer.py', 'tools/dist_train.sh',
+                'tools/misc/list_models.py') + _metafiles():
         assert osp.isfile(osp.join(mim, rel)) and not osp.islink(
             osp.join(mim, rel)), rel
     for rel in SHIPPED:
         path = osp.join(mim, 'configs', rel)
         assert osp.isfile(path) and not osp.islink(path), rel
     assert not osp.islink(osp.join(mim, 'configs'))
+
+
+def _metafiles() -> tuple:
+    """The metafiles this checkout's model-index.yml imports."""
+    with open(osp.join(ROOT, 'model-index.yml'), encoding='utf-8') as f:
+        return tuple(yaml.safe_load(f)['Import'])
+
+
+def _user_env(python) -> dict:
+    """The environment of a user of the installed venv: its bin first on
+    PATH, no PYTHONPATH (which may point to this checkout)."""
+    env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
+    env['PATH'] = f'{osp.dirname(python)}:{env["PATH"]}'
+    return env
+
+
+def test_installed_catalogue_lists_the_models(installed, tmp_path):
+    """mmpl.apis.list_models of the installed package reads its own
+    catalogue (mmpl/.mim), outside the repo: every model, each config in
+    the package."""
+    from mmpl.apis import list_models
+    python, pkg, _ = installed
+    proc = _run([python, '-c', textwrap.dedent("""\
+        import os
+        from mmpl.apis import list_models
+        models = list_models()
+        print(len(models))
+        print(sum(os.path.isfile(m.config_file) for m in models))
+        print(os.path.dirname(models[0].config_file))
+        """)], tmp_path, env=_user_env(python))
+    count, found, folder = proc.stdout.strip().splitlines()[-3:]
+    ours = list_models()
+    assert int(count) == len(ours)
+    assert int(found) == sum(osp.isfile(m.config_file) for m in ours)
+    assert folder == osp.join(pkg, '.mim', 'configs', 'coop')
+
+
+@pytest.mark.skipif(importlib.util.find_spec('mim') is None,
+                    reason='openmim is not installed (optional extra: '
+                    'pip install mmpl[mim])')
+def test_mim_search_finds_the_catalogue(installed, tmp_path):
+    """``mim search mmpl`` on the installed wheel (mim reads
+    mmpl/.mim/model-index.yml of a regular install): every model."""
+    from mmpl.apis import list_models
+    python, _, _ = installed
+    proc = _run([python, '-m', 'mim', 'search', 'mmpl', '--valid-config'],
+                tmp_path, env=_user_env(python))
+    for model in list_models():
+        assert f"'{model.name}'" in proc.stdout, model.name
 
 
 def test_installed_mmpl_resolves_configs_outside_the_repo(installed,
