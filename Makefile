@@ -23,6 +23,11 @@ $(STAMP): requirements.txt setup.py
 	$(PYTHON) -m pip install -q torch==2.14.1 torchvision==0.29.1 $(QUIET)
 	$(PYTHON) -m pip install -q -r requirements.txt $(QUIET)
 	$(PYTHON) -m pip install -q --no-deps --no-build-isolation -e . $(QUIET)
+	# the `mim` extra for the tests of `mim search/train/test`: openmim without
+	# its opendatalab/openxlab chain (it pins setuptools 60), plus what mim's
+	# commands import
+	$(PYTHON) -m pip install -q --no-deps openmim==0.3.9 $(QUIET)
+	$(PYTHON) -m pip install -q pandas tabulate colorama requests $(QUIET)
 	$(PYTHON) -c "import mmpl, torch, open_clip, mmpretrain; print('mmpl', mmpl.__version__, 'torch', torch.__version__)"
 	touch $@
 
