@@ -90,7 +90,7 @@ def test_schedules_per_protocol():
     assert load(leaf('coop', 'b2n', 'eurosat')).train_cfg.max_epochs == 50
     for family, (lr, max_epochs, batch) in {
             'cocoop': (2e-3, 10, 1), 'maple': (3.5e-3, 5, 4),
-            'dgprompt': (3.5e-3, 5, 4), 'tomm': (8e-3, 10, 4),
+            'dgprompt': (3.5e-3, 5, 4), 'tomm': (2e-3, 10, 1),
             'mpl': (2e-3, 10, 1), 'ivlp': (2.5e-3, 20, 4),
             'promptsrc': (2.5e-3, 20, 4)}.items():
         for protocol, dataset in (('b2n', 'dtd'), ('fewshot16', 'dtd'),

@@ -1,5 +1,5 @@
 # CTP + TFT (task-oriented mutual learning, reconstruction) few-shot on DTD
-# (all 47 classes, 16 shots), ViT-B/16. Batch 4 x 47 classes = 188 prompted
+# (all 47 classes, 16 shots), ViT-B/16. Batch 1 x 47 classes = 47 prompted
 # sequences per step. Other shot counts: docs/protocols.md.
 _base_ = ['./_base_/ctp_tft_vitb16.py', '../_base_/datasets/dtd_fewshot.py']
-train_dataloader = dict(batch_size=4)
+train_dataloader = dict(batch_size=1)

@@ -1,7 +1,7 @@
 # CTP + TFT (task-oriented mutual learning, reconstruction) few-shot on
-# OxfordPets (all 37 classes, 16 shots), ViT-B/16. Batch 4 x 37 classes = 148
+# OxfordPets (all 37 classes, 16 shots), ViT-B/16. Batch 1 x 37 classes = 37
 # prompted sequences per step. Other shot counts: docs/protocols.md.
 _base_ = [
     './_base_/ctp_tft_vitb16.py', '../_base_/datasets/oxford_pets_fewshot.py'
 ]
-train_dataloader = dict(batch_size=4)
+train_dataloader = dict(batch_size=1)
