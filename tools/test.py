@@ -12,7 +12,8 @@ counts once, whatever the number of processes.
 import json
 import sys
 
-from mmpl.utils.cli import add_run_options, parse_run_args, run_parser
+from mmpl.utils.cli import (add_run_options, parse_run_args, run_config_kwargs,
+                            run_parser)
 
 
 def parse_args(argv=None):
@@ -38,8 +39,7 @@ def _test(args) -> int:
     from mmpl.utils.io import check_new_file
     if args.out:
         check_new_file(args.out, '--out')
-    cfg = apis.load_config(args.config, args.cfg_options, args.work_dir,
-                           args.data_root, launcher=args.launcher)
+    cfg = apis.load_config(args.config, **run_config_kwargs(args))
     # None on ranks other than 0, and with --check-only
     metrics = apis.test(cfg, args.checkpoint, check_only=args.check_only)
     if args.out and metrics is not None:

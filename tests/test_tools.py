@@ -1,0 +1,178 @@
+"""The tools an mmpretrain user reaches for (issue 36): tools/train.py
+--auto-scale-lr and --no-persistent-workers, tools/test.py --out-item,
+--show-dir, the confusion matrix per split, zero-shot tools/infer.py, the
+attention maps of tools/visualization/vis_prompt_attention.py, and the
+README's Tools section run verbatim.
+
+Most tests run on a miniature of what ``make demo`` leaves in
+``work_dirs/demo`` (its generated data, CTP+TFT's dumped config and
+``epoch_30.pth``; one image per class and split, one epoch), built once
+in a temporary folder that the tests use as their working directory."""
+import csv
+import glob
+import json
+import os
+import os.path as osp
+import re
+import runpy
+import shlex
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from helpers import ROOT, load_tool, offline_config
+from mmpl.benchmark.shapes import class_names, render_pair
+from two_objects import ARCH, LEFT, PRETRAINED
+
+#: run first; one pytest-xdist worker runs the whole module (its module
+#: fixture trains: conftest.SHARED_FIXTURE_MODULES)
+pytestmark = pytest.mark.heavy
+
+NAMES = class_names()
+BASE, NEW = NAMES[:15], NAMES[15:]
+RUN = 'work_dirs/demo/runs/CTP_TFT'
+CONFIG = f'{RUN}/ctp_tft_vitb16_b2n_eurosat.py'
+CKPT = f'{RUN}/epoch_30.pth'
+COOP = osp.join(ROOT, 'configs/coop/coop_vitb16_b2n_eurosat.py')
+README = open(osp.join(ROOT, 'README.md'), encoding='utf-8').read()
+
+train_tool = load_tool('tools/train.py')
+test_tool = load_tool('tools/test.py')
+infer_tool = load_tool('tools/infer.py')
+confusion_tool = load_tool('tools/analysis_tools/confusion_matrix.py')
+vis_tool = load_tool('tools/visualization/vis_prompt_attention.py')
+
+
+@pytest.fixture(scope='module')
+def demo(tmp_path_factory):
+    """A folder holding ``work_dirs/demo`` as ``make demo`` leaves it
+    (relative paths in the dumped config, as the demo writes them), at a
+    miniature size, and ``configs`` (a link): the README's commands run
+    there as in a checkout. The CTP+TFT run logs every iteration."""
+    from mmpl.apis.launch import FileLogRunner
+    from mmpl.benchmark.shapes import (METHODS, embedded_config,
+                                       write_downstream_dataset)
+    root = str(tmp_path_factory.mktemp('demo_root'))
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        data = write_downstream_dataset('work_dirs/demo/data/shapes',
+                                        images_per_class=(1, 1, 1))
+        cfg = embedded_config('CTP+TFT', osp.join(ROOT, METHODS['CTP+TFT']),
+                              data, RUN, schedule=dict(
+                                  max_epochs=1, batch_size=16, lr=0.01))
+        cfg.default_hooks.logger.interval = 1
+        FileLogRunner.from_cfg(cfg).train()
+        os.replace(f'{RUN}/epoch_1.pth', CKPT)  # the demo's last epoch
+        os.symlink(osp.join(ROOT, 'configs'), 'configs')  # as in a checkout
+    finally:
+        os.chdir(cwd)
+    return root
+
+
+@pytest.fixture
+def in_demo(demo, monkeypatch):
+    monkeypatch.chdir(demo)
+    return demo
+
+
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    lines = [x for x in err if x.startswith('mmpl: error: ')]
+    assert len(lines) == 1, err
+    assert '. ' in lines[0][len('mmpl: error: '):], lines[0]
+    return lines[0]
+
+
+# --------------------------------------------------------- train.py flags
+def _captured_cfg(monkeypatch, tool, argv):
+    """The config ``tool`` hands to the runner (run_stage replaced)."""
+    import mmpl.apis.run as run
+    seen = {}
+    monkeypatch.setattr(run, 'run_stage',
+                        lambda cfg, stage, before=None: seen.update(cfg=cfg))
+    monkeypatch.setattr(run.preflight, 'check_data_roots', lambda cfg: None)
+    assert tool.main(argv) == 0
+    return seen['cfg']
+
+
+def test_train_auto_scale_lr_enables_the_configs_base_batch(monkeypatch,
+                                                            tmp_path):
+    cfg = _captured_cfg(monkeypatch, train_tool, [
+        COOP, '--auto-scale-lr', '--work-dir', str(tmp_path)])
+    assert cfg.auto_scale_lr == dict(base_batch_size=32, enable=True)
+    cfg = _captured_cfg(monkeypatch, train_tool, [COOP, '--work-dir',
+                                                  str(tmp_path)])
+    assert not cfg.auto_scale_lr.get('enable')
+
+
+def test_auto_scale_lr_scales_the_lr_the_schedule_starts_from(tmp_path):
+    """mmengine's scaling on mmpl's runner: lr x (batch / base), and the
+    warm-up-cosine schedule follows the scaled lr."""
+    from mmpl.apis.launch import QuietRunner
+    from mmpl.apis.run import enable_auto_scale_lr
+    cfg = offline_config(COOP, tmp_path)
+    cfg.train_dataloader.batch_size = 8
+    enable_auto_scale_lr(cfg)
+    runner = QuietRunner.from_cfg(cfg)
+    runner.optim_wrapper = runner.build_optim_wrapper(runner.optim_wrapper)
+    runner.scale_lr(runner.optim_wrapper, runner.auto_scale_lr)
+    lr = cfg.optim_wrapper.optimizer.lr * 8 / 32
+    assert runner.optim_wrapper.param_groups[0]['lr'] == pytest.approx(lr)
+    scheduler = runner.build_param_scheduler(runner.param_schedulers)[0]
+    assert scheduler.base_values == [pytest.approx(lr)]
+
+
+def test_auto_scale_lr_without_a_base_batch_is_one_line(monkeypatch,
+                                                        tmp_path, capsys):
+    config = tmp_path / 'no_base.py'
+    config.write_text(f"_base_ = [{COOP!r}]\nauto_scale_lr = None\n")
+    assert train_tool.main([str(config), '--auto-scale-lr',
+                            '--check-only']) == 2
+    assert 'no auto_scale_lr.base_batch_size' in _one_error_line(capsys)
+
+
+#: each family's paper batch, and the batch its leaves train with: equal,
+#: so that --auto-scale-lr changes nothing at the published batch
+BASE_BATCH = {
+    'coop/coop_vitb16_b2n_eurosat.py': 32,
+    'coop/coop_vitb16_fewshot16_eurosat.py': 32,
+    'coop/kgcoop_vitb16_b2n_eurosat.py': 128,
+    'cocoop/cocoop_vitb16_b2n_eurosat.py': 1,
+    'cocoop/cocoop_vitb16_xd_imagenet.py': 1,
+    'maple/maple_vitb16_b2n_eurosat.py': 4,
+    'ivlp/ivlp_vitb16_b2n_eurosat.py': 4,
+    'promptsrc/promptsrc_vitb16_b2n_eurosat.py': 4,
+    'dgprompt/dgprompt_vitb16_b2n_eurosat.py': 4,
+    # lr 8e-3 is CoCoOp's 2e-3 at its batch 1, scaled to batch 4
+    'tomm/ctp_tft_vitb16_b2n_eurosat.py': 4,
+    'tomm/ctp_tft_vitb16_dg_imagenet.py': 4,
+    'mpl/ftp_tvp_vitb16_b2n_eurosat.py': 1,
+    'mpl/ftp_vitb16_b2n_eurosat.py': 1,
+}
+
+
+@pytest.mark.parametrize('config', sorted(BASE_BATCH))
+def test_every_family_declares_its_papers_batch(config):
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', config))
+    assert cfg.auto_scale_lr.base_batch_size == BASE_BATCH[config]
+    assert cfg.train_dataloader.batch_size == BASE_BATCH[config]
+
+
+@pytest.mark.parametrize('tool', [train_tool, test_tool])
+def test_no_persistent_workers_reaches_every_split(tool, monkeypatch,
+                                                   tmp_path):
+    cfg = _captured_cfg(monkeypatch, tool, [COOP, '--no-persistent-workers',
+                                            '--work-dir', str(tmp_path)])
+    loaders = [cfg.test_dataloader.base, cfg.test_dataloader.new]
+    if tool is train_tool:
+        loaders += [cfg.train_dataloader, cfg.val_dataloader.base,
+                    cfg.val_dataloader.new]
+    assert [d.persistent_workers for d in loaders] == [False] * len(loaders)
+    cfg = _captured_cfg(monkeypatch, tool, [COOP, '--work-dir',
+                                            str(tmp_path)])
+    assert cfg.test_dataloader.new.persistent_workers is True
