@@ -176,3 +176,87 @@ def test_no_persistent_workers_reaches_every_split(tool, monkeypatch,
     cfg = _captured_cfg(monkeypatch, tool, [COOP, '--work-dir',
                                             str(tmp_path)])
     assert cfg.test_dataloader.new.persistent_workers is True
+
+
+# ---------------------------------------------------------- test.py flags
+def test_out_item_pred_writes_every_prediction_per_split(in_demo):
+    assert test_tool.main([CONFIG, CKPT, '--work-dir', 'w_pred', '--out',
+                           'pred.json', '--out-item', 'pred']) == 0
+    written = json.load(open('pred.json'))
+    assert set(written['splits']) == {'base', 'new'}
+    new = written['splits']['new']
+    assert new['classes'] == NEW and len(new['predictions']) == 15
+    first = new['predictions'][0]
+    assert first['gt_class'] == NEW[first['gt_label']]
+    assert osp.basename(osp.dirname(first['img_path'])) == \
+        first['gt_class'].replace(' ', '_')
+    assert len(first['topk_classes']) == 5
+    # the metrics are the predictions' accuracy
+    hits = np.mean([p['pred_label'] == p['gt_label']
+                    for p in new['predictions']])
+    assert written['metrics']['new/accuracy/top1'] == pytest.approx(
+        100 * hits, abs=1e-4)
+    # --out alone (and --out-item metrics) keeps writing the metrics
+    assert test_tool.main([CONFIG, CKPT, '--work-dir', 'w_pred', '--out',
+                           'metrics.json', '--out-item', 'metrics']) == 0
+    assert json.load(open('metrics.json')) == written['metrics']
+
+
+def test_out_item_without_out_is_one_line(in_demo, capsys):
+    assert test_tool.main([CONFIG, CKPT, '--out-item', 'pred']) == 2
+    assert '--out is not given' in _one_error_line(capsys)
+
+
+def test_show_dir_draws_each_split_with_its_own_class_names(
+        in_demo, monkeypatch):
+    from mmpretrain.visualization import UniversalVisualizer
+    drawn = []
+    original = UniversalVisualizer.visualize_cls
+
+    def spy(self, image, data_sample, classes=None, **kwargs):
+        drawn.append((kwargs['out_file'], list(classes),
+                      data_sample.gt_label.item(),
+                      data_sample.pred_label.tolist(), image.shape))
+        return original(self, image, data_sample, classes=classes, **kwargs)
+
+    monkeypatch.setattr(UniversalVisualizer, 'visualize_cls', spy)
+    assert test_tool.main([CONFIG, CKPT, '--work-dir', 'w_show',
+                           '--show-dir', 'show', '--show-num', '4',
+                           '--show-topk', '2']) == 0
+    for split, names in (('base', BASE), ('new', NEW)):
+        files = sorted(glob.glob(f'show/{split}/*.png'))
+        assert len(files) == 4, files  # 15 images, every 4th
+        mine = [d for d in drawn if f'/{split}/' in d[0]]
+        assert all(d[1] == names for d in mine)
+        for _, _, label, top, shape in mine:
+            assert 0 <= label < 15 and len(top) == 2
+            assert shape == (64, 64, 3)
+        assert Image.open(files[0]).size[0] >= 224  # enlarged for the text
+    # a folder with files mmpl did not write is refused
+    open('show/new/mine.png', 'w').close()
+    assert test_tool.main([CONFIG, CKPT, '--work-dir', 'w_show',
+                           '--show-dir', 'show']) == 2
+
+
+# ------------------------------------------------------ confusion matrix
+def test_confusion_matrix_per_split_with_class_names(in_demo, capsys):
+    assert confusion_tool.main([CONFIG, CKPT, '--out-dir', 'cm',
+                                '--work-dir', 'w_cm']) == 0
+    assert sorted(os.listdir('cm')) == ['.mmpl_outputs.json', 'base.csv',
+                                        'base.png', 'new.csv', 'new.png']
+    results = json.load(open('w_cm/test_results.json'))['metrics']
+    for split, names in (('base', BASE), ('new', NEW)):
+        rows = list(csv.reader(open(f'cm/{split}.csv')))
+        assert rows[0][1:] == names and [r[0] for r in rows[1:]] == names
+        counts = np.array([[int(v) for v in r[1:]] for r in rows[1:]])
+        assert counts.sum() == 15 and (counts.sum(1) == 1).all()
+        assert 100 * np.trace(counts) / 15 == pytest.approx(
+            results[f'{split}/accuracy/top1'], abs=1e-4)
+    # again: its own files are replaced, a foreign one is not
+    assert confusion_tool.main([CONFIG, CKPT, '--out-dir', 'cm',
+                                '--work-dir', 'w_cm']) == 0
+    os.makedirs('cm2')
+    open('cm2/new.png', 'w').close()
+    capsys.readouterr()
+    assert confusion_tool.main([CONFIG, CKPT, '--out-dir', 'cm2']) == 2
+    assert 'was not written by mmpl' in _one_error_line(capsys)
