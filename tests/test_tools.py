@@ -260,3 +260,41 @@ def test_confusion_matrix_per_split_with_class_names(in_demo, capsys):
     capsys.readouterr()
     assert confusion_tool.main([CONFIG, CKPT, '--out-dir', 'cm2']) == 2
     assert 'was not written by mmpl' in _one_error_line(capsys)
+
+
+# -------------------------------------------------------- zero-shot infer
+def test_infer_zero_shot_equals_the_zero_shot_model(in_demo, capsys):
+    from helpers import shapes_classifier
+    folder = 'work_dirs/demo/data/shapes/images/red_circle'
+    names = 'red circle,orange circle,red square,blue star'
+    assert infer_tool.main([folder, '--arch', ARCH, '--pretrained',
+                            PRETRAINED, '--classes', names, '--out',
+                            'zs.json']) == 0
+    by_arch = json.load(open('zs.json'))
+    assert by_arch['checkpoint'] is None
+    assert by_arch['zero_shot']['arch'] == ARCH
+    # the same through the demo's config (its CLIP, its test pipeline)
+    assert infer_tool.main([folder, '--config', CONFIG, '--classes', names,
+                            '--out', 'zs_cfg.json']) == 0
+    by_config = json.load(open('zs_cfg.json'))
+    assert by_config['results'] == by_arch['results']
+    # ... and the ZeroShotCLIP classifier's own predict
+    from mmpl.apis import PromptInferencer
+    model = shapes_classifier(dict(type='ZeroShotCLIP'), names.split(','))
+    inferencer = PromptInferencer.zero_shot(ARCH, PRETRAINED,
+                                            classes=names.split(','))
+    packed = [inferencer._prepare(r['image']) for r in by_arch['results']]
+    from mmengine.dataset import pseudo_collate
+    with torch.no_grad():
+        samples = model.test_step(pseudo_collate(packed))
+    assert [names.split(',')[int(s.pred_label)] for s in samples] == [
+        r['pred_class'] for r in by_arch['results']]
+    # one line for what cannot work
+    capsys.readouterr()
+    assert infer_tool.main([folder, '--arch', ARCH, '--classes', 'a']) == 2
+    assert 'random CLIP' in _one_error_line(capsys)
+    assert infer_tool.main([folder, '--arch', ARCH, '--pretrained',
+                            PRETRAINED]) == 2
+    assert 'no class names' in _one_error_line(capsys)
+    assert infer_tool.main([folder]) == 2
+    assert 'no checkpoint after it' in _one_error_line(capsys)
