@@ -394,3 +394,16 @@ def test_vis_prompt_attention_cli(in_demo, capsys):
         capsys.readouterr()
         assert vis_tool.main(argv) == 2, argv
         assert expected in _one_error_line(capsys)
+
+
+def test_results_file_keeps_a_tensor_metric(in_demo):
+    """mmpretrain's ConfusionMatrix as the test metric: test_results.json
+    holds it as lists (it stopped the run with a TypeError before)."""
+    from mmpl import apis
+    cfg = apis.load_config(CONFIG, work_dir='w_tensor')
+    cfg.test_evaluator = dict(type='ConfusionMatrix')
+    metrics = apis.test(cfg, CKPT)
+    written = json.load(open('w_tensor/test_results.json'))['metrics']
+    assert written['new/confusion_matrix/result'] == \
+        metrics['new/confusion_matrix/result'].tolist()
+    assert len(written['base/confusion_matrix/result']) == 15
