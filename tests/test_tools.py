@@ -407,3 +407,61 @@ def test_results_file_keeps_a_tensor_metric(in_demo):
     assert written['new/confusion_matrix/result'] == \
         metrics['new/confusion_matrix/result'].tolist()
     assert len(written['base/confusion_matrix/result']) == 15
+
+
+# ----------------------------------------------- the README's Tools section
+def _tools_commands():
+    """The README's Tools section: each ``python ...`` line of its bash
+    blocks, continuation lines joined and comments dropped; variables set
+    by a ``NAME=$(python -c ...)`` line are substituted."""
+    section = README.split('\n## Tools\n')[1].split('\n## ')[0]
+    commands, variables = [], {}
+    for block in re.findall(r'```bash\n(.*?)```', section, flags=re.S):
+        for line in block.replace('\\\n', ' ').splitlines():
+            line = line.split(' #')[0].strip()
+            found = re.match(r'([A-Z_]+)=\$\(python -c "(.*)"\)(\S*)$', line)
+            if found:
+                out = {}
+                exec(found.group(2).replace('print(', 'out["v"] = ('),
+                     {'out': out})
+                variables[found.group(1)] = out['v'] + found.group(3)
+            elif line.startswith('python '):
+                for name, value in variables.items():
+                    line = line.replace(f'${name}', value)
+                commands.append(shlex.split(line)[1:])
+    return commands
+
+
+TOOLS_COMMANDS = _tools_commands()
+
+
+def test_readme_tools_section_has_an_example_per_tool():
+    tools = {words[0] for words in TOOLS_COMMANDS}
+    assert {'tools/train.py', 'tools/test.py', 'tools/infer.py',
+            'tools/analysis_tools/confusion_matrix.py',
+            'tools/visualization/vis_prompt_attention.py'} <= tools
+    assert sum('mmpretrain' in t for t in tools) == 3
+
+
+@pytest.mark.parametrize('words', TOOLS_COMMANDS,
+                         ids=[osp.basename(w[0]) for w in TOOLS_COMMANDS])
+def test_readme_tools_section_runs_verbatim(words, in_demo, monkeypatch):
+    """Each command of the Tools section, as written, in a folder holding
+    the demo's outputs: mmpl's tools through their ``main``, mmpretrain's
+    as scripts (``__main__``)."""
+    import matplotlib
+    matplotlib.use('Agg')
+    argv = []
+    for w in words[1:]:  # the shell's glob expansion
+        argv += sorted(glob.glob(w)) if '*' in w else [w]
+    if words[0].startswith('tools/'):
+        assert load_tool(words[0]).main(argv) == 0, words
+    else:
+        monkeypatch.setattr(sys, 'argv', [words[0]] + argv)
+        try:
+            runpy.run_path(words[0], run_name='__main__')
+        except SystemExit as exc:
+            assert not exc.code, words
+    outputs = [argv[i + 1] for i, w in enumerate(argv[:-1])
+               if w in ('--out', '--out-dir', '--show-dir', '--save-path')]
+    assert all(osp.exists(p) for p in outputs), outputs
