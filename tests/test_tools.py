@@ -238,7 +238,35 @@ def test_show_dir_draws_each_split_with_its_own_class_names(
                            '--show-dir', 'show']) == 2
 
 
+@pytest.mark.parametrize('argv, expected', [
+    (['--show-dir', '{tmp}/s', '--show-num', '0'],
+     '--show-num must be an integer >= 1'),
+    (['--show-dir', '{tmp}/s', '--show-topk', '-1'],
+     '--show-topk must be an integer >= 1'),
+    (['--show-dir', '{tmp}/a_file'], 'is a file, not a folder'),
+    (['--out', '{tmp}/p.json', '--out-item', 'everything'],
+     "invalid choice: 'everything'")])
+def test_test_py_bad_show_and_out_options_are_one_line(argv, expected,
+                                                       tmp_path, capsys):
+    (tmp_path / 'a_file').write_text('x')
+    argv = [COOP, '--work-dir', str(tmp_path)] + [
+        a.format(tmp=tmp_path) for a in argv]
+    try:
+        code = test_tool.main(argv)
+    except SystemExit as exc:  # argparse's errors
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2 and expected in err, err
+    assert err.count('mmpl: error: ') == 1, err
+
+
 # ------------------------------------------------------ confusion matrix
+def test_confusion_matrix_bad_colour_map_is_one_line(capsys):
+    assert confusion_tool.main([COOP, '--out-dir', 'x', '--cmap',
+                                'rainbowz']) == 2
+    assert 'not a matplotlib colour map' in _one_error_line(capsys)
+
+
 def test_confusion_matrix_per_split_with_class_names(in_demo, capsys):
     assert confusion_tool.main([CONFIG, CKPT, '--out-dir', 'cm',
                                 '--work-dir', 'w_cm']) == 0
@@ -283,7 +311,7 @@ def test_infer_zero_shot_equals_the_zero_shot_model(in_demo, capsys):
     model = shapes_classifier(dict(type='ZeroShotCLIP'), names.split(','))
     inferencer = PromptInferencer.zero_shot(ARCH, PRETRAINED,
                                             classes=names.split(','))
-    packed = [inferencer._prepare(r['image']) for r in by_arch['results']]
+    packed = [inferencer.prepare(r['image']) for r in by_arch['results']]
     from mmengine.dataset import pseudo_collate
     with torch.no_grad():
         samples = model.test_step(pseudo_collate(packed))

@@ -174,7 +174,7 @@ def prompt_attention(inferencer, image) -> AttentionMaps:
     set of ``inferencer`` (a :class:`~mmpl.apis.PromptInferencer`): one
     forward of its model, with the prompt modules' inputs recorded."""
     model = inferencer.model
-    packed = inferencer._prepare(image)
+    packed = inferencer.prepare(image)
     from mmengine.dataset import pseudo_collate
     data = model.data_preprocessor(pseudo_collate([packed]), False)
     inputs = data['inputs']  # (1, 3, H, W) normalised

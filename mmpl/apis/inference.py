@@ -353,7 +353,10 @@ class PromptInferencer:
                 out.append(item)
         return out
 
-    def _prepare(self, item) -> dict:
+    def prepare(self, item) -> dict:
+        """One input (a path, PIL image or BGR array) through the test
+        pipeline: the packed dict (``inputs`` (3, H, W) uint8 as loaded,
+        ``data_samples``) that ``model.data_preprocessor`` batches."""
         if isinstance(item, str):
             results = self._load(dict(img_path=item))
         else:
@@ -406,7 +409,7 @@ class PromptInferencer:
                 name = item if isinstance(item, str) else \
                     f'<input {start + i}>'
                 try:
-                    batch.append(self._prepare(item))
+                    batch.append(self.prepare(item))
                     names.append(name)
                 except (FileNotFoundError, ValueError, TypeError, OSError) as e:
                     if not skip_errors:
