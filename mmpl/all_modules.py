@@ -11,8 +11,9 @@ e.g. a runner building a config with ``custom_imports=dict(imports=
 """
 from . import (clip, datasets, engine, evaluation, losses, models, prompts,
                registry)
+from .evaluation import predictions  # METRICS (mmpl.evaluation stays light)
 
 # registry: the mmpl scope (`mmpl::` configs); datasets: DATASETS;
 # prompts, models, losses: MODELS; evaluation: METRICS; engine: LOOPS, HOOKS
 __all__ = ['registry', 'datasets', 'clip', 'prompts', 'models', 'losses',
-           'evaluation', 'engine']
+           'evaluation', 'predictions', 'engine']

@@ -114,7 +114,8 @@ def pytest_configure(config):
 #: whole to one worker instead of repeating its fixtures on every worker
 SHARED_FIXTURE_MODULES = frozenset(
     f'tests/test_{name}.py'
-    for name in ('distributed', 'packaging', 'inference', 'shapes_benchmark'))
+    for name in ('distributed', 'packaging', 'inference', 'shapes_benchmark',
+                 'tools'))
 
 
 @pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist, if present

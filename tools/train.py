@@ -9,7 +9,8 @@ FSDP) is built by mmengine's RUNNERS registry, as in mmpretrain.
 """
 import sys
 
-from mmpl.utils.cli import add_run_options, parse_run_args, run_parser
+from mmpl.utils.cli import (add_run_options, parse_run_args, run_config_kwargs,
+                            run_parser)
 
 
 def parse_args(argv=None):
@@ -26,6 +27,11 @@ def parse_args(argv=None):
                         'few-shot sampling seed (benchmark seeds: 1, 2, 3)')
     parser.add_argument('--no-validate', action='store_true',
                         help='skip the evaluation after training')
+    parser.add_argument(
+        '--auto-scale-lr', action='store_true',
+        help='scale the lr linearly by the batch size (processes x '
+        'train_dataloader.batch_size) over the config\'s '
+        'auto_scale_lr.base_batch_size, the batch of the method\'s paper')
     return parse_run_args(parser, argv)
 
 
@@ -37,10 +43,11 @@ def main(argv=None) -> int:
 
 def _train(args) -> int:
     from mmpl import apis
-    cfg = apis.load_config(args.config, args.cfg_options, args.work_dir,
-                           args.data_root, args.seed, args.launcher)
+    cfg = apis.load_config(args.config, seed=args.seed,
+                           **run_config_kwargs(args))
     apis.train(cfg, resume=args.resume, amp=args.amp,
-               validate=not args.no_validate, check_only=args.check_only)
+               validate=not args.no_validate, check_only=args.check_only,
+               auto_scale_lr=args.auto_scale_lr)
     return 0
 
 

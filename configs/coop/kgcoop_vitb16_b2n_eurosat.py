@@ -9,5 +9,8 @@ model = dict(
         dict(type='TextRetentionLoss', loss_weight=8.0, distance='cosine')
     ])
 train_dataloader = dict(batch_size=128)
+# tools/train.py --auto-scale-lr: lr 2e-3 is KgCoOp's lr at its batch 128
+# (set here, with the batch: KgCoOp has no method base of its own)
+auto_scale_lr = dict(base_batch_size=128)
 train_cfg = dict(max_epochs=100)
 method_name = 'KgCoOp'  # the report's label (the modules alone say CoOp)

@@ -90,6 +90,23 @@ def read_class_names(path: str) -> List[str]:
     return names
 
 
+def class_names_option(classes: Optional[str] = None,
+                       classes_file: Optional[str] = None
+                       ) -> Optional[List[str]]:
+    """The class names of a tool's ``--classes "a,b"`` (comma-separated)
+    or ``--classes-file FILE`` (:func:`read_class_names`); None when
+    neither is given."""
+    if classes_file:
+        return read_class_names(classes_file)
+    if classes is None:
+        return None
+    names = [n.strip() for n in classes.split(',') if n.strip()]
+    if not names:
+        raise ConfigError('--classes is empty. Give names separated by '
+                          'commas, e.g. --classes "cat,dog"')
+    return names
+
+
 def _not_an_input(item) -> ConfigError:
     return ConfigError(f'cannot classify a value of type '
                        f'{type(item).__name__}. Give a path, a folder, a PIL '
@@ -237,6 +254,46 @@ class PromptInferencer:
         self.pipeline_cfg = pipeline
         self.set_classes(classes, template)
 
+    @classmethod
+    def zero_shot(cls,
+                  arch: Optional[str] = None,
+                  pretrained: Optional[str] = None,
+                  config=None,
+                  classes: Optional[Sequence[str]] = None,
+                  template: Optional[str] = None,
+                  device: Union[str, torch.device, None] = None
+                  ) -> 'PromptInferencer':
+        """Zero-shot CLIP, no checkpoint: the frozen CLIP's features of
+        ``template`` (default 'a photo of a {}.') filled with each class
+        name (``ZeroShotCLIP``). The CLIP is ``arch`` with ``pretrained``
+        weights, or the one of ``config`` (a path or Config; its test
+        pipeline too; ``pretrained`` then overrides its weights). Called
+        like an inferencer built from a checkpoint, with the same
+        results."""
+        from mmengine.config import Config
+
+        from ..utils.config_file import read_config
+        if (arch is None) == (config is None):
+            raise ConfigError('zero-shot CLIP needs either arch (with '
+                              'pretrained weights) or a config. Give one')
+        if config is None:
+            if not pretrained:
+                raise ConfigError(
+                    f'zero-shot CLIP {arch} needs pretrained weights (an '
+                    'open_clip tag such as openai, or a local file). Give '
+                    'pretrained')
+            cfg = Config(dict(model=dict(clip=dict(arch=arch))))
+        else:
+            cfg = read_config(config) if isinstance(
+                config, (str, os.PathLike)) else copy.deepcopy(config)
+        model = cfg.model
+        kept = {k: model[k] for k in ('clip', 'template', 'data_preprocessor',
+                                      'text_chunk_size') if k in model}
+        cfg.model = dict(kept, type='PromptCLIPClassifier',
+                         text_prompt=dict(type='ZeroShotCLIP'))
+        return cls(None, config=cfg, classes=classes, template=template,
+                   device=device, pretrained=pretrained)
+
     # ---------------------------------------------------------------- classes
     def set_classes(self, classes: Optional[Sequence[str]] = None,
                     template: Optional[str] = None) -> None:
@@ -296,7 +353,10 @@ class PromptInferencer:
                 out.append(item)
         return out
 
-    def _prepare(self, item) -> dict:
+    def prepare(self, item) -> dict:
+        """One input (a path, PIL image or BGR array) through the test
+        pipeline: the packed dict (``inputs`` (3, H, W) uint8 as loaded,
+        ``data_samples``) that ``model.data_preprocessor`` batches."""
         if isinstance(item, str):
             results = self._load(dict(img_path=item))
         else:
@@ -349,7 +409,7 @@ class PromptInferencer:
                 name = item if isinstance(item, str) else \
                     f'<input {start + i}>'
                 try:
-                    batch.append(self._prepare(item))
+                    batch.append(self.prepare(item))
                     names.append(name)
                 except (FileNotFoundError, ValueError, TypeError, OSError) as e:
                     if not skip_errors:

@@ -13,13 +13,14 @@ these functions; tests call them directly.
 import os.path as osp
 import sys
 import uuid
-from typing import Optional
+from typing import Callable, Optional
 
 from mmengine.config import Config
 
 from ..testing.offline import make_offline
 from ..utils.config_file import read_config
-from ..utils.config_tools import set_data_root, set_runtime_seed
+from ..utils.config_tools import (set_data_root, set_loader_options,
+                                  set_runtime_seed)
 from ..utils.errors import ConfigError
 from . import preflight
 from .launch import QuietRunner, run_stage
@@ -42,7 +43,8 @@ def load_config(path: str,
                 seed: Optional[int] = None,
                 launcher: str = 'none',
                 quiet: bool = False,
-                unique_name: Optional[str] = None) -> Config:
+                unique_name: Optional[str] = None,
+                persistent_workers: Optional[bool] = None) -> Config:
     """Load ``path`` and apply the options every tool shares.
 
     Args:
@@ -59,6 +61,8 @@ def load_config(path: str,
         unique_name: prefix of a fresh ``experiment_name``: mmengine keys
             its logger and visualizer instances on it, so several runs in
             one process need one each.
+        persistent_workers: set on every dataloader (False:
+            ``--no-persistent-workers``); None keeps the config's.
     """
     preflight.check_seed(seed)
     cfg = read_config(path)
@@ -77,6 +81,8 @@ def load_config(path: str,
         set_data_root(cfg, data_root)
     if seed is not None:
         set_runtime_seed(cfg, seed)
+    if persistent_workers is not None:
+        set_loader_options(cfg, persistent_workers=persistent_workers)
     if unique_name:
         cfg.experiment_name = f'{unique_name}_{uuid.uuid4().hex[:12]}'
     preflight.check_seed((cfg.get('randomness') or {}).get('seed'),
@@ -91,7 +97,8 @@ def train(cfg: Config,
           resume: Optional[str] = None,
           amp: bool = False,
           validate: bool = True,
-          check_only: bool = False) -> None:
+          check_only: bool = False,
+          auto_scale_lr: bool = False) -> None:
     """Train ``cfg`` (one process, or this process's part of a
     distributed run).
 
@@ -102,7 +109,12 @@ def train(cfg: Config,
             CUDA only).
         validate: evaluate after training (the config's val splits).
         check_only: stop after the checks, before the runner is built.
+        auto_scale_lr: scale the lr by the batch size over the config's
+            ``auto_scale_lr.base_batch_size`` (mmengine's linear scaling,
+            mmpretrain's ``--auto-scale-lr``).
     """
+    if auto_scale_lr:
+        enable_auto_scale_lr(cfg)
     if amp:
         import torch
         if not torch.cuda.is_available():
@@ -126,12 +138,36 @@ def train(cfg: Config,
         run_stage(cfg, 'train')
 
 
+def enable_auto_scale_lr(cfg: Config) -> None:
+    """Turn on mmengine's linear lr scaling, as mmpretrain's
+    ``--auto-scale-lr``: the runner multiplies the optimizer's lr by
+    (processes x ``train_dataloader.batch_size``) / ``base_batch_size``
+    before the schedulers read it; one line when the config does not say
+    which batch size its lr is meant for."""
+    scale = cfg.get('auto_scale_lr') or {}
+    base = scale.get('base_batch_size')
+    if base is None:
+        raise ConfigError(
+            '--auto-scale-lr: the config has no auto_scale_lr.base_batch_size'
+            ' (the batch size its lr is meant for). Add auto_scale_lr = dict('
+            'base_batch_size=N) to the config, or train without '
+            '--auto-scale-lr')
+    if isinstance(base, bool) or not isinstance(base, int) or base < 1:
+        raise ConfigError(f'auto_scale_lr.base_batch_size must be an integer '
+                          f'>= 1, got {base!r}. Set it to the batch size the '
+                          "config's lr is meant for")
+    cfg.auto_scale_lr = dict(scale, enable=True)
+
+
 def test(cfg: Config, checkpoint: Optional[str] = None,
-         check_only: bool = False) -> Optional[dict]:
+         check_only: bool = False,
+         before: Optional[Callable] = None) -> Optional[dict]:
     """Evaluate ``checkpoint`` (None: the model as built, e.g.
     ``ZeroShotCLIP``) on the config's test splits; returns the metrics on
     the main process, None on the others (and with ``check_only``: the
-    checks only, before the runner is built)."""
+    checks only, before the runner is built). ``before(runner)`` runs once
+    the runner is built and the checkpoint checked (e.g. to keep its test
+    loop)."""
     preflight.check_work_dir(cfg.work_dir)
     preflight.check_data_roots(cfg)
     ckpt = preflight.read_checkpoint(checkpoint) if checkpoint else None
@@ -141,6 +177,8 @@ def test(cfg: Config, checkpoint: Optional[str] = None,
     def check(runner):
         if ckpt is not None:
             preflight.check_checkpoint_fits(runner.model, ckpt, checkpoint)
+        if before is not None:
+            before(runner)
 
     cfg.load_from = checkpoint
     return run_stage(cfg, 'test', before=check)

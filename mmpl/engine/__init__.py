@@ -8,6 +8,7 @@ from .schedulers import ConstantWarmupCosineLR
 from .gpa import GaussianPromptAggregationHook
 from .loops import (MultiSplitTestLoop, MultiSplitValLoop, set_model_classes,
                     unwrap_model)
+from .visualization import SplitVisualizationHook, split_label
 
 register_checkpoint_safe_globals()
 
@@ -18,5 +19,6 @@ __all__ = [
     'MultiSplitValLoop', 'MultiSplitTestLoop',
     'set_model_classes', 'unwrap_model', 'register_checkpoint_safe_globals',
     'to_plain_data', 'from_plain_data', 'CPUDistributedDataParallel',
-    'PromptCLIPFullyShardedDataParallel'
+    'PromptCLIPFullyShardedDataParallel', 'SplitVisualizationHook',
+    'split_label'
 ]

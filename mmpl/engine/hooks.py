@@ -160,13 +160,21 @@ class RunResultsHook(Hook):
         record = dict(run_identity(runner, loop.dataloader.dataset),
                       metrics=to_plain_data(metrics))
         with open(os.path.join(runner.work_dir, name), 'w') as f:
-            json.dump(record, f, indent=2)
+            # a tensor-valued metric (mmpretrain's ConfusionMatrix) as a list
+            json.dump(record, f, indent=2, default=_tensor_as_list)
 
     def after_val_epoch(self, runner, metrics=None) -> None:
         self._write(runner, runner.val_loop, 'results.json', metrics)
 
     def after_test_epoch(self, runner, metrics=None) -> None:
         self._write(runner, runner.test_loop, 'test_results.json', metrics)
+
+
+def _tensor_as_list(value):
+    """``json.dump``'s fallback: a tensor as (nested) lists."""
+    if torch.is_tensor(value):
+        return value.tolist()
+    raise TypeError(f'{type(value).__name__} is not JSON serializable')
 
 
 def any_process(flag: bool) -> bool:

@@ -8,7 +8,7 @@ protocols (``dict(eurosat=..., dtd=...)`` -> ``eurosat/accuracy/top1`` ...).
 A plain dataloader config (with a ``dataset`` key) is one unnamed split.
 """
 import copy
-from typing import Dict, Union
+from typing import Dict, Optional, Union
 
 import torch
 from mmengine.evaluator import Evaluator
@@ -81,7 +81,7 @@ class _SplitEvaluation:
         metrics: dict = {}
         for name, loader in self.dataloaders.items():
             set_model_classes(model, loader.dataset)
-            loop.dataloader = loader
+            loop.dataloader, loop.current_split = loader, name
             evaluator = self.evaluators[name]
             for idx, data_batch in enumerate(loader):
                 runner.call_hook(f'before_{hook_prefix}_iter', batch_idx=idx,
@@ -97,7 +97,7 @@ class _SplitEvaluation:
         if BASE_KEY in metrics and NEW_KEY in metrics:
             metrics['harmonic_mean'] = harmonic_mean(metrics[BASE_KEY],
                                                      metrics[NEW_KEY])
-        loop.dataloader = self.first_dataloader
+        loop.dataloader, loop.current_split = self.first_dataloader, None
         if previous is not None:
             unwrap_model(model).set_classes(previous, previous_template)
         return metrics
@@ -120,12 +120,19 @@ class _MultiSplitLoop(BaseLoop):
         super().__init__(runner, self._splits.first_dataloader)
         self.evaluator = next(iter(self._splits.evaluators.values()))
         self.fp16 = fp16
+        #: the split being evaluated ('' for an unnamed one), None between
+        #: evaluations (hooks read it: e.g. tools/test.py --show-dir)
+        self.current_split: Optional[str] = None
 
     def split_classes(self) -> Dict[str, tuple]:
         """``{split name: class names}`` of the evaluated splits."""
         return {name: tuple((getattr(loader.dataset, 'metainfo', None)
                              or {}).get('classes') or ())
                 for name, loader in self._splits.dataloaders.items()}
+
+    def split_evaluators(self) -> Dict[str, Evaluator]:
+        """``{split name: its evaluator}`` (one per split)."""
+        return dict(self._splits.evaluators)
 
     def run(self) -> dict:
         self.runner.call_hook(f'before_{self.stage}')

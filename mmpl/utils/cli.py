@@ -70,13 +70,17 @@ def run_parser(description: str, config_help: str) -> ArgumentParser:
 def add_run_options(parser: argparse.ArgumentParser,
                     work_dir_help: str = 'where logs and checkpoints go'
                     ) -> None:
-    """``--work-dir``, ``--data-root``, ``--cfg-options``, ``--launcher``,
-    ``--local-rank`` and ``--check-only`` (after the tool's positional
-    arguments)."""
+    """``--work-dir``, ``--data-root``, ``--cfg-options``,
+    ``--no-persistent-workers``, ``--launcher``, ``--local-rank`` and
+    ``--check-only`` (after the tool's positional arguments)."""
     parser.add_argument('--work-dir', help=work_dir_help)
     parser.add_argument('--data-root',
                         help='dataset folder for every dataset of the config')
     add_cfg_options(parser)
+    parser.add_argument(
+        '--no-persistent-workers', action='store_true',
+        help="set every dataloader's persistent_workers to False "
+        '(mmpretrain\'s option: the workers restart each epoch)')
     parser.add_argument('--launcher', default='none', choices=LAUNCHERS)
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     parser.add_argument(
@@ -84,6 +88,15 @@ def add_run_options(parser: argparse.ArgumentParser,
         help='check the config, data, checkpoints and outputs, then stop '
         'before the runner is built (tools/dist_*.sh run this once before '
         'starting their processes)')
+
+
+def run_config_kwargs(args) -> dict:
+    """The arguments of :func:`mmpl.apis.load_config` that the options of
+    :func:`add_run_options` give (all but the config and the seed)."""
+    return dict(cfg_options=args.cfg_options, work_dir=args.work_dir,
+                data_root=args.data_root, launcher=args.launcher,
+                persistent_workers=False if args.no_persistent_workers
+                else None)
 
 
 def parse_run_args(parser: argparse.ArgumentParser,

@@ -102,9 +102,12 @@ def iter_named_loaders(cfg) -> Iterator[Tuple[str, dict]]:
 
 def loader_options(cfg, batch_size: Optional[int] = None,
                    max_batch_size: Optional[int] = None,
-                   num_workers: Optional[int] = None) -> Dict[str, Any]:
-    """``--cfg-options`` setting the batch size (fixed or capped) and the
-    workers of every dataloader."""
+                   num_workers: Optional[int] = None,
+                   persistent_workers: Optional[bool] = None
+                   ) -> Dict[str, Any]:
+    """``--cfg-options`` setting the batch size (fixed or capped), the
+    workers and whether they persist (``persistent_workers``; mmpretrain's
+    ``--no-persistent-workers`` is False) of every dataloader."""
     options: Dict[str, Any] = {}
     for key, loader in iter_named_loaders(cfg):
         if batch_size is not None:
@@ -117,16 +120,19 @@ def loader_options(cfg, batch_size: Optional[int] = None,
             options[f'{key}.num_workers'] = num_workers
             if num_workers == 0:
                 options[f'{key}.persistent_workers'] = False
+        if persistent_workers is not None:
+            options[f'{key}.persistent_workers'] = persistent_workers
     return options
 
 
 def set_loader_options(cfg, batch_size: Optional[int] = None,
                        max_batch_size: Optional[int] = None,
-                       num_workers: Optional[int] = None) -> None:
-    """Batch size (fixed or capped) and workers of every dataloader, in
-    place (see :func:`loader_options`)."""
+                       num_workers: Optional[int] = None,
+                       persistent_workers: Optional[bool] = None) -> None:
+    """Batch size (fixed or capped), workers and their persistence of every
+    dataloader, in place (see :func:`loader_options`)."""
     cfg.merge_from_dict(loader_options(cfg, batch_size, max_batch_size,
-                                       num_workers))
+                                       num_workers, persistent_workers))
 
 
 def clip_options(cfg, clip: dict) -> Dict[str, Any]:

@@ -12,3 +12,5 @@ _base_ = [
 model = dict(text_prompt=dict(type='CoCoOp', n_ctx=4,
                               ctx_init='a photo of a'))
 train_cfg = dict(max_epochs=10)
+# tools/train.py --auto-scale-lr: lr 2e-3 is CoCoOp's lr at its batch 1
+auto_scale_lr = dict(base_batch_size=1)

@@ -10,3 +10,5 @@ _base_ = [
 ]
 model = dict(text_prompt=dict(type='CoOp', n_ctx=16, ctx_init=None))
 train_cfg = dict(max_epochs=50)
+# tools/train.py --auto-scale-lr: lr 2e-3 is CoOp's lr at its batch 32
+auto_scale_lr = dict(base_batch_size=32)

@@ -25,3 +25,5 @@ model = dict(
     ])
 optim_wrapper = dict(optimizer=dict(lr=3.5e-3))
 train_cfg = dict(max_epochs=5)
+# tools/train.py --auto-scale-lr: lr 3.5e-3 is MaPLe's lr at its batch 4
+auto_scale_lr = dict(base_batch_size=4)

@@ -16,3 +16,5 @@ model = dict(
                      ctx_init='a photo of a'))
 optim_wrapper = dict(optimizer=dict(lr=2.5e-3))
 train_cfg = dict(max_epochs=20)
+# tools/train.py --auto-scale-lr: lr 2.5e-3 is the official lr at batch 4
+auto_scale_lr = dict(base_batch_size=4)

@@ -12,3 +12,5 @@ model = dict(text_prompt=dict(type='MaPLe', n_ctx=2, depth=9,
                               ctx_init='a photo of a'))
 optim_wrapper = dict(optimizer=dict(lr=3.5e-3))
 train_cfg = dict(max_epochs=5)
+# tools/train.py --auto-scale-lr: lr 3.5e-3 is MaPLe's lr at its batch 4
+auto_scale_lr = dict(base_batch_size=4)

@@ -33,3 +33,5 @@ model = dict(
     text_chunk_size=2048)
 optim_wrapper = dict(optimizer=dict(lr=2e-3))
 train_cfg = dict(max_epochs=10)
+# tools/train.py --auto-scale-lr: lr 2e-3 is CoCoOp's lr at its batch 1
+auto_scale_lr = dict(base_batch_size=1)

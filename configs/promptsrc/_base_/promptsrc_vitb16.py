@@ -28,3 +28,5 @@ custom_hooks = [
     dict(type='RunResultsHook'),
     dict(type='GaussianPromptAggregationHook', mean=15, std=1),
 ]
+# tools/train.py --auto-scale-lr: lr 2.5e-3 is the official lr at batch 4
+auto_scale_lr = dict(base_batch_size=4)
