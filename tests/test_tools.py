@@ -147,9 +147,9 @@ BASE_BATCH = {
     'ivlp/ivlp_vitb16_b2n_eurosat.py': 4,
     'promptsrc/promptsrc_vitb16_b2n_eurosat.py': 4,
     'dgprompt/dgprompt_vitb16_b2n_eurosat.py': 4,
-    # lr 8e-3 is CoCoOp's 2e-3 at its batch 1, scaled to batch 4
-    'tomm/ctp_tft_vitb16_b2n_eurosat.py': 4,
-    'tomm/ctp_tft_vitb16_dg_imagenet.py': 4,
+    # TOMM and MPL train at CoCoOp's schedule (lr 2e-3, batch 1)
+    'tomm/ctp_tft_vitb16_b2n_eurosat.py': 1,
+    'tomm/ctp_tft_vitb16_dg_imagenet.py': 1,
     'mpl/ftp_tvp_vitb16_b2n_eurosat.py': 1,
     'mpl/ftp_vitb16_b2n_eurosat.py': 1,
 }

@@ -39,8 +39,5 @@ model = dict(
     text_chunk_size=2048)
 optim_wrapper = dict(optimizer=dict(lr=2e-3))
 train_cfg = dict(max_epochs=10)
-# tools/train.py --auto-scale-lr: mmengine multiplies the config's lr by
-# batch / base_batch_size, so the base is the batch the lr above is set
-# for, 4 (not CoCoOp's 1, which would give 8e-3 x 4 = 3.2e-2 at batch 4);
-# at batch 1 it gives 8e-3 / 4 = 2e-3, CoCoOp's lr at its batch 1
-auto_scale_lr = dict(base_batch_size=4)
+# tools/train.py --auto-scale-lr: lr 2e-3 is CoCoOp's lr at its batch 1
+auto_scale_lr = dict(base_batch_size=1)
