@@ -12,7 +12,7 @@ TEST_WORKERS ?= auto
 # pip prints one harmless line per local index folder it cannot read.
 QUIET   := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: env wheelhouse demo test test-portable clean-env
+.PHONY: env wheelhouse demo test test-portable lint clean-env
 
 env: $(STAMP)
 
@@ -50,6 +50,12 @@ demo: env
 
 test: env wheelhouse
 	$(PYTHON) -m pytest -q -n $(TEST_WORKERS) tests
+
+# The lint gate (run by .ci/run): pycodestyle and pyflakes through ruff
+# (ruff.toml), the import order through isort (.isort.cfg, OpenMMLab's).
+lint: env
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/isort --check-only --diff mmpl tools tests docs setup.py
 
 # The suite under the portable CPU kernels (no vector units) and under AVX2:
 # a numeric test must pass whichever kernels a CI machine picks (run once

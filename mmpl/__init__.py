@@ -15,9 +15,9 @@ from .utils.quiet import filter_known_warnings
 
 filter_known_warnings()  # before mmcv / mmengine are imported
 
-from .version import __version__  # noqa: E402
-from .scope import register_config_scope  # noqa: E402
 from .lazy_registration import install as _install_registration  # noqa: E402
+from .scope import register_config_scope  # noqa: E402
+from .version import __version__  # noqa: E402
 
 register_config_scope()  # `mmpl::` config bases
 _install_registration()  # mmpl's types in mmpretrain's registries

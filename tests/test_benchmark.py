@@ -10,9 +10,9 @@ import sys
 
 import pytest
 import torch
-from helpers import ROOT, assert_close_to_scale, load_tool, randomize
 
 from mmpl.benchmark import speed as bm
+from helpers import ROOT, assert_close_to_scale, load_tool, randomize
 
 TINY = 'mmpl-tiny-vit'
 FAMILIES = {
@@ -113,7 +113,8 @@ def test_reference_runs_77_tokens_and_loops_over_images_of_cocoop(
     prefix = 1 + model.text_prompt.n_ctx
     assert work['mmpl'].passes == 1
     assert work['mmpl'].sequences == 12
-    assert work['mmpl'].tokens == 2 * prefix + 2 * int((eot + 1 - prefix).sum())
+    assert work['mmpl'].tokens == 2 * prefix + 2 * int(
+        (eot + 1 - prefix).sum())
     assert work['mmpl'].block_calls == 1 + len(set(eot.tolist()))
 
 

@@ -13,10 +13,10 @@ from collections import Counter
 
 import pytest
 import yaml
-from helpers import ROOT, load_tool
 
 from mmpl.apis import list_methods, list_models
 from mmpl.apis.catalogue import METRICS, read_metafiles
+from helpers import ROOT, load_tool
 
 #: folders of configs/ that are not method families (no metafile)
 NOT_FAMILIES = ('_base_', 'examples')

@@ -12,8 +12,9 @@ import pytest
 import torch
 from torch import nn
 
-from mmpl.clip import CLIPBuildError, FrozenCLIP, build_open_clip, check_arch
+from mmpl.clip import CLIPBuildError, FrozenCLIP, build_open_clip
 from mmpl.clip import builder as clip_builder
+from mmpl.clip import check_arch
 from helpers import one_line, record_blocks
 
 TEXTS = ['a photo of a dog.', 'x', 'an aerial view of a permanent crop land.',
@@ -220,7 +221,8 @@ def test_length_groups_each_cut_after_their_longest_eot(tiny_clip,
     assert len(set(eot.tolist())) > 1
     emb = tiny_clip.embed_tokens(ids)
     lengths = []
-    handle = tiny_clip.model.transformer.resblocks[0].register_forward_pre_hook(
+    block = tiny_clip.model.transformer.resblocks[0]
+    handle = block.register_forward_pre_hook(
         lambda m, args: lengths.append(tuple(args[0].shape[:2])))
     try:
         grouped = tiny_clip.encode_text(emb, eot)
@@ -236,6 +238,7 @@ def test_length_groups_each_cut_after_their_longest_eot(tiny_clip,
 
 def test_neighbouring_length_groups_merge_within_the_padding_budget():
     from mmpl.clip.towers import merged_group_sizes
+
     # 2 x 5 + 1 x 6 exact tokens = 16; merged 3 x 6 = 18 <= 1.25 x 16
     assert merged_group_sizes([4, 5], [2, 1], 0.25) == [3]
     assert merged_group_sizes([4, 5], [2, 1], 0.0) == [2, 1]
@@ -411,7 +414,7 @@ def test_grad_checkpointing_matches(deep_archs):
     torch.testing.assert_close(grads[0], grads[1], atol=1e-5, rtol=1e-4)
 
 
-# ------------------------------------------------------------- step-wise towers
+# ------------------------------------------------------------ step-wise towers
 @torch.no_grad()
 def test_towers_advanced_block_by_block_equal_the_full_run(deep_clip,
                                                            tiny_images):
@@ -475,7 +478,8 @@ def test_deep_visual_prompts_replace_last_tokens(deep_clip, tiny_images,
     torch.testing.assert_close(inputs[0][:, :n_tokens],
                                visual._embeds(tiny_images), atol=ATOL, rtol=0)
     for i in (1, 2):
-        assert torch.equal(inputs[i][:, n_tokens:], deep[i - 1].expand(b, mv, dv))
+        assert torch.equal(inputs[i][:, n_tokens:],
+                           deep[i - 1].expand(b, mv, dv))
         assert torch.equal(inputs[i][:, :n_tokens],
                            outputs[i - 1][:, :n_tokens])
     assert torch.equal(inputs[3], outputs[2])  # nothing after layer J-1

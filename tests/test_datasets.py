@@ -12,16 +12,15 @@ from collections import Counter, OrderedDict
 
 import numpy as np
 import pytest
-from helpers import copy_dataset, one_line
-from PIL import Image
-
 from mmpretrain.registry import DATASETS
 from mmpretrain.utils import register_all_modules
+from PIL import Image
 
-from mmpl.datasets import (DATASET_TEMPLATES, DEFAULT_TEMPLATE,
-                           BaseNewDataset, CoOpEuroSAT, CoOpSplitDataset,
-                           FewShotDataset, base_new_labels)
+from mmpl.datasets import (DATASET_TEMPLATES, DEFAULT_TEMPLATE, BaseNewDataset,
+                           CoOpEuroSAT, CoOpSplitDataset, FewShotDataset,
+                           base_new_labels)
 from mmpl.testing import MARKER, write_miniature
+from helpers import copy_dataset, one_line
 
 register_all_modules(init_default_scope=True)
 

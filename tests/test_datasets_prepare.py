@@ -10,11 +10,11 @@ import tarfile
 import urllib.error
 
 import pytest
-from helpers import load_tool
 
 from mmpl.datasets import READERS, Download
 from mmpl.datasets.split_file import CoOpDTD, CoOpEuroSAT
 from mmpl.testing import write_miniature
+from helpers import load_tool
 
 tool = load_tool('tools/dataset_converters/prepare_data.py')
 

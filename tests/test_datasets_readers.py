@@ -9,7 +9,6 @@ import shutil
 from collections import Counter
 
 import pytest
-from helpers import copy_dataset, one_line
 from mmengine.logging import MMLogger
 from mmpretrain.registry import DATASETS, TRANSFORMS
 from mmpretrain.utils import register_all_modules
@@ -18,12 +17,13 @@ from mmpl.datasets import (READERS, BaseNewDataset, CoOpCaltech101,
                            CoOpCustomDataset, CoOpFGVCAircraft, CoOpImageNet,
                            CoOpImageNetA, CoOpImageNetR, CoOpImageNetSketch,
                            CoOpImageNetV2, FewShotDataset, fewshot_indices,
-                           generate_split, imagenet_classnames,
-                           imagenet_wnids, read_classnames, write_classnames)
+                           generate_split, imagenet_classnames, imagenet_wnids,
+                           read_classnames, write_classnames)
+from mmpl.datasets.templates import DATASET_TEMPLATES
 from mmpl.testing import MINIATURE_WRITERS, write_miniature
 from mmpl.testing.miniature import (CUSTOM_CLASSES, FGVC_VARIANTS,
                                     miniature_wnids)
-from mmpl.datasets.templates import DATASET_TEMPLATES
+from helpers import copy_dataset, one_line
 
 register_all_modules(init_default_scope=True)
 

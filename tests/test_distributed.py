@@ -19,6 +19,7 @@ import types
 
 import pytest
 import torch
+
 from helpers import load_tool
 
 #: run first; one pytest-xdist worker runs the whole module (its module
@@ -280,8 +281,9 @@ def test_dist_scripts_pass_arguments_to_torchrun(args, tool_args):
 
 @pytest.mark.parametrize('script, args', [
     ('dist_train.sh', ['{bad}', '2']),
-    ('dist_test.sh', [osp.join(ROOT, 'configs/coop/coop_vitb16_b2n_eurosat.py'),
-                      '{missing}', '2'])])
+    ('dist_test.sh', [
+        osp.join(ROOT, 'configs/coop/coop_vitb16_b2n_eurosat.py'),
+        '{missing}', '2'])])
 def test_dist_scripts_check_once_before_starting_processes(script, args,
                                                           tmp_path):
     """A bad config or checkpoint is one line, exit 2, before torchrun

@@ -9,8 +9,9 @@ import sys
 
 import pytest
 import torch
-from helpers import load_tool, offline_config
 from mmengine.config import Config
+
+from helpers import load_tool, offline_config
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 COOP = osp.join(ROOT, 'configs/coop/coop_vitb16_b2n_eurosat.py')

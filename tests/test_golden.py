@@ -21,8 +21,8 @@ import torch
 from mmengine.config import Config
 from mmpretrain.registry import MODELS
 
-from helpers import ROOT, samples
 from mmpl.models.official_checkpoints import official_to_mmpl
+from helpers import ROOT, samples
 
 ORACLE = os.environ.get('MMPL_ORACLE_DIR') or osp.join(
     osp.dirname(ROOT), 'shared', 'oracle')
@@ -115,8 +115,9 @@ def test_equals_official_implementation(name, inputs):
     # layout: EOT positions and the prompt embeddings before the blocks
     tokens = model._current_class_set().tokens
     assert torch.equal(tokens.eot_index, case['eot_index'])
+    length = tokens.token_ids.shape[1]
     assert torch.equal(tokens.token_ids,
-                       case['tokenized_prompts'][:, :tokens.token_ids.shape[1]])
+                       case['tokenized_prompts'][:, :length])
 
     model.eval()
     with torch.no_grad():

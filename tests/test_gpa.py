@@ -7,11 +7,11 @@ import os.path as osp
 
 import pytest
 import torch
-from helpers import ROOT, offline_config
 from mmengine.hooks import Hook
 
 from mmpl.engine.gpa import GaussianPromptAggregationHook, gaussian_weight
 from mmpl.utils.errors import ConfigError
+from helpers import ROOT, offline_config
 
 COOP = osp.join(ROOT, 'configs/coop/coop_vitb16_b2n_eurosat.py')
 GPA = dict(type='GaussianPromptAggregationHook', mean=3, std=1.0)

@@ -21,7 +21,7 @@ from PIL import Image
 
 from mmpl.apis import PromptInferencer
 from mmpl.benchmark.shapes import (TEMPLATE, class_names, render_batch,
-                                  write_downstream_dataset)
+                                   write_downstream_dataset)
 from helpers import load_tool
 
 #: run first; one pytest-xdist worker runs the whole module (its module
@@ -37,8 +37,8 @@ METHODS = {'CoOp': 'configs/coop/coop_vitb16_b2n_eurosat.py',
 
 def embedded_config(config: str, data_root: str, work_dir: str) -> Config:
     """``config`` on the embedded benchmark: one epoch, no validation."""
-    from mmpl.utils.config_tools import set_runtime_seed
     from mmpl.benchmark.shapes import to_embedded_benchmark
+    from mmpl.utils.config_tools import set_runtime_seed
     cfg = Config.fromfile(osp.join(ROOT, config))
     to_embedded_benchmark(cfg, data_root, max_epochs=1, batch_size=16,
                           lr=0.01)
@@ -91,6 +91,7 @@ def reference_predictions(cfg: Config, ckpt: str, paths, classes):
     from mmengine.dataset import Compose, pseudo_collate
     from mmengine.runner import load_checkpoint
     from mmpretrain.registry import MODELS, TRANSFORMS
+
     from mmpl.engine.checkpoint import register_checkpoint_safe_globals
     register_checkpoint_safe_globals()
     model = MODELS.build(cfg.model)
@@ -326,6 +327,7 @@ def test_class_specific_contexts_refuse_other_class_names(data, tmp_path):
     training class, in order: other names, even as many, are refused; the
     training classes classify."""
     from mmengine.runner import Runner
+
     from mmpl.utils.errors import ConfigError
     _, data_root, folder, _ = data
     cfg = embedded_config(METHODS['CoOp'], data_root, str(tmp_path / 'csc'))

@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmpl.losses import (AlignmentLoss, ImageRetentionLoss,
-                         LogitRetentionLoss, TextRetentionLoss)
+from mmpl.losses import (AlignmentLoss, ImageRetentionLoss, LogitRetentionLoss,
+                         TextRetentionLoss)
 from mmpl.models import cosine_logits
 from mmpl.prompts import FTP, TFT, FrozenImageFeatures
 from mmpl.structures import PromptCLIPOutputs

@@ -9,8 +9,8 @@ from mmpretrain.registry import MODELS
 
 from mmpl.clip import build_class_tokens
 from mmpl.prompts import FTP, TVP, CoCoOp, FrozenImageFeatures
-from mmpl.structures import Needs
 from mmpl.prompts.ftp import diversity_loss
+from mmpl.structures import Needs
 from helpers import (assert_only_prompts_get_gradients, build_classifier,
                      randomize, samples, train_losses)
 

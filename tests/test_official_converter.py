@@ -11,13 +11,13 @@ import torch
 from mmengine.runner.checkpoint import load_checkpoint
 from mmpretrain.registry import MODELS
 
-from helpers import load_tool
 from mmpl.models.official_checkpoints import (OfficialCheckpointError,
                                               convert_official_checkpoint,
                                               load_official_checkpoint,
                                               official_to_mmpl)
-from test_golden import (CASES, ORACLE, TOL, inputs,  # noqa: F401
-                         load_case, oracle_model_cfg)
+from helpers import load_tool
+from test_golden import (CASES, ORACLE, TOL, inputs, load_case,  # noqa: F401
+                         oracle_model_cfg)
 
 CHECKPOINTS = {  # sample official checkpoint folder -> golden case
     'coop': 'coop16', 'cocoop': 'cocoop', 'kgcoop': 'kgcoop',
@@ -46,7 +46,7 @@ def test_sample_checkpoints_convert_to_the_fixture_parameters(method):
 
 
 @pytest.mark.parametrize('method', list(CHECKPOINTS))
-def test_converted_checkpoint_gives_the_official_logits(method, inputs,
+def test_converted_checkpoint_gives_the_official_logits(method, inputs,  # noqa: F811
                                                         tmp_path):
     case_name = CHECKPOINTS[method]
     config, options = CASES[case_name]

@@ -35,8 +35,8 @@ DECLARED = ('mmcv', 'mmengine', 'mmpretrain', 'open_clip', 'setuptools',
             'pkg_resources', '_distutils_hack', 'distutils-precedence',
             'mmpl', '__editable__')
 WHEELHOUSE = osp.join(ROOT, 'wheelhouse')
-SHIPPED = ('mpl/ftp_tvp_vitb16_b2n_eurosat.py', 'coop/coop_vitb16_b2n_eurosat.py',
-           '_base_/default_runtime.py')
+SHIPPED = ('mpl/ftp_tvp_vitb16_b2n_eurosat.py',
+           'coop/coop_vitb16_b2n_eurosat.py', '_base_/default_runtime.py')
 
 
 def user_config(path, base: str, data_root: str) -> str:
@@ -64,8 +64,9 @@ def user_config(path, base: str, data_root: str) -> str:
             dataset=dict(dataset=dict(
                 num_shots=2,  # 30 images: 2 iterations
                 dataset=dict(shapes, pipeline=train_pipeline))))
-        _split = dict(batch_size=64, num_workers=0, persistent_workers=False,
-                      dataset=dict(dataset=dict(shapes, pipeline=test_pipeline)))
+        _split = dict(
+            batch_size=64, num_workers=0, persistent_workers=False,
+            dataset=dict(dataset=dict(shapes, pipeline=test_pipeline)))
         val_dataloader = dict(base=_split, new=_split)
         test_dataloader = val_dataloader
         train_cfg = dict(max_epochs=1)

@@ -6,8 +6,7 @@ import torch
 from torch import nn
 
 from mmpl.clip import build_class_tokens, context_init_embedding
-from mmpl.prompts import (CoCoOp, CoOp, FrozenImageFeatures,
-                          class_token_layout)
+from mmpl.prompts import CoCoOp, CoOp, FrozenImageFeatures, class_token_layout
 from mmpl.prompts.context import insert_context
 
 CLASSES = ['Forest', 'Sea_or_Lake', 'Annual Crop Land', 'x',
@@ -177,7 +176,8 @@ def test_ctx_init_words_beyond_n_ctx_stay_frozen(tiny_clip, n_ctx):
     """The authors' layout (MaPLe: M=2, 'a photo of a'): the class prompt is
     the phrase and the name; the first M tokens are the context, the rest
     of the phrase stays as frozen tokens. The token ids equal the
-    tokenization of 'a photo of a <name>.' (CoOp/CoCoOp: M=4, all learnable)."""
+    tokenization of 'a photo of a <name>.' (CoOp/CoCoOp: M=4, all
+    learnable)."""
     coop = CoOp(tiny_clip, n_ctx=n_ctx, ctx_init='a photo of a')
     ct = build_class_tokens(tiny_clip, CLASSES, n_ctx, coop.context_phrase)
     full = tiny_clip.tokenize(

@@ -7,7 +7,6 @@ import glob
 import os.path as osp
 
 import pytest
-from helpers import ROOT, offline_config
 from mmengine.config import Config
 
 from mmpl.datasets import READERS
@@ -15,6 +14,7 @@ from mmpl.evaluation.protocols import (BENCHMARK_DATASETS, DG_TARGETS,
                                        XD_TARGETS)
 from mmpl.utils.config_tools import (data_root_options, iter_dataset_paths,
                                      num_shots_options)
+from helpers import ROOT, offline_config
 
 #: family folder -> method name prefix of its configs
 FAMILIES = {'coop': 'coop', 'cocoop': 'cocoop', 'maple': 'maple',

@@ -5,6 +5,7 @@ import re
 import shlex
 
 import pytest
+
 from helpers import load_tool
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))

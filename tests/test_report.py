@@ -3,6 +3,7 @@ import csv
 import json
 
 import pytest
+
 from helpers import load_tool
 
 
@@ -139,8 +140,8 @@ def test_transfer_rules_average_targets_not_source(tmp_path):
     """xd: average over the target datasets (ImageNet, the source, is
     reported, not averaged); dg likewise over the four variants; a
     missing target is named in the note."""
-    from mmpl.evaluation.report import build_tables, find_results
     from mmpl.evaluation.protocols import XD_TARGETS
+    from mmpl.evaluation.report import build_tables, find_results
     xd1 = dict(imagenet=70.0, **{d: 50.0 + i for i, d in
                                  enumerate(XD_TARGETS)})
     xd2 = dict(xd1, imagenet=72.0, eurosat=xd1['eurosat'] + 4.0)

@@ -215,8 +215,8 @@ def test_anchors_encoded_once_per_class_set(tiny_images):
 
 # ------------------------------------------------------------------ anchors
 def test_ensemble_anchors_are_openai_imagenet_templates():
-    """anchor_templates='openai_imagenet': t0_c = the unit mean over open_clip's
-    80 OpenAI templates of the normalised frozen features."""
+    """anchor_templates='openai_imagenet': t0_c = the unit mean over
+    open_clip's 80 OpenAI templates of the normalised frozen features."""
     assert TEMPLATE_ENSEMBLES['openai_imagenet'] is \
         open_clip.OPENAI_IMAGENET_TEMPLATES
     names = ['red triangle', 'blue circle', 'green square']

@@ -10,6 +10,7 @@ import os.path as osp
 import shlex
 
 import pytest
+
 from helpers import ROOT, load_tool
 
 bench = load_tool('tools/run_benchmark.py')
@@ -174,8 +175,8 @@ def test_smoke_benchmark_two_datasets_two_seeds(tmp_path, capsys):
     assert float(rows['average']['shots1']) == pytest.approx(
         (means['dtd'] + means['caltech101']) / 2, abs=1e-4)
     md = open(osp.join(work, 'report', 'fewshot_table.md')).read()
-    assert f'| CoOp | average | {(means["dtd"] + means["caltech101"]) / 2:.2f}' \
-        in md
+    average = (means['dtd'] + means['caltech101']) / 2
+    assert f'| CoOp | average | {average:.2f}' in md
     # finished runs are skipped, their files untouched
     stamp = os.stat(osp.join(work, 'coop_vitb16_fewshot1_dtd', 'seed1',
                              'results.json')).st_mtime_ns

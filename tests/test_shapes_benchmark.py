@@ -7,11 +7,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from helpers import ROOT, load_tool
-
 from mmpl.benchmark.shapes import (COLOURS, METHODS, SCHEDULE, SHAPES,
                                    ZERO_SHOT, class_names, render_batch,
                                    run_methods, write_downstream_dataset)
+from helpers import ROOT, load_tool
 
 #: run first; one pytest-xdist worker runs the whole module (its module
 #: fixtures are costly: conftest.SHARED_FIXTURE_MODULES)
@@ -43,8 +42,8 @@ def test_rendering_is_deterministic_and_shifted():
 
 
 def test_downstream_split_layout_is_read_by_the_real_reader(tmp_path):
-    from mmpl.datasets import CoOpCustomDataset
     from mmpl.benchmark.shapes import shapes_reader
+    from mmpl.datasets import CoOpCustomDataset
     root = write_downstream_dataset(str(tmp_path / 'shapes'),
                                     images_per_class=(2, 1, 1), size=32)
     cfg = shapes_reader(root)

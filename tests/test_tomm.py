@@ -2,7 +2,6 @@
 text prompt CTP, the text-guided feature tuner TFT and the alignment loss,
 alone and inside PromptCLIPClassifier, against per-image / per-class Python
 references (tiny random CLIP, CPU)."""
-import math
 
 import pytest
 import torch
@@ -11,9 +10,9 @@ from mmpretrain.registry import MODELS
 
 from mmpl.clip import build_class_tokens
 from mmpl.losses import AlignmentLoss
-from mmpl.structures import Needs, PromptCLIPOutputs
 from mmpl.prompts import CTP, TFT, CoCoOp, FrozenImageFeatures
 from mmpl.prompts.ctp import QueryTokenAttention
+from mmpl.structures import Needs, PromptCLIPOutputs
 from helpers import (assert_only_prompts_get_gradients, build_classifier,
                      randomize, samples, train_losses)
 

@@ -23,8 +23,8 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers import ROOT, load_tool, offline_config
 from mmpl.benchmark.shapes import class_names, render_pair
+from helpers import ROOT, load_tool, offline_config
 from two_objects import ARCH, LEFT, PRETRAINED
 
 #: run first; one pytest-xdist worker runs the whole module (its module

@@ -15,11 +15,11 @@ import os.path as osp
 
 import pytest
 import torch
-from helpers import ROOT, randomize
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from mmpl.benchmark import speed as bm
 from mmpl.clip.prefix_attention import prefix_per_sequence, sequence_repeats
+from helpers import ROOT, randomize
 
 TINY = 'mmpl-tiny-vit'
 CONFIGS = {

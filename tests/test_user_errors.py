@@ -6,6 +6,7 @@ import os.path as osp
 
 import pytest
 import torch
+
 from helpers import load_tool, offline_config
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -64,7 +65,8 @@ def _files(tmp_path) -> dict:
                 bad_import=str(bad_import), syntax_base=str(syntax_base),
                 no_model=str(no_model), my_tables=str(tmp_path / 'my_tables'),
                 other_arch=str(other_arch), runs=str(tmp_path / 'runs'),
-                out=str(tmp_path / 'report'), broken=str(broken), garbage=str(garbage),
+                out=str(tmp_path / 'report'), broken=str(broken),
+                garbage=str(garbage),
                 truncated=str(truncated), a_file=str(a_file),
                 a_json=str(tmp_path / 'mine.json'),
                 empty_run=str(tmp_path / 'empty_run'),
@@ -118,7 +120,8 @@ CASES = [
      'nothing to resume in'),
     ('train', [COOP, '--resume', '{work}/epoch_3.pth'],
      'resume checkpoint not found'),
-    ('train', [COOP, '--resume', '{garbage}'], 'cannot read resume checkpoint'),
+    ('train', [COOP, '--resume', '{garbage}'],
+     'cannot read resume checkpoint'),
     ('train', [COOP, '--resume', '{truncated}'],
      'cannot read resume checkpoint'),
     ('train', [COOP, '--launcher', 'gpu'], "argument --launcher: invalid "
@@ -254,9 +257,9 @@ def test_test_refuses_a_checkpoint_of_another_method(offline_test_cfg,
 
 
 def test_data_preprocessor_without_type_is_merged_onto_clips(tiny_clip):
+    from mmpl.clip import CLIP_MEAN
     from mmpl.models.classifier import clip_data_preprocessor
     from helpers import build_classifier
-    from mmpl.clip import CLIP_MEAN
     merged = clip_data_preprocessor(dict(num_classes=5, to_rgb=True))
     assert merged['type'] == 'mmpretrain.ClsDataPreprocessor'
     assert merged['mean'] == CLIP_MEAN and merged['num_classes'] == 5
@@ -319,6 +322,7 @@ class _Data:
 
 def test_fewshot_warns_about_classes_with_too_few_images(monkeypatch):
     import mmengine.logging
+
     from mmpl.datasets import FewShotDataset
     logged = []
     monkeypatch.setattr(mmengine.logging, 'print_log',

@@ -45,8 +45,9 @@ def _demo(args) -> int:
     paths = write_report(
         table, args.work_dir,
         title='embedded benchmark: tiny CLIP, generated shapes, 16 shots')
-    print('\nmmpl demo: base-to-new on the embedded benchmark (mmpl-shapes-vit,'
-          f' generated colour x shape images), {time.time() - start:.0f} s')
+    print('\nmmpl demo: base-to-new on the embedded benchmark '
+          '(mmpl-shapes-vit, generated colour x shape images), '
+          f'{time.time() - start:.0f} s')
     print(to_markdown(table.averages()))
     print('\n'.join(f'wrote {p}' for p in paths.values()))
     return 0

@@ -29,7 +29,8 @@ work on the model this inferencer built, which carries both (a
 ``_config`` with a single test pipeline and the class names)::
 
     from mmpretrain import ImageClassificationInferencer
-    mm = ImageClassificationInferencer(PromptInferencer(ckpt, classes=names).model)
+    model = PromptInferencer(ckpt, classes=names).model
+    mm = ImageClassificationInferencer(model)
     mm('a.jpg')[0]['pred_class']
 
 (``tests/test_inference.py`` checks both statements.)
@@ -197,11 +198,12 @@ class PromptInferencer:
                  template: Optional[str] = None,
                  device: Union[str, torch.device, None] = None,
                  pretrained: Optional[str] = None):
+        from mmengine.dataset import Compose
+        from mmengine.registry import DefaultScope
+        from mmpretrain.registry import MODELS, TRANSFORMS
+
         import mmpl  # noqa: F401  (registers mmpl's modules)
         from ..utils.config_file import read_config
-        from mmengine.dataset import Compose
-        from mmpretrain.registry import MODELS, TRANSFORMS
-        from mmengine.registry import DefaultScope
         if device is not None:  # before any work
             check_device(device)
         if checkpoint is None and config is None:
@@ -250,7 +252,8 @@ class PromptInferencer:
             pipeline = clip_test_pipeline(size)
         with DefaultScope.overwrite_default_scope('mmpretrain'):
             self.pipeline = Compose([TRANSFORMS.build(t) for t in pipeline])
-            self._load = TRANSFORMS.build(dict(type='CheckedLoadImageFromFile'))
+            self._load = TRANSFORMS.build(
+                dict(type='CheckedLoadImageFromFile'))
         self.pipeline_cfg = pipeline
         self.set_classes(classes, template)
 
@@ -411,7 +414,8 @@ class PromptInferencer:
                 try:
                     batch.append(self.prepare(item))
                     names.append(name)
-                except (FileNotFoundError, ValueError, TypeError, OSError) as e:
+                except (FileNotFoundError, ValueError, TypeError,
+                        OSError) as e:
                     if not skip_errors:
                         raise
                     results.append(dict(image=name, error=str(e)))
@@ -432,12 +436,12 @@ class PromptInferencer:
         k = max(1, min(topk, scores.shape[1]))
         top_scores, top_labels = scores.topk(k, dim=1)
         out = []
-        for name, s, l in zip(names, top_scores.tolist(),
-                              top_labels.tolist()):
-            out.append(dict(image=name, pred_label=l[0],
-                            pred_class=self.classes[l[0]], pred_score=s[0],
-                            topk_labels=l,
-                            topk_classes=[self.classes[j] for j in l],
+        for name, s, lab in zip(names, top_scores.tolist(),
+                                top_labels.tolist()):
+            out.append(dict(image=name, pred_label=lab[0],
+                            pred_class=self.classes[lab[0]], pred_score=s[0],
+                            topk_labels=lab,
+                            topk_classes=[self.classes[j] for j in lab],
                             topk_scores=s))
         return out
 

@@ -29,7 +29,8 @@ RUNNER_KEYS = ('resume', 'load_from', 'work_dir', 'launcher', 'randomness',
                'custom_imports', 'param_scheduler', 'optim_wrapper',
                'train_cfg', 'val_cfg', 'test_cfg', 'train_dataloader',
                'val_dataloader', 'test_dataloader', 'val_evaluator',
-               'test_evaluator', 'default_hooks', 'custom_hooks', 'data_preprocessor')
+               'test_evaluator', 'default_hooks', 'custom_hooks',
+               'data_preprocessor')
 
 
 def _registries():

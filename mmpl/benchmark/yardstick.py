@@ -76,7 +76,8 @@ class Method:
 
 
 #: CoCoOp's schedule at batch 4: the lr scaled linearly (2e-3 x 4)
-BATCH_4 = {'train_dataloader.batch_size': 4, 'optim_wrapper.optimizer.lr': 8e-3}
+BATCH_4 = {'train_dataloader.batch_size': 4,
+           'optim_wrapper.optimizer.lr': 8e-3}
 METHODS: Dict[str, Method] = {
     ZERO_SHOT: Method('configs/coop/coop_vitb16_b2n_eurosat.py',
                       {'model.text_prompt': dict(type='ZeroShotCLIP',

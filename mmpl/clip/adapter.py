@@ -85,7 +85,7 @@ class FrozenCLIP(nn.Module):
                        if VisionTower.supports(model.visual) else None)
         self.tokenizer = shared_tokenizer(arch)
 
-    # ----------------------------------------------------------- module plumbing
+    # --------------------------------------------------------- module plumbing
     def _apply(self, fn, recurse=True):
         self.model._apply(fn)
         return super()._apply(fn, recurse)
@@ -107,7 +107,7 @@ class FrozenCLIP(nn.Module):
     def grad_checkpointing(self, value: bool) -> None:
         self.text.grad_checkpointing = bool(value)
 
-    # ------------------------------------------------------------------- widths
+    # ------------------------------------------------------------------ widths
     @property
     def is_vit(self) -> bool:
         return self.visual is not None
@@ -141,7 +141,7 @@ class FrozenCLIP(nn.Module):
         """exp(logit_scale) of the pretrained model (100 for OpenAI CLIP)."""
         return self.model.logit_scale.exp()
 
-    # ---------------------------------------------------------------- text side
+    # --------------------------------------------------------------- text side
     def tokenize(self, texts: Sequence[str]) -> Tensor:
         """Texts -> token ids (N, context_length) on the model's device."""
         return self.tokenizer(list(texts)).to(self.device)
@@ -172,7 +172,7 @@ class FrozenCLIP(nn.Module):
                                 self.eot_index(token_ids),
                                 chunk_size=chunk_size)
 
-    # --------------------------------------------------------------- image side
+    # -------------------------------------------------------------- image side
     def _require_vit(self, what: str) -> None:
         if not self.is_vit:
             raise CLIPBuildError(

@@ -14,18 +14,18 @@ from .base import READERS, SPLITS, CoOpDatasetBase
 from .base_new import BaseNewDataset, base_new_labels
 from .catalogue import CARDS, DatasetCard, Download
 from .custom import CoOpCustomDataset, CoOpFolderDataset
-from .fgvc_aircraft import CoOpFGVCAircraft
-from .split_file import (CALTECH101_CLASSNAMES, EUROSAT_CLASSNAMES,
-                         CoOpCaltech101, CoOpDTD, CoOpEuroSAT, CoOpFlowers102,
-                         CoOpFood101, CoOpOxfordPets, CoOpSplitDataset,
-                         CoOpStanfordCars, CoOpSUN397, CoOpUCF101)
 from .fewshot import FewShotDataset, fewshot_indices
+from .fgvc_aircraft import CoOpFGVCAircraft
 from .folders import generate_split, list_images, list_subdirs
 from .imagenet import (CoOpImageFolderDataset, CoOpImageNet, CoOpImageNetA,
                        CoOpImageNetR, CoOpImageNetSketch, CoOpImageNetV2,
                        imagenet_classnames, imagenet_wnids, read_classnames,
                        write_classnames)
 from .samplers import SeededIndex, SeededSampler
+from .split_file import (CALTECH101_CLASSNAMES, EUROSAT_CLASSNAMES,
+                         CoOpCaltech101, CoOpDTD, CoOpEuroSAT, CoOpFlowers102,
+                         CoOpFood101, CoOpOxfordPets, CoOpSplitDataset,
+                         CoOpStanfordCars, CoOpSUN397, CoOpUCF101)
 from .templates import DATASET_TEMPLATES, DEFAULT_TEMPLATE, get_template
 from .transforms import CheckedLoadImageFromFile
 from .wrappers import IndexSubsetWrapper
@@ -33,7 +33,8 @@ from .wrappers import IndexSubsetWrapper
 __all__ = [
     'DATASET_TEMPLATES', 'DEFAULT_TEMPLATE', 'get_template', 'READERS',
     'SPLITS', 'Download', 'DatasetCard', 'CARDS', 'CoOpDatasetBase',
-    'CoOpSplitDataset', 'CoOpCustomDataset', 'CoOpFolderDataset', 'CoOpImageFolderDataset', 'CoOpImageNet',
+    'CoOpSplitDataset', 'CoOpCustomDataset', 'CoOpFolderDataset',
+    'CoOpImageFolderDataset', 'CoOpImageNet',
     'CoOpCaltech101', 'CoOpOxfordPets', 'CoOpStanfordCars', 'CoOpFlowers102',
     'CoOpFood101', 'CoOpFGVCAircraft', 'CoOpSUN397', 'CoOpDTD', 'CoOpEuroSAT',
     'CoOpUCF101', 'CoOpImageNetV2', 'CoOpImageNetSketch', 'CoOpImageNetA',

@@ -110,7 +110,8 @@ class FewShotDataset(IndexSubsetWrapper):
                      for c in np.flatnonzero(counts == 0)]
             raise DataError(
                 f'FewShotDataset: class {empty[0]!r} of '
-                f'{type(self.dataset).__name__} ({image_root_of(self.dataset)})'
+                f'{type(self.dataset).__name__} '
+                f'({image_root_of(self.dataset)})'
                 f' has no images ({len(empty)} such class(es): an empty class '
                 'folder?). Add images to it or remove the folder')
         short = [(int(n), c) for c, n in enumerate(counts)

@@ -122,8 +122,8 @@ class CoOpSplitDataset(CoOpDatasetBase):
         return MissingFileError(
             f'{type(self).__name__}: split file {path} not found; the '
             'official split_zhou_*.json files are published with CoOp\'s '
-            f'DATASETS.md instructions ({self.CARD.split_source}); put the file '
-            'at that path')
+            f'DATASETS.md instructions ({self.CARD.split_source}); put the '
+            'file at that path')
 
     def _read_annotations(self, root: str):
         split_path = osp.join(root, self._split_file)

@@ -1,13 +1,13 @@
 from .checkpoint import (from_plain_data, register_checkpoint_safe_globals,
                          to_plain_data)
+from .gpa import GaussianPromptAggregationHook
 from .hooks import (ClassNamesHook, NaNGuardHook, PlainCheckpointHook,
                     RunResultsHook, any_process, run_identity)
+from .loops import (MultiSplitTestLoop, MultiSplitValLoop, set_model_classes,
+                    unwrap_model)
 from .model_wrappers import (CPUDistributedDataParallel,
                              PromptCLIPFullyShardedDataParallel)
 from .schedulers import ConstantWarmupCosineLR
-from .gpa import GaussianPromptAggregationHook
-from .loops import (MultiSplitTestLoop, MultiSplitValLoop, set_model_classes,
-                    unwrap_model)
 from .visualization import SplitVisualizationHook, split_label
 
 register_checkpoint_safe_globals()

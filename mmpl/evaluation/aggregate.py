@@ -14,8 +14,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence
 
 from .harmonic_mean import harmonic_mean
 from .protocols import PROTOCOLS, dataset_order, get_protocol
-from .results import (MeasureKey, SeedStats, aggregate_seeds,
-                      record_protocol)
+from .results import MeasureKey, SeedStats, aggregate_seeds, record_protocol
 from .table import AVERAGE, B2NRow, Cell, Column, Row, Table
 
 Stats = Dict[MeasureKey, SeedStats]

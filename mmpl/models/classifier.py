@@ -44,15 +44,14 @@ from ..clip import (CLIP_MEAN, CLIP_STD, DEFAULT_TEMPLATE, ClassTokens,
                     readable_classname)
 from ..losses.anchors import (ANCHOR_AVERAGES, ensemble_anchors,
                               ensemble_texts, resolve_templates)
-from ..prompts.base import (BaseFeatureTuner, BaseTextPrompt,
-                            BaseVisualPrompt, needs_of)
+from ..prompts.base import (BaseFeatureTuner, BaseTextPrompt, BaseVisualPrompt,
+                            needs_of)
 # PromptCLIPOutputs / cosine_logits are re-exported (public import paths).
 from ..structures import (FrozenImageFeatures, Needs,  # noqa: F401
                           PromptCLIPOutputs, TextPrompts, cosine_logits)
 from ..utils.checks import check_choice
 from ..utils.errors import CheckpointError, ConfigError
 from ..version import __version__
-
 
 #: class sets (and their cached text features) kept: train, base, new, + one
 _CACHE_SIZE = 4
@@ -138,7 +137,8 @@ class PromptCLIPClassifier(BaseClassifier):
                  text_prompt: dict,
                  visual_prompt: Optional[dict] = None,
                  feature_tuner: Optional[dict] = None,
-                 loss: dict = dict(type='mmpretrain.CrossEntropyLoss', loss_weight=1.0),
+                 loss: dict = dict(type='mmpretrain.CrossEntropyLoss',
+                                   loss_weight=1.0),
                  extra_losses: Sequence[dict] = (),
                  template: Optional[str] = None,
                  anchor_templates=None,

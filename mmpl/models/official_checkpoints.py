@@ -104,6 +104,12 @@ def _inert_unpickler():
     return Module
 
 
+def _keys_hint(ckpt) -> str:
+    """' with keys [...]' (the first six) for a dict, else ''."""
+    return (' with keys ' + str(sorted(ckpt)[:6])
+            if isinstance(ckpt, dict) else '')
+
+
 def checkpoint_file(path: str) -> str:
     """The checkpoint file a user names: a file, a Dassl model folder
     (``.../prompt_learner``, read its ``checkpoint`` file) or an output
@@ -155,7 +161,7 @@ def load_official_checkpoint(path: str) -> dict:
         raise OfficialCheckpointError(
             f'{file} is not a Dassl checkpoint: no "state_dict" dict '
             f'(found {type(ckpt).__name__}'
-            f'{" with keys " + str(sorted(ckpt)[:6]) if isinstance(ckpt, dict) else ""}'
+            f'{_keys_hint(ckpt)}'
             '). Give the model.pth.tar-<epoch> file of the authors\' code')
     return ckpt
 

@@ -3,8 +3,8 @@ from .base import (BaseFeatureTuner, BaseTextPrompt, BaseVisualPrompt,
 from .cocoop import CoCoOp
 from .coop import CoOp, class_token_layout
 from .ctp import CTP
-from .ftp import FTP
 from .dgprompt import DGPrompt
+from .ftp import FTP
 from .ivlp import IVLP
 from .layers import bottleneck_mlp
 from .maple import MaPLe

@@ -39,8 +39,7 @@ from torch import Tensor
 from ..clip import ClassTokens
 from ..utils.checks import check_choice
 from ..utils.errors import ConfigError
-from .base import (BaseTextPrompt, FrozenImageFeatures, Needs,
-                   TextPrompts)
+from .base import BaseTextPrompt, FrozenImageFeatures, Needs, TextPrompts
 from .context import context_prompts, init_context
 from .layers import (DENSE_READOUTS, TOKEN_SETS, QueryTokenAttention,
                      SimilarityPooling, bottleneck_mlp, dense_tokens)

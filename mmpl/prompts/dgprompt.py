@@ -19,7 +19,8 @@ base prompts (``ctx``, ``visual[0]``; CoCoOp-style per-image shifts from
                               at its CLS and prompt tokens) + alpha T_{l-1}(b)
     V_l(b) = Vbase_l + G_tv_l(text tower's layer-l input states of image b's
                               class prompts at their EOT, over the class
-                              set [mean | zero-shot affinity]) + alpha V_{l-1}(b)
+                              set [mean | zero-shot affinity])
+             + alpha V_{l-1}(b)
 
 ``G``: :mod:`.guidance` (linear [default] or cross-attention). So image
 content reaches the text prompts and class-set text content reaches the

@@ -43,8 +43,7 @@ from torch.nn.utils.parametrizations import orthogonal
 from ..clip import ClassTokens
 from ..utils.checks import check_choice
 from ..utils.errors import ConfigError
-from .base import (BaseTextPrompt, FrozenImageFeatures, Needs,
-                   TextPrompts)
+from .base import BaseTextPrompt, FrozenImageFeatures, Needs, TextPrompts
 from .context import context_prompts, init_context
 from .layers import (TOKEN_SETS, GroupedBottleneck, QueryTokenAttention,
                      bottleneck_mlp, select_tokens)

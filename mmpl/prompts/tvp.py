@@ -46,8 +46,7 @@ from torch import Tensor, nn
 
 from ..utils.checks import check_choice, check_int
 from ..utils.errors import ConfigError
-from .base import (BaseVisualPrompt, FrozenImageFeatures, Needs,
-                   VisualPrompts)
+from .base import BaseVisualPrompt, FrozenImageFeatures, Needs, VisualPrompts
 from .deep import resolve_depth
 from .layers import PriorWeightedAttention
 

@@ -12,8 +12,7 @@ from mmpretrain.registry import MODELS
 from torch import Tensor
 
 from ..clip import ClassTokens
-from .base import (BaseTextPrompt, FrozenImageFeatures, Needs,
-                   TextPrompts)
+from .base import BaseTextPrompt, FrozenImageFeatures, Needs, TextPrompts
 
 
 @MODELS.register_module()

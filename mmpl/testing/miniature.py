@@ -35,9 +35,8 @@ from ..datasets.imagenet import (CLASSNAMES_FILE, CoOpImageNet, CoOpImageNetA,
                                  CoOpImageNetV2, imagenet_wnids,
                                  write_classnames)
 from ..datasets.split_file import (CoOpCaltech101, CoOpDTD, CoOpEuroSAT,
-                                   CoOpFlowers102, CoOpFood101,
-                                   CoOpOxfordPets, CoOpStanfordCars,
-                                   CoOpSUN397, CoOpUCF101)
+                                   CoOpFlowers102, CoOpFood101, CoOpOxfordPets,
+                                   CoOpStanfordCars, CoOpSUN397, CoOpUCF101)
 from ..utils.errors import ConfigError, ExistingFileError
 
 MARKER = '.mmpl_miniature'

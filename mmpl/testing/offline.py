@@ -28,8 +28,9 @@ def offline_options(cfg, data_dir: str, batch_size: int = 4,
     the readers at them, swapping in the tiny random CLIP, capping batch
     sizes at ``batch_size``, turning dataloader workers off, capping
     few-shot sampling at the miniature's images per class, resizing the
-    pipelines to the tiny CLIP's input size and training one epoch. ``roots`` (dataset type -> data root): miniatures already
-    written, reused and added to across calls.
+    pipelines to the tiny CLIP's input size and training one epoch.
+    ``roots`` (dataset type -> data root): miniatures already written,
+    reused and added to across calls.
     """
     options: Dict[str, Any] = {f'model.clip.{k}': v
                                for k, v in TINY_CLIP.items()}

@@ -7,7 +7,8 @@ from .errors import ConfigError
 
 def check_choice(name: str, value: Any, choices: Sequence,
                  owner: Optional[str] = None) -> None:
-    """Raise :class:`ConfigError` (a ValueError) unless ``value`` is one of ``choices``.
+    """Raise :class:`ConfigError` (a ValueError) unless ``value`` is one of
+    ``choices``.
 
     Args:
         name: the option's name, as the user wrote it.
@@ -32,7 +33,8 @@ def check_seeds(name: str, seeds: Sequence[int]) -> None:
 
 def check_int(name: str, value: Any, minimum: int = 1,
               owner: Optional[str] = None) -> None:
-    """Raise :class:`ConfigError` (a ValueError) unless ``value`` is an int (not a bool) >= ``minimum``.
+    """Raise :class:`ConfigError` (a ValueError) unless ``value`` is an int
+    (not a bool) >= ``minimum``.
 
     Args:
         name: the option's name, as the user wrote it.

@@ -16,9 +16,10 @@ fresh process per phase; CUDA: max allocated) and the text encoder's work
 (sequences x tokens per step), and how close the step runs to the
 device's limit: the matmul FLOPs of a step counted from its operations'
 shapes, the achieved GFLOP/s, and their fraction of a matmul probe run in
-bursts between the timed steps (``mmpl/benchmark/efficiency.py``). ``--reference`` runs the per-image
-formulation on the same weights and inputs (see ``mmpl/benchmark/speed.py``)
-and prints the ratios and the max |logits(mmpl) - logits(reference)|.
+bursts between the timed steps (``mmpl/benchmark/efficiency.py``).
+``--reference`` runs the per-image formulation on the same weights and
+inputs (see ``mmpl/benchmark/speed.py``) and prints the ratios and the max
+|logits(mmpl) - logits(reference)|.
 """
 import argparse
 import json

@@ -44,13 +44,13 @@ def main(argv=None) -> int:
 
 
 def _confusion(args) -> int:
+    import matplotlib
+
     from mmpl import apis
     from mmpl.apis.analysis import (confusion_matrix_files, test_predictions,
-                                    test_split_names,
-                                    write_confusion_matrices)
+                                    test_split_names, write_confusion_matrices)
     from mmpl.utils.errors import ConfigError
     from mmpl.utils.io import check_outputs
-    import matplotlib
     if args.cmap not in matplotlib.colormaps:
         raise ConfigError(f'--cmap {args.cmap!r} is not a matplotlib colour '
                           'map. Give e.g. viridis, Blues or magma')

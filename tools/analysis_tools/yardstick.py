@@ -12,9 +12,9 @@ baselines and ablations, each a paired difference with its 95 % interval
 and minimum detectable effect) to the work dir; ``records.jsonl`` has one
 line per finished run (copy it into another work dir to go on there).
 ``--confirms FIRST_WORK_DIR`` on a run with disjoint seeds writes
-``replication.md``: each verdict of both runs, and whether they agree. One progress line per run;
-each run's logs are in its folder. See mmpl/benchmark/yardstick.py for the
-protocol and the statistics.
+``replication.md``: each verdict of both runs, and whether they agree. One
+progress line per run; each run's logs are in its folder. See
+mmpl/benchmark/yardstick.py for the protocol and the statistics.
 """
 import os.path as osp
 import sys

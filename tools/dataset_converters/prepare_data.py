@@ -39,13 +39,13 @@ from typing import List, Optional
 
 from mmpretrain.utils import register_all_modules
 
-from mmpl.utils.cli import ArgumentParser
 from mmpl.datasets import READERS, SPLITS
-from mmpl.datasets.folders import COOP_SPLIT_RATIOS, GENERATED_KEY, \
-    generate_split
+from mmpl.datasets.folders import (COOP_SPLIT_RATIOS, GENERATED_KEY,
+                                   generate_split)
 from mmpl.datasets.imagenet import (CLASSNAMES_FILE, CoOpImageFolderDataset,
                                     imagenet_wnids, write_classnames)
 from mmpl.datasets.split_file import CoOpSplitDataset
+from mmpl.utils.cli import ArgumentParser
 from mmpl.utils.errors import MMPLError
 
 LOUD = '!' * 78

@@ -1,6 +1,7 @@
 """Contrastive pretraining of mmpl's tiny CLIPs on generated images.
 
-    python tools/misc/pretrain_tiny_clip.py --out mmpl/clip/weights/mmpl-world-vit.pt
+    python tools/misc/pretrain_tiny_clip.py \
+        --out mmpl/clip/weights/mmpl-world-vit.pt
     python tools/misc/pretrain_tiny_clip.py --recipe shapes \
         --out mmpl/clip/weights/mmpl-shapes-vit.pt
 
@@ -67,8 +68,7 @@ def pretrain(steps: int = 2000, batch_size: int = 128,
     import open_clip
 
     from mmpl.benchmark.shapes import class_names, render_batch
-    from mmpl.clip import (TextTower, VisionTower,
-                           register_mmpl_model_configs)
+    from mmpl.clip import TextTower, VisionTower, register_mmpl_model_configs
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
     register_mmpl_model_configs()

@@ -33,6 +33,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     import torch
+    from mmpretrain.utils import register_all_modules
 
     import mmpl  # noqa: F401  (registers mmpl's modules)
     from mmpl.apis.preflight import check_cfg_options
@@ -40,7 +41,6 @@ def main(argv=None):
     from mmpl.utils.config_file import read_config
     from mmpl.utils.errors import MMPLError
     from mmpl.utils.io import check_new_file
-    from mmpretrain.utils import register_all_modules
     register_all_modules(init_default_scope=True)
     try:
         check_new_file(args.out, 'OUT')

@@ -1,5 +1,6 @@
 # Caltech101 base-to-new. Data root = the dataset folder in the CoOp layout:
-#   data/caltech-101/: 101_ObjectCategories/<class>/*, split_zhou_Caltech101.json
+#   data/caltech-101/: 101_ObjectCategories/<class>/*,
+#   split_zhou_Caltech101.json
 _base_ = ['./b2n.py']
 
 reader = dict(type='CoOpCaltech101', data_root='data/caltech-101')

@@ -1,5 +1,6 @@
 # Caltech101 few-shot (all classes, 16 shots; metric caltech101/accuracy/top1).
-# Data root: data/caltech-101/: 101_ObjectCategories/<class>/*, split_zhou_Caltech101.json
+# Data root: data/caltech-101/: 101_ObjectCategories/<class>/*,
+#   split_zhou_Caltech101.json
 _base_ = ['./fewshot.py']
 
 reader = dict(type='CoOpCaltech101', data_root='data/caltech-101')

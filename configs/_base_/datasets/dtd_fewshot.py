@@ -1,5 +1,6 @@
 # DTD few-shot (all classes, 16 shots; metric dtd/accuracy/top1).
-# Data root: data/dtd/: images/<class>/*.jpg, split_zhou_DescribableTextures.json
+# Data root: data/dtd/: images/<class>/*.jpg,
+#   split_zhou_DescribableTextures.json
 _base_ = ['./fewshot.py']
 
 reader = dict(type='CoOpDTD', data_root='data/dtd')

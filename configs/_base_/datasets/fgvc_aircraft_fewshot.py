@@ -1,5 +1,7 @@
-# FGVCAircraft few-shot (all classes, 16 shots; metric fgvc_aircraft/accuracy/top1).
-# Data root: data/fgvc_aircraft/: images/*.jpg, variants.txt, images_variant_{train,val,test}.txt
+# FGVCAircraft few-shot (all classes, 16 shots; metric
+#   fgvc_aircraft/accuracy/top1).
+# Data root: data/fgvc_aircraft/: images/*.jpg, variants.txt,
+#   images_variant_{train,val,test}.txt
 _base_ = ['./fewshot.py']
 
 reader = dict(type='CoOpFGVCAircraft', data_root='data/fgvc_aircraft')

@@ -1,4 +1,5 @@
-# OxfordPets few-shot (all classes, 16 shots; metric oxford_pets/accuracy/top1).
+# OxfordPets few-shot (all classes, 16 shots; metric
+#   oxford_pets/accuracy/top1).
 # Data root: data/oxford_pets/: images/*.jpg, split_zhou_OxfordPets.json
 _base_ = ['./fewshot.py']
 

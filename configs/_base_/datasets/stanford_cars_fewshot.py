@@ -1,5 +1,7 @@
-# StanfordCars few-shot (all classes, 16 shots; metric stanford_cars/accuracy/top1).
-# Data root: data/stanford_cars/: cars_{train,test}/*.jpg, split_zhou_StanfordCars.json
+# StanfordCars few-shot (all classes, 16 shots; metric
+#   stanford_cars/accuracy/top1).
+# Data root: data/stanford_cars/: cars_{train,test}/*.jpg,
+#   split_zhou_StanfordCars.json
 _base_ = ['./fewshot.py']
 
 reader = dict(type='CoOpStanfordCars', data_root='data/stanford_cars')

@@ -1,5 +1,6 @@
 # UCF101 few-shot (all classes, 16 shots; metric ucf101/accuracy/top1).
-# Data root: data/ucf101/: UCF-101-midframes/<Class>/*.jpg, split_zhou_UCF101.json
+# Data root: data/ucf101/: UCF-101-midframes/<Class>/*.jpg,
+#   split_zhou_UCF101.json
 _base_ = ['./fewshot.py']
 
 reader = dict(type='CoOpUCF101', data_root='data/ucf101')

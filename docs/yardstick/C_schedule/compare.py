@@ -2,9 +2,13 @@
 compare.py WORK_DIR SEEDS... -- 'A|B' ... (comparisons.txt)."""
 import os.path as osp
 import sys
+
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 import variants  # noqa: F401,E402 (registers the variants)
-from mmpl.benchmark import yardstick as ys, paired  # noqa: E402
+
+from mmpl.benchmark import paired
+from mmpl.benchmark import yardstick as ys  # noqa: E402
+
 wd = sys.argv[1]
 i = sys.argv.index('--')
 seeds = [int(s) for s in sys.argv[2:i]]
@@ -16,5 +20,6 @@ for a, b in pairs:
     row = []
     for m in ('base', 'new', 'hm'):
         d = paired.paired_comparison(ua, ub, m)
-        row.append(f"{m} {d['diff']:+.2f} [{d['ci'][0]:+.2f}, {d['ci'][1]:+.2f}]")
+        lo, hi = d['ci']
+        row.append(f"{m} {d['diff']:+.2f} [{lo:+.2f}, {hi:+.2f}]")
     print(f'{a} - {b} (n={d["n_pairs"]}): ' + '  '.join(row))
