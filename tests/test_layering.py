@@ -156,3 +156,39 @@ def test_option_checks_have_one_wording():
     for bad in ('gpu0', 'cuda:99', 3.5):
         with pytest.raises(ValueError, match='^device '):
             check_device(bad)
+
+
+def test_importing_datasets_does_not_import_open_clip():
+    """mmpl.datasets reads the default template from the leaf
+    mmpl/constants.py, not through mmpl.clip (which imports open_clip)."""
+    import subprocess
+    import sys
+    proc = subprocess.run(
+        [sys.executable, '-c', 'import sys, mmpl.datasets; '
+         "print('open_clip' in sys.modules)"],
+        capture_output=True, text=True, cwd=ROOT, check=True)
+    assert proc.stdout.strip().splitlines()[-1] == 'False'
+
+
+SHARED_NAMES = ('BASE_KEY', 'NEW_KEY', 'CLIP_MEAN', 'CLIP_STD',
+                'DEFAULT_TEMPLATE')
+
+
+def test_shared_names_are_defined_once():
+    """The names several layers use are assigned in mmpl/constants.py only
+    (the others import them)."""
+    where = {}
+    for root, _, files in os.walk(PACKAGE):
+        for name in files:
+            if not name.endswith('.py'):
+                continue
+            path = osp.join(root, name)
+            for node in ast.walk(ast.parse(open(path).read())):
+                targets = (node.targets if isinstance(node, ast.Assign) else
+                           [node.target] if isinstance(node, ast.AnnAssign)
+                           else [])
+                for t in targets:
+                    if isinstance(t, ast.Name) and t.id in SHARED_NAMES:
+                        where.setdefault(t.id, []).append(
+                            osp.relpath(path, PACKAGE))
+    assert where == {n: ['constants.py'] for n in SHARED_NAMES}

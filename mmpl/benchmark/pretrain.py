@@ -48,7 +48,7 @@ TEXT_EMBEDDING_RMS = 0.02
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:
     """(N, H, W, 3) uint8 -> (N, 3, H, W) CLIP-normalised float."""
-    from ..clip.constants import CLIP_MEAN, CLIP_STD
+    from ..constants import CLIP_MEAN, CLIP_STD
     x = torch.from_numpy(np.ascontiguousarray(images)).permute(
         0, 3, 1, 2).float()  # 0-255, as CLIP_MEAN / CLIP_STD
     mean = torch.tensor(CLIP_MEAN).view(3, 1, 1)

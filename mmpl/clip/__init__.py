@@ -1,8 +1,8 @@
+from ..constants import CLIP_MEAN, CLIP_STD, DEFAULT_TEMPLATE
 from .adapter import FrozenCLIP
 from .builder import build_open_clip, check_arch, register_mmpl_model_configs
 from .class_tokens import (ClassTokens, build_class_tokens, class_prompt_texts,
                            context_init_embedding, readable_classname)
-from .constants import CLIP_MEAN, CLIP_STD, DEFAULT_TEMPLATE
 from .errors import CLIPBuildError
 from .towers import TextTower, VisionTower
 

@@ -10,7 +10,7 @@ template, as in the domain-generalisation protocol.
 from typing import Dict
 
 # DEFAULT_TEMPLATE: used when a dataset has no dedicated one (re-exported)
-from ..clip.constants import DEFAULT_TEMPLATE
+from ..constants import DEFAULT_TEMPLATE
 
 _IMAGENET_TEMPLATE: str = 'a photo of a {}.'
 

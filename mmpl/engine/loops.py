@@ -18,11 +18,9 @@ from mmengine.runner.amp import autocast
 from mmpretrain.registry import LOOPS
 from torch.utils.data import DataLoader
 
+from ..constants import BASE_KEY, NEW_KEY
 from ..evaluation import harmonic_mean
 from ..utils.errors import ConfigError, DataError
-
-BASE_KEY = 'base/accuracy/top1'
-NEW_KEY = 'new/accuracy/top1'
 
 
 def unwrap_model(model):

@@ -15,6 +15,7 @@ ImageNet itself is the *source* of xd and dg: reported, not averaged.
 from dataclasses import dataclass
 from typing import Mapping, Optional, Tuple
 
+from ..constants import BASE_KEY, NEW_KEY  # noqa: F401 (public here too)
 from ..utils.errors import ConfigError
 
 #: the 11 datasets of the benchmark, in the papers' table order
@@ -57,8 +58,6 @@ PROTOCOLS = {
                    'test', SOURCE_DATASET, DG_TARGETS),
 }
 
-BASE_KEY = 'base/accuracy/top1'
-NEW_KEY = 'new/accuracy/top1'
 TOP1_SUFFIX = '/accuracy/top1'
 
 
