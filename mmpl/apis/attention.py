@@ -164,9 +164,8 @@ def _tvp_classes(model, recorded: tuple):
         text = _argument(recorded, 2, 'anchors').unsqueeze(0)
     unit = F.normalize(text.float(), dim=-1)  # (1|B, C, D)
     _, log_p, kept = tvp.reorganized_text(unit, image.global_feature)
-    f0 = F.normalize(image.global_feature.float(), dim=-1)  # (1, D)
-    affinity = (tvp.scale * (unit[0] @ f0[0])).softmax(0)  # (C,)
-    return kept[0], log_p[0].exp(), affinity
+    affinity = tvp.affinity_scores(unit, image.global_feature)[0].softmax(0)
+    return kept[0], log_p[0].exp(), affinity  # (C,) each
 
 
 def prompt_attention(inferencer, image) -> AttentionMaps:

@@ -168,6 +168,15 @@ class TVP(BaseVisualPrompt):
                                 dtype=torch.bool)
         return mask.scatter_(1, index, True)[:, :num_classes]
 
+    def affinity_scores(self, unit_text: Tensor,
+                        global_feature: Tensor) -> Tensor:
+        """(1|B, C, D) L2-normalised class text features, (B, D) frozen
+        ``f0`` -> (B, C) scaled cosines ``s cos(f0_b, g_c)``, the logits of
+        the affinity."""
+        f = F.normalize(global_feature.float(), dim=-1)
+        t = unit_text.expand(f.shape[0], -1, -1)  # (B, C, D)
+        return self.scale * torch.einsum('bd,bcd->bc', f, t)
+
     def reorganized_text(self, unit_text: Tensor, global_feature: Tensor
                          ) -> Tuple[Tensor, Tensor, Tensor]:
         """The reorganised descriptions of each image.
@@ -181,9 +190,8 @@ class TVP(BaseVisualPrompt):
             renormalised kept affinities (-inf for a dropped class) and the
             (B, C) bool mask of the kept classes.
         """
-        f = F.normalize(global_feature.float(), dim=-1)
-        t = unit_text.expand(f.shape[0], -1, -1)  # (B, C, D)
-        scores = self.scale * torch.einsum('bd,bcd->bc', f, t)
+        t = unit_text.expand(global_feature.shape[0], -1, -1)  # (B, C, D)
+        scores = self.affinity_scores(unit_text, global_feature)
         kept = self.kept_classes(scores.detach())
         log_p = scores.masked_fill(~kept, float('-inf')).log_softmax(1)
         if self.centre:
