@@ -27,7 +27,7 @@ $(STAMP): requirements.txt setup.py
 	# its opendatalab/openxlab chain (it pins setuptools 60), plus what mim's
 	# commands import
 	$(PYTHON) -m pip install -q --no-deps openmim==0.3.9 $(QUIET)
-	$(PYTHON) -m pip install -q pandas tabulate colorama requests $(QUIET)
+	$(PYTHON) -m pip install -q pandas==3.1.1 tabulate==0.10.0 colorama==0.4.6 requests==2.34.2 $(QUIET)
 	$(PYTHON) -c "import mmpl, torch, open_clip, mmpretrain; print('mmpl', mmpl.__version__, 'torch', torch.__version__)"
 	touch $@
 
