@@ -5,10 +5,12 @@ SHELL   := /bin/bash
 PY      ?= python3
 VENV    := .venv
 PYTHON  := $(VENV)/bin/python
-STAMP   := $(VENV)/.mmpl-env-$(shell cat requirements.txt setup.py | cksum | cut -d' ' -f1)
-# pytest-xdist workers, one OpenMP thread each (tests/conftest.py);
+STAMP   := $(VENV)/.mmpl-env-$(shell cat requirements.txt setup.py projects/lab/setup.py | cksum | cut -d' ' -f1)
+# pytest-xdist workers, one OpenMP thread each (conftest.py);
 # TEST_WORKERS=0 runs the suite in one process
 TEST_WORKERS ?= auto
+# the product's tests and the lab's
+TESTS   := tests projects/lab/tests
 # pip prints one harmless line per local index folder it cannot read.
 QUIET   := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
@@ -16,19 +18,21 @@ QUIET   := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" |
 
 env: $(STAMP)
 
-$(STAMP): requirements.txt setup.py
+$(STAMP): requirements.txt setup.py projects/lab/setup.py
 	rm -f $(VENV)/.mmpl-env-*
 	test -x $(PYTHON) || $(PY) -m venv $(VENV)
 	# torch/torchvision first, as a pair (STACK.md), then the rest.
 	$(PYTHON) -m pip install -q torch==2.14.1 torchvision==0.29.1 $(QUIET)
 	$(PYTHON) -m pip install -q -r requirements.txt $(QUIET)
 	$(PYTHON) -m pip install -q --no-deps --no-build-isolation -e . $(QUIET)
+	# the project's lab (demo, yardstick, speed benchmark): not in the wheel
+	$(PYTHON) -m pip install -q --no-deps --no-build-isolation -e projects/lab $(QUIET)
 	# the `mim` extra for the tests of `mim search/train/test`: openmim without
 	# its opendatalab/openxlab chain (it pins setuptools 60), plus what mim's
 	# commands import
 	$(PYTHON) -m pip install -q --no-deps openmim==0.3.9 $(QUIET)
 	$(PYTHON) -m pip install -q pandas==3.1.1 tabulate==0.10.0 colorama==0.4.6 requests==2.34.2 $(QUIET)
-	$(PYTHON) -c "import mmpl, torch, open_clip, mmpretrain; print('mmpl', mmpl.__version__, 'torch', torch.__version__)"
+	$(PYTHON) -c "import mmpl, mmpl_lab, torch, open_clip, mmpretrain; print('mmpl', mmpl.__version__, 'torch', torch.__version__)"
 	touch $@
 
 # The pure-Python wheels mmpl declares beyond torch (the tested pins of
@@ -46,23 +50,24 @@ $(WHEELS_STAMP): requirements.txt | env
 	touch $@
 
 demo: env
-	$(PYTHON) tools/demo.py --work-dir work_dirs/demo
+	$(PYTHON) projects/lab/tools/demo.py --work-dir work_dirs/demo
 
 test: env wheelhouse
-	$(PYTHON) -m pytest -q -n $(TEST_WORKERS) tests
+	$(PYTHON) -m pytest -q -n $(TEST_WORKERS) $(TESTS)
 
 # The lint gate (run by .ci/run): pycodestyle and pyflakes through ruff
 # (ruff.toml), the import order through isort (.isort.cfg, OpenMMLab's).
 lint: env
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/isort --check-only --diff mmpl tools tests docs setup.py
+	$(VENV)/bin/isort --check-only --diff mmpl tools tests docs projects \
+	    setup.py conftest.py
 
 # The suite under the portable CPU kernels (no vector units) and under AVX2:
 # a numeric test must pass whichever kernels a CI machine picks (run once
 # per change that touches numerics; AVX-512 / AMX machines pick their own).
 test-portable: env wheelhouse
-	ATEN_CPU_CAPABILITY=default $(PYTHON) -m pytest -q -n $(TEST_WORKERS) tests
-	ATEN_CPU_CAPABILITY=avx2 $(PYTHON) -m pytest -q -n $(TEST_WORKERS) tests
+	ATEN_CPU_CAPABILITY=default $(PYTHON) -m pytest -q -n $(TEST_WORKERS) $(TESTS)
+	ATEN_CPU_CAPABILITY=avx2 $(PYTHON) -m pytest -q -n $(TEST_WORKERS) $(TESTS)
 
 clean-env:
 	rm -rf $(VENV)

@@ -77,8 +77,7 @@ setup(
     packages=find_packages(include=['mmpl', 'mmpl.*']),
     package_data={
         'mmpl': [
-            'clip/model_configs/*.json', 'clip/weights/*.pt',
-            'datasets/meta/*.txt'
+            'testing/*.json', 'datasets/meta/*.txt'
         ]
     },
     # mmpl/.mim (configs, tools, model-index.yml): MANIFEST.in

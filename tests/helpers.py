@@ -69,17 +69,15 @@ def build_classifier(text_prompt: dict, classnames, arch='mmpl-tiny-vit',
                                 classnames=classnames, **kwargs)
 
 
-#: the shipped, pretrained tiny CLIP (64 px, 3 + 3 layers)
-SHAPES_CLIP = dict(arch='mmpl-shapes-vit', pretrained='mmpl:shapes-vit')
-
-
 def shapes_classifier(text_prompt: dict, classnames, perturb: float = 0.0,
                       **kwargs):
-    """A ``PromptCLIPClassifier`` on the shipped tiny CLIP ``mmpl:shapes-vit``
-    (prompts initialised under seed 0); ``perturb`` > 0 adds that std of
+    """A ``PromptCLIPClassifier`` on the lab's pretrained tiny CLIP
+    ``mmpl-shapes-vit`` (64 px, 3 + 3 layers; prompts initialised under
+    seed 0); ``perturb`` > 0 adds that std of
     noise to every prompt parameter (trained-looking prompts, every path
     visible)."""
     from mmpl.models import PromptCLIPClassifier
+    from mmpl_lab.clips import SHAPES_CLIP
     torch.manual_seed(0)
     clf = PromptCLIPClassifier(clip=SHAPES_CLIP, text_prompt=text_prompt,
                                classnames=classnames, **kwargs)

@@ -287,7 +287,7 @@ def test_other_method_lists_name_catalogued_configs():
     a method of the catalogue runs that method's config."""
     from test_protocols import FAMILIES
 
-    from mmpl.benchmark import shapes, yardstick
+    from mmpl_lab import shapes, yardstick
     by_config = {m.config: m for m in list_models()}
     for method in yardstick.METHODS.values():
         assert method.config in by_config, method.config

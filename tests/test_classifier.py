@@ -6,11 +6,11 @@ import torch
 import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 
-from mmpl.benchmark.speed import count_text_work
 from mmpl.clip import build_class_tokens
 from mmpl.models import PromptCLIPClassifier
 from mmpl.prompts import FrozenImageFeatures
 from mmpl.utils.errors import CheckpointError, ConfigError
+from mmpl_lab.speed import count_text_work
 from helpers import build_classifier, samples
 
 CLASSES5 = ['Forest', 'Sea_or_Lake', 'Annual Crop Land', 'River', 'Highway']

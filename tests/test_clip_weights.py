@@ -11,6 +11,7 @@ import torch
 
 from mmpl.clip import CLIPBuildError, FrozenCLIP
 from mmpl.clip.weight_files import read_weight_file
+from mmpl.testing import TINY_ARCH
 
 ARCH = 'mmpl-tiny-vit'  # GELU architecture
 QUICK = open_clip.transformer.QuickGELU
@@ -140,9 +141,13 @@ def test_truncated_safetensors(source, tmp_path):
 def test_weights_of_another_architecture_name_the_tensor(source, tmp_path):
     path = str(tmp_path / 'tiny.pt')
     torch.save({k: v.half() for k, v in source.state_dict().items()}, path)
+    cfg = json.load(open(TINY_ARCH))  # the tiny CLIP with 16 px patches
+    cfg['vision_cfg']['patch_size'] = 16
+    other = tmp_path / 'other-tiny-vit.json'
+    other.write_text(json.dumps(cfg))
     with pytest.raises(CLIPBuildError) as exc:
-        FrozenCLIP(arch='mmpl-shapes-vit', pretrained=path)
-    msg = _one_line(exc, path, 'mmpl-shapes-vit', 'in the file', ARCH)
+        FrozenCLIP(arch=str(other), pretrained=path)
+    msg = _one_line(exc, path, 'other-tiny-vit', 'in the file', ARCH)
     assert 'quick_gelu' not in msg
 
 
@@ -172,10 +177,13 @@ def test_incomplete_state_dict_names_missing_tensors(source, tmp_path):
     _one_line(exc, path, 'text_projection')
 
 
-def test_shipped_weights_keep_their_activation():
-    """mmpl's own fp16 weights carry OpenAI's tensor names but were trained
-    with the architecture's activation (not taken for OpenAI's)."""
-    clip = FrozenCLIP(arch='mmpl-shapes-vit', pretrained='mmpl:shapes-vit')
+def test_recipe_weights_keep_their_activation(source, tmp_path):
+    """Weights written by mmpl's recipe (``pretrained='mmpl:<file>'``, as the
+    lab's tiny CLIPs are) carry OpenAI's tensor names in fp16 but were
+    trained with the architecture's activation (not taken for OpenAI's)."""
+    path = str(tmp_path / 'recipe.pt')
+    torch.save({k: v.half() for k, v in source.state_dict().items()}, path)
+    clip = FrozenCLIP(arch=ARCH, pretrained='mmpl:' + path)
     assert _activation(clip) is torch.nn.GELU
 
 
@@ -184,12 +192,8 @@ def test_arch_may_be_a_model_config_file(tmp_path):
     flat format and Hugging Face's open_clip_config.json, which nests it
     under model_cfg): the model built equals the named architecture's;
     a missing, non-JSON or non-model file is one line."""
-    import os.path as osp
 
-    import mmpl.clip
-    source = osp.join(osp.dirname(mmpl.clip.__file__), 'model_configs',
-                      'mmpl-tiny-vit.json')
-    cfg = json.load(open(source))
+    cfg = json.load(open(TINY_ARCH))
     flat = tmp_path / 'my-tiny-clip.json'
     flat.write_text(json.dumps(cfg))
     nested = tmp_path / 'open_clip_config.json'

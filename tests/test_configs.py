@@ -18,8 +18,8 @@ import re
 
 import pytest
 
-from mmpl import apis
 from mmpl.evaluation.protocols import BENCHMARK_DATASETS
+from mmpl.testing import smoke
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = sorted(
@@ -72,7 +72,7 @@ def test_default_smoke_covers_every_family_and_protocol():
     c if smoked_by_default(c) else pytest.param(c, marks=pytest.mark.slow)
     for c in CONFIGS], ids=[osp.relpath(p, ROOT) for p in CONFIGS])
 def test_config_smoke(config, tmp_path):
-    metrics = apis.smoke(config, str(tmp_path))
+    metrics = smoke(config, str(tmp_path))
     assert metrics, 'no metrics'
     for key, value in metrics.items():
         if key.endswith('accuracy/top1') or key == 'harmonic_mean':

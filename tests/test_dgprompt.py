@@ -1,16 +1,15 @@
 """MaPLe and DGPrompt (tiny CLIPs, CPU); the retention losses are in
 test_retention.py."""
 import json
-import os.path as osp
 
 import open_clip
 import pytest
 import torch
 import torch.nn.functional as F
 
-import mmpl
 from mmpl.models import cosine_logits
 from mmpl.prompts import DGPrompt, MaPLe
+from mmpl.testing import TINY_ARCH
 import helpers
 from helpers import (assert_close_to_scale, build_classifier, randomize,
                      record_blocks, samples, train_losses)
@@ -24,9 +23,7 @@ OTHER_CLASSES = ['tulip', 'rose', 'daisy']
 def deep_arch(tmp_path_factory):
     """A tiny CLIP with 4 layers per tower (registered from a tmp folder), so
     that depth J=3 leaves one layer without prompts."""
-    src = osp.join(osp.dirname(mmpl.__file__), 'clip', 'model_configs',
-                   'mmpl-tiny-vit.json')
-    cfg = json.load(open(src))
+    cfg = json.load(open(TINY_ARCH))
     cfg['vision_cfg']['layers'] = cfg['text_cfg']['layers'] = 4
     folder = tmp_path_factory.mktemp('clip_configs')
     (folder / f'{DEEP_ARCH}.json').write_text(json.dumps(cfg))
@@ -146,8 +143,8 @@ def shapes_classifier(text_prompt, classnames=SHAPE_CLASSES, **kwargs):
 @pytest.fixture(scope='module')
 def shape_images():
     """(2, 3, 64, 64) two rendered shapes, CLIP-normalised."""
-    from mmpl.benchmark.shapes import render_batch
     from mmpl.clip import CLIP_MEAN, CLIP_STD
+    from mmpl_lab.shapes import render_batch
     x = torch.from_numpy(render_batch(['red triangle', 'blue circle'],
                                       seed=0)).permute(0, 3, 1, 2).float()
     mean, std = torch.tensor(CLIP_MEAN), torch.tensor(CLIP_STD)
@@ -341,7 +338,7 @@ def test_dgprompt_equals_its_per_image_full_sequence_reference(kwargs):
     """The shared prefix once per image, the class positions attending to
     it, all images and classes batched, equals the per-image loop over full
     77-token sequences: logits, loss and gradients."""
-    from mmpl.benchmark import speed as bm
+    from mmpl_lab import speed as bm
     names = bm.benchmark_classnames(6)  # names of several token lengths
     clf = shapes_classifier(
         dict(type='DGPrompt', depth=3, **kwargs), names, text_chunk_size=4,

@@ -66,9 +66,8 @@ def shapes_config(tmp_path_factory) -> str:
     and 8 (test), with the probes; returns the config path."""
     from mmengine.config import Config
 
-    from mmpl.benchmark.shapes import (to_embedded_benchmark,
-                                       write_downstream_dataset)
     from mmpl.utils import iter_dataset_cfgs, set_loader_options
+    from mmpl_lab.shapes import to_embedded_benchmark, write_downstream_dataset
     work = tmp_path_factory.mktemp('dist')
     root = write_downstream_dataset(str(work / 'shapes'),
                                     images_per_class=(4, 1, 3))

@@ -11,6 +11,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
+from mmpl.testing import TINY_ARCH
 from helpers import load_tool, offline_config
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -86,7 +87,7 @@ def test_eval_switches_classes_and_restores_training_classes(trained):
 def test_evaluation_encodes_text_once_per_class_set(trained):
     """A real evaluation (base and new, several batches each): CoOp's text
     features are computed once per class set, not per batch."""
-    from mmpl.benchmark.speed import count_text_work
+    from mmpl_lab.speed import count_text_work
     _, _, runner = trained
     loaders = runner.val_loop._splits.dataloaders
     assert all(len(loader) > 1 for loader in loaders.values())
@@ -215,7 +216,7 @@ def test_train_missing_data_root_is_one_line_in_a_real_process(tmp_path):
     proc = subprocess.run(
         [sys.executable, osp.join(ROOT, 'tools/train.py'), COOP,
          '--work-dir', str(tmp_path / 'w'), '--data-root', str(missing),
-         '--cfg-options', 'model.clip.arch=mmpl-tiny-vit',
+         '--cfg-options', f'model.clip.arch={TINY_ARCH}',
          'model.clip.pretrained=None'], capture_output=True, text=True,
         env=dict(os.environ, PYTHONPATH=ROOT))  # this checkout's mmpl
     assert proc.returncode == 2
@@ -233,7 +234,7 @@ def test_train_missing_data_root_is_one_line(tmp_path, capsys):
     missing = tmp_path / 'nowhere' / 'eurosat'
     code = train_tool.main([COOP, '--work-dir', str(tmp_path / 'w'),
                             '--data-root', str(missing), '--cfg-options',
-                            'model.clip.arch=mmpl-tiny-vit',
+                            f'model.clip.arch={TINY_ARCH}',
                             'model.clip.pretrained=None'])
     assert code == 2
     assert str(missing) in _error_line(capsys)
@@ -255,7 +256,7 @@ def test_train_unknown_arch_and_missing_weights(tmp_path, capsys):
 def test_train_unknown_module_name(tmp_path, capsys):
     code = train_tool.main([COOP, '--work-dir', str(tmp_path / 'w'),
                             '--cfg-options', 'model.text_prompt.type=CoOOp',
-                            'model.clip.arch=mmpl-tiny-vit',
+                            f'model.clip.arch={TINY_ARCH}',
                             'model.clip.pretrained=None'])
     assert code == 2
     assert 'CoOOp' in _error_line(capsys)

@@ -20,8 +20,8 @@ from mmengine.config import Config
 from PIL import Image
 
 from mmpl.apis import PromptInferencer
-from mmpl.benchmark.shapes import (TEMPLATE, class_names, render_batch,
-                                   write_downstream_dataset)
+from mmpl_lab.shapes import (TEMPLATE, class_names, render_batch,
+                             write_downstream_dataset)
 from helpers import load_tool
 
 #: run first; one pytest-xdist worker runs the whole module (its module
@@ -37,8 +37,8 @@ METHODS = {'CoOp': 'configs/coop/coop_vitb16_b2n_eurosat.py',
 
 def embedded_config(config: str, data_root: str, work_dir: str) -> Config:
     """``config`` on the embedded benchmark: one epoch, no validation."""
-    from mmpl.benchmark.shapes import to_embedded_benchmark
     from mmpl.utils.config_tools import set_runtime_seed
+    from mmpl_lab.shapes import to_embedded_benchmark
     cfg = Config.fromfile(osp.join(ROOT, config))
     to_embedded_benchmark(cfg, data_root, max_epochs=1, batch_size=16,
                           lr=0.01)

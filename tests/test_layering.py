@@ -18,9 +18,10 @@ FORBIDDEN = {
 }
 
 
-def _mmpl_imports(path: str, package: str):
-    """Top-level mmpl sub-packages imported by the module at ``path``
-    (``package`` is its dotted package, for relative imports)."""
+def _imported_names(path: str, package: str):
+    """Dotted names of the modules the file at ``path`` imports, at any
+    level of its code (``package``: its dotted package, for relative
+    imports)."""
     tree = ast.parse(open(path).read())
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
@@ -36,28 +37,37 @@ def _mmpl_imports(path: str, package: str):
             names = [a.name for a in node.names]
         else:
             continue
-        for name in names:
-            parts = name.split('.')
-            if parts[0] == 'mmpl' and len(parts) > 1:
-                yield parts[1]
-            if parts[0] == 'tools':
-                yield 'tools'
+        yield from names
+
+
+def _mmpl_imports(path: str, package: str):
+    """Top-level mmpl sub-packages (and ``tools``) imported by the module at
+    ``path``."""
+    for name in _imported_names(path, package):
+        parts = name.split('.')
+        if parts[0] == 'mmpl' and len(parts) > 1:
+            yield parts[1]
+        if parts[0] == 'tools':
+            yield 'tools'
+
+
+def _python_files(folder: str):
+    """(path, dotted package) of every module under ``folder``."""
+    for root, _, files in os.walk(folder):
+        for name in sorted(files):
+            if name.endswith('.py'):
+                path = osp.join(root, name)
+                rel = osp.relpath(path, osp.dirname(PACKAGE))[:-3]
+                yield path, '.'.join(rel.split(os.sep)[:-1])
 
 
 @pytest.mark.parametrize('layer', sorted(FORBIDDEN))
 def test_lower_layers_do_not_import_upper_ones(layer):
     bad = []
-    for root, _, files in os.walk(osp.join(PACKAGE, layer)):
-        for name in files:
-            if not name.endswith('.py'):
-                continue
-            path = osp.join(root, name)
-            rel = osp.relpath(path, osp.dirname(PACKAGE))[:-3]
-            package = '.'.join(rel.split(os.sep)[:-1])
-            for imported in _mmpl_imports(path, package):
-                if imported in FORBIDDEN[layer] + ('tools', ):
-                    bad.append(f'{osp.relpath(path, ROOT)} imports '
-                               f'{imported}')
+    for path, package in _python_files(osp.join(PACKAGE, layer)):
+        for imported in _mmpl_imports(path, package):
+            if imported in FORBIDDEN[layer] + ('tools', ):
+                bad.append(f'{osp.relpath(path, ROOT)} imports {imported}')
     assert not bad, bad
 
 
@@ -73,7 +83,7 @@ def test_utils_import_nothing_of_mmpl_outside_utils():
 
 
 def test_no_tool_imports_another_tool():
-    """Tools are argparse shells over mmpl.apis / mmpl.benchmark: none
+    """Tools are argparse shells over mmpl.apis / mmpl.testing: none
     imports, runs or loads another tool's file."""
     bad = []
     for root, _, files in os.walk(osp.join(ROOT, 'tools')):
@@ -192,3 +202,35 @@ def test_shared_names_are_defined_once():
                         where.setdefault(t.id, []).append(
                             osp.relpath(path, PACKAGE))
     assert where == {n: ['constants.py'] for n in SHARED_NAMES}
+
+
+def test_the_product_imports_nothing_of_the_lab():
+    """mmpl and the tools shipped with it (mmpl/.mim/tools) never import
+    the lab (projects/lab, not in the wheel); mmpl.apis, the user's entry
+    points, does not import the test support either."""
+    bad = []
+    for folder in (PACKAGE, osp.join(ROOT, 'tools')):
+        for path, package in _python_files(folder):
+            for name in _imported_names(path, package):
+                if name.split('.')[0] == 'mmpl_lab':
+                    bad.append(f'{osp.relpath(path, ROOT)} imports {name}')
+    for path, package in _python_files(osp.join(PACKAGE, 'apis')):
+        bad += [f'{osp.relpath(path, ROOT)} imports mmpl.testing'
+                for imported in _mmpl_imports(path, package)
+                if imported == 'testing']
+    assert not bad, bad
+
+
+def test_importing_mmpl_registers_no_toy_architecture():
+    """Importing the plugin (all of it) adds no architecture to open_clip's
+    list: the tiny test CLIP and the lab's are given by their model
+    config files, when asked for."""
+    import subprocess
+    import sys
+    code = ('import open_clip; before = set(open_clip.list_models()); '
+            'import mmpl, mmpl.clip, mmpl.models, mmpl.prompts, mmpl.apis, '
+            'mmpl.engine, mmpl.testing; '
+            'print(sorted(set(open_clip.list_models()) - before))')
+    proc = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                          text=True, cwd=ROOT, check=True)
+    assert proc.stdout.strip().splitlines()[-1] == '[]'

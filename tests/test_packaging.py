@@ -42,8 +42,11 @@ SHIPPED = ('mpl/ftp_tvp_vitb16_b2n_eurosat.py',
 def user_config(path, base: str, data_root: str) -> str:
     """A user's config outside the repo: inherits ``base`` from the
     installed mmpl and runs it on the embedded benchmark (tiny shipped
-    CLIP, generated images, 64 px, one epoch of 2 iterations)."""
-    from mmpl.benchmark.shapes import IMAGE_DIR, SPLIT_FILE, TEMPLATE
+    CLIP, generated images, 64 px, one epoch of 2 iterations). The CLIP is
+    the user's own files: an open_clip model config and a weight file
+    (the lab's, which the wheel does not ship)."""
+    from mmpl_lab.clips import SHAPES_CLIP
+    from mmpl_lab.shapes import IMAGE_DIR, SPLIT_FILE, TEMPLATE
     text = textwrap.dedent(f"""\
         _base_ = ['{base}']
         shapes = dict(type='CoOpCustomDataset', data_root={data_root!r},
@@ -57,8 +60,8 @@ def user_config(path, base: str, data_root: str) -> str:
         test_pipeline = [dict(type='CheckedLoadImageFromFile'),
                          dict(type='Resize', scale=64, backend='pillow'),
                          dict(type='PackInputs')]
-        model = dict(clip=dict(arch='mmpl-shapes-vit',
-                               pretrained='mmpl:shapes-vit'))
+        model = dict(clip=dict(arch={SHAPES_CLIP['arch']!r},
+                               pretrained={SHAPES_CLIP['pretrained']!r}))
         train_dataloader = dict(
             batch_size=16, num_workers=0, persistent_workers=False,
             dataset=dict(dataset=dict(
@@ -102,6 +105,21 @@ def _run(cmd, cwd, timeout=300, **kw):
     return proc
 
 
+def check_product_wheel(path) -> None:
+    """The wheel is the plugin: under 1 MB, no weight files, none of the
+    lab (projects/lab: the demo, the yardstick, the speed benchmark)."""
+    import zipfile
+    assert os.path.getsize(path) < 2**20, os.path.getsize(path)
+    names = zipfile.ZipFile(path).namelist()
+    lab_tools = ('demo.py', 'benchmark.py', 'yardstick.py',
+                 'profile_step.py', 'pretrain_tiny_clip.py')
+    bad = [n for n in names if n.endswith(('.pt', '.pth', '.bin'))
+           or 'mmpl_lab' in n or 'mmpl/benchmark' in n
+           or osp.basename(n) in lab_tools]
+    assert not bad, bad
+    assert 'mmpl/testing/mmpl-tiny-vit.json' in names
+
+
 @pytest.fixture(scope='module')
 def installed(tmp_path_factory):
     """A wheel built from a copy of the sources, installed offline with its
@@ -132,6 +150,7 @@ def installed(tmp_path_factory):
                                                 'model-index.yml'))
     wheels = os.listdir(work / 'dist')
     assert len(wheels) == 1 and wheels[0].endswith('.whl'), wheels
+    check_product_wheel(work / 'dist' / wheels[0])
     venv = work / 'venv'
     # no pip of its own (ensurepip costs ~10 s): this environment's pip
     # installs into it (pip --python)
@@ -246,7 +265,7 @@ def user_run(installed, tmp_path_factory):
     runs) on a user config outside the repo inheriting
     ``mmpl::coop/...``: one epoch of the embedded benchmark (2 iterations
     of the tiny CLIP). Returns (config, checkpoint, folder)."""
-    from mmpl.benchmark.shapes import write_downstream_dataset
+    from mmpl_lab.shapes import write_downstream_dataset
     python, pkg, _ = installed
     work = tmp_path_factory.mktemp('user')
     # 2 training images per class: what num_shots=2 samples anyway
@@ -283,7 +302,7 @@ def test_installed_test_entry_point_runs(installed, user_run):
                     reason='openmim is not installed (optional extra: '
                     'pip install mmpl[mim])')
 def test_mim_train_and_test(installed, tmp_path):
-    from mmpl.benchmark.shapes import write_downstream_dataset
+    from mmpl_lab.shapes import write_downstream_dataset
     python, _, _ = installed
     data_root = write_downstream_dataset(str(tmp_path / 'shapes'),
                                          images_per_class=(2, 0, 1))

@@ -145,7 +145,7 @@ def test_data_roots_follow_the_benchmark_folders():
 def test_dg_trains_as_xd():
     """The planner tests the dg config with the xd training (one ImageNet
     model per seed) because the two configs train identically."""
-    from mmpl.benchmark.plan import BenchmarkPlanner
+    from mmpl.apis.benchmark_plan import BenchmarkPlanner
     planner = BenchmarkPlanner('work')
     for family in FAMILIES:
         dg = osp.join(ROOT, 'configs', leaf(family, 'dg'))

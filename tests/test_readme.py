@@ -48,20 +48,20 @@ def test_readme_says_how_to_run_the_environments_python():
 
 def test_readme_smoke_command_names_a_smoked_config():
     """(tests/test_configs.py smokes every b2n config through the same
-    ``apis.smoke`` as tools/misc/smoke.py.)"""
+    ``mmpl.testing.smoke`` as tools/misc/smoke.py.)"""
     smoke = [w for w in _commands() if w[1] == 'tools/misc/smoke.py']
     assert smoke and all(osp.isfile(osp.join(ROOT, w[2])) and
                          '_b2n_' in w[2] for w in smoke)
 
 
 def test_readme_mixing_config_trains_on_generated_data(tmp_path):
-    from mmpl import apis
+    from mmpl.testing import smoke
     section = README.split('### Mixing mmpl into your own mmpretrain '
                            'config')[1]
     config = re.search(r'```python\n(.*?)```', section, flags=re.S).group(1)
     path = tmp_path / 'my_config.py'
     path.write_text(config)
-    metrics = apis.smoke(str(path), str(tmp_path / 'work'))
+    metrics = smoke(str(path), str(tmp_path / 'work'))
     assert set(metrics) >= {'base/accuracy/top1', 'new/accuracy/top1',
                             'harmonic_mean'}
 

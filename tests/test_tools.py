@@ -23,7 +23,7 @@ import pytest
 import torch
 from PIL import Image
 
-from mmpl.benchmark.shapes import class_names, render_pair
+from mmpl_lab.shapes import class_names, render_pair
 from helpers import ROOT, load_tool, offline_config
 from two_objects import ARCH, LEFT, PRETRAINED
 
@@ -50,11 +50,12 @@ vis_tool = load_tool('tools/visualization/vis_prompt_attention.py')
 def demo(tmp_path_factory):
     """A folder holding ``work_dirs/demo`` as ``make demo`` leaves it
     (relative paths in the dumped config, as the demo writes them), at a
-    miniature size, and ``configs`` (a link): the README's commands run
-    there as in a checkout. The CTP+TFT run logs every iteration."""
+    miniature size, and ``configs`` and ``projects`` (links): the README's
+    commands run there as in a checkout. The CTP+TFT run logs every
+    iteration."""
     from mmpl.apis.launch import FileLogRunner
-    from mmpl.benchmark.shapes import (METHODS, embedded_config,
-                                       write_downstream_dataset)
+    from mmpl_lab.shapes import (METHODS, embedded_config,
+                                 write_downstream_dataset)
     root = str(tmp_path_factory.mktemp('demo_root'))
     cwd = os.getcwd()
     os.chdir(root)
@@ -67,7 +68,8 @@ def demo(tmp_path_factory):
         cfg.default_hooks.logger.interval = 1
         FileLogRunner.from_cfg(cfg).train()
         os.replace(f'{RUN}/epoch_1.pth', CKPT)  # the demo's last epoch
-        os.symlink(osp.join(ROOT, 'configs'), 'configs')  # as in a checkout
+        for name in ('configs', 'projects'):  # as in a checkout
+            os.symlink(osp.join(ROOT, name), name)
     finally:
         os.chdir(cwd)
     return root
@@ -300,7 +302,7 @@ def test_infer_zero_shot_equals_the_zero_shot_model(in_demo, capsys):
                             'zs.json']) == 0
     by_arch = json.load(open('zs.json'))
     assert by_arch['checkpoint'] is None
-    assert by_arch['zero_shot']['arch'] == ARCH
+    assert by_arch['zero_shot']['arch'] == 'mmpl-shapes-vit'  # its name
     # the same through the demo's config (its CLIP, its test pipeline)
     assert infer_tool.main([folder, '--config', CONFIG, '--classes', names,
                             '--out', 'zs_cfg.json']) == 0
@@ -334,7 +336,7 @@ def ctp_tft():
     """CTP+TFT at initialisation on the shipped tiny CLIP, the demo's
     config (no checkpoint, no data read)."""
     from mmpl.apis import PromptInferencer
-    from mmpl.benchmark.shapes import METHODS, embedded_config
+    from mmpl_lab.shapes import METHODS, embedded_config
     cfg = embedded_config('CTP+TFT', osp.join(ROOT, METHODS['CTP+TFT']),
                           'unused', 'unused')
     torch.manual_seed(0)  # CTP's meta-net, so TFT's text queries
@@ -381,7 +383,7 @@ def test_each_map_puts_its_mass_on_the_named_object(ctp_tft):
 def test_tvp_reports_its_kept_classes():
     from mmpl.apis import PromptInferencer
     from mmpl.apis.attention import prompt_attention
-    from mmpl.benchmark.shapes import METHODS, embedded_config
+    from mmpl_lab.shapes import METHODS, embedded_config
     cfg = embedded_config('FTP+TVP', osp.join(ROOT, METHODS['FTP+TVP']),
                           'unused', 'unused')
     image, a, b = _pairs(1, seed=3)[0]

@@ -17,8 +17,8 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from mmpl.benchmark import speed as bm
 from mmpl.clip.prefix_attention import prefix_per_sequence, sequence_repeats
+from mmpl_lab import speed as bm
 from helpers import ROOT, randomize
 
 TINY = 'mmpl-tiny-vit'

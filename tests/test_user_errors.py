@@ -7,11 +7,12 @@ import os.path as osp
 import pytest
 import torch
 
+from mmpl.testing import TINY_ARCH
 from helpers import load_tool, offline_config
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 COOP = osp.join(ROOT, 'configs/coop/coop_vitb16_b2n_eurosat.py')
-TINY = ['model.clip.arch=mmpl-tiny-vit', 'model.clip.pretrained=None']
+TINY = [f'model.clip.arch={TINY_ARCH}', 'model.clip.pretrained=None']
 
 train_tool = load_tool('tools/train.py')
 test_tool = load_tool('tools/test.py')
@@ -19,8 +20,8 @@ smoke_tool = load_tool('tools/misc/smoke.py')
 report_tool = load_tool('tools/analysis_tools/report.py')
 infer_tool = load_tool('tools/infer.py')
 convert_tool = load_tool('tools/model_converters/official_to_mmpl.py')
-profile_tool = load_tool('tools/analysis_tools/profile_step.py')
-demo_tool = load_tool('tools/demo.py')
+profile_tool = load_tool('projects/lab/tools/profile_step.py')
+demo_tool = load_tool('projects/lab/tools/demo.py')
 TOOLS = dict(train=train_tool, test=test_tool, smoke=smoke_tool,
              report=report_tool, infer=infer_tool, convert=convert_tool,
              profile=profile_tool, demo=demo_tool)
@@ -126,7 +127,7 @@ CASES = [
      'cannot read resume checkpoint'),
     ('train', [COOP, '--launcher', 'gpu'], "argument --launcher: invalid "
      "choice: 'gpu'"),
-    ('train', [COOP, '--cfg-options', 'model.clip.arch=mmpl-tiny-vit',
+    ('train', [COOP, '--cfg-options', f'model.clip.arch={TINY_ARCH}',
                'model.clip.pretrained={other_arch}'],
      "do not fit arch 'mmpl-tiny-vit': visual.conv1.weight is (8, 3, 4, 4) "
      'in the file'),

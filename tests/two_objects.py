@@ -1,14 +1,15 @@
 """Images of the project's shape world for the property tests of CTP, TFT,
-FTP and TVP (tests/test_properties_*.py) on the shipped tiny CLIP
-``mmpl:shapes-vit`` (64 px, 4x4 patch grid)."""
+FTP and TVP (tests/test_properties_*.py) on the lab's pretrained
+tiny CLIP ``mmpl-shapes-vit`` (64 px, 4x4 patch grid)."""
 import numpy as np
 import torch
 
-from mmpl.benchmark.shapes import class_names, render, render_pair
 from mmpl.clip import CLIP_MEAN, CLIP_STD
+from mmpl_lab.clips import SHAPES_CLIP
+from mmpl_lab.shapes import class_names, render, render_pair
 
-ARCH = 'mmpl-shapes-vit'
-PRETRAINED = 'mmpl:shapes-vit'
+ARCH = SHAPES_CLIP['arch']
+PRETRAINED = SHAPES_CLIP['pretrained']
 NAMES = class_names()
 #: 4x4 grid, row-major: the patches of the left half (columns 0, 1)
 LEFT = torch.arange(16) % 4 < 2

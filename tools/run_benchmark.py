@@ -260,11 +260,17 @@ def main(argv=None) -> int:
 
 
 def _run_benchmark(args) -> int:
-    from mmpl.benchmark.plan import BenchmarkPlanner
+    from mmpl.apis.benchmark_plan import BenchmarkPlanner
     _check_args(args)
-    planner = BenchmarkPlanner(
-        args.work_dir, args.data_root, args.cfg_options,
-        osp.join(args.work_dir, 'smoke_data') if args.smoke else None)
+    rewrite = None
+    if args.smoke:  # offline: miniatures of every dataset, written once
+        from mmpl.testing import offline_options
+        smoke_dir, miniatures = osp.join(args.work_dir, 'smoke_data'), {}
+
+        def rewrite(cfg):
+            return offline_options(cfg, smoke_dir, roots=miniatures)
+    planner = BenchmarkPlanner(args.work_dir, args.data_root,
+                               args.cfg_options, rewrite)
     runs = planner.plan(args.configs, args.seeds, args.datasets, args.shots)
     error = run_plan(runs, args)
     if error:

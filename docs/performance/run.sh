@@ -1,7 +1,7 @@
 #!/bin/bash
 cd /work/main
 out=work_dirs/bench_1202
-B=".venv/bin/python tools/analysis_tools/benchmark.py"
+B=".venv/bin/python projects/lab/tools/benchmark.py"
 date -u +%FT%T > $out/start
 $B configs/maple/maple_vitb16_b2n_eurosat.py --reference --steps 3 --out $out/maple.json > $out/maple.log 2>&1
 $B configs/dgprompt/dgprompt_vitb16_b2n_eurosat.py --reference --steps 3 --out $out/dgprompt.json > $out/dgprompt.log 2>&1

@@ -1,8 +1,7 @@
 """Run a config: the one entry that every tool shares.
 
-``tools/train.py``, ``tools/test.py``, ``tools/misc/smoke.py``,
-``tools/demo.py`` and ``tools/run_benchmark.py`` are argparse shells over
-these functions; tests call them directly.
+``tools/train.py``, ``tools/test.py`` and ``tools/run_benchmark.py`` are
+argparse shells over these functions; tests call them directly.
 
     from mmpl.apis import load_config, test, train
     cfg = load_config('configs/coop/coop_vitb16_b2n_eurosat.py',
@@ -17,13 +16,12 @@ from typing import Callable, Optional
 
 from mmengine.config import Config
 
-from ..testing.offline import make_offline
 from ..utils.config_file import read_config
 from ..utils.config_tools import (set_data_root, set_loader_options,
                                   set_runtime_seed)
 from ..utils.errors import ConfigError
 from . import preflight
-from .launch import QuietRunner, run_stage
+from .launch import run_stage
 
 
 class QuietConfig(Config):
@@ -182,19 +180,3 @@ def test(cfg: Config, checkpoint: Optional[str] = None,
 
     cfg.load_from = checkpoint
     return run_stage(cfg, 'test', before=check)
-
-
-def smoke(config: str, work_dir: str,
-          cfg_options: Optional[dict] = None) -> dict:
-    """Run ``config`` end to end offline under ``work_dir``: a tiny random
-    CLIP, miniature data in each reader's layout, one short epoch (when
-    the config trains), then every test split. Returns the test
-    metrics."""
-    preflight.check_work_dir(work_dir)  # its data goes there first
-    cfg = load_config(config, cfg_options, work_dir=work_dir, quiet=True,
-                      unique_name='smoke')
-    cfg = make_offline(cfg, osp.join(work_dir, 'data'))
-    runner = QuietRunner.from_cfg(cfg)  # one CPU process, any runner_type
-    if cfg.get('train_dataloader') is not None:
-        runner.train()
-    return runner.test()

@@ -9,8 +9,9 @@ One place decides how weights are found and which activation they need:
   (:mod:`.weight_files` identifies them and names what is wrong with a broken
   one).
 * ``pretrained='openai'`` (or any open_clip tag): open_clip's download cache.
-* ``pretrained='mmpl:shapes-vit'``: weights shipped inside mmpl (the tiny
-  CLIP of the embedded benchmark, see ``mmpl/clip/weights/README.md``).
+* ``pretrained='mmpl:/path/file.pt'``: a file written by mmpl's tiny-CLIP
+  recipe (the project's lab, ``projects/lab``): OpenAI's tensor names in
+  fp16, but the architecture's own activation.
 
 OpenAI weights were trained with QuickGELU. open_clip >= 2.29 builds
 ``nn.GELU`` for ``ViT-B-16`` + ``openai`` and only warns, which silently costs
@@ -40,47 +41,23 @@ from .errors import CLIPBuildError
 from .weight_files import (WeightFile, check_fits, is_torchscript_archive,
                            read_weight_file)
 
-_MODEL_CONFIG_DIR = osp.join(osp.dirname(__file__), 'model_configs')
-_WEIGHTS_DIR = osp.join(osp.dirname(__file__), 'weights')
-#: weights shipped with mmpl: ``pretrained='mmpl:<name>'``
-PACKAGED_PREFIX = 'mmpl:'
+#: marks a weight file written by mmpl's recipe: ``pretrained='mmpl:<path>'``
+RECIPE_PREFIX = 'mmpl:'
 
 
-def resolve_packaged_weights(pretrained: Optional[str]) -> Optional[str]:
-    """``'mmpl:shapes-vit'`` -> the path of mmpl's shipped weight file
-    ``mmpl/clip/weights/mmpl-shapes-vit.pt``; ``'mmpl:<path>.pt'`` -> that
-    file, written by mmpl's recipe (``tools/misc/pretrain_tiny_clip.py``:
-    GELU, fp16 with OpenAI's names but not OpenAI's weights); other values
+def resolve_recipe_weights(pretrained: Optional[str]) -> Optional[str]:
+    """``'mmpl:<path>.pt'`` -> ``<path>.pt``, a file written by mmpl's
+    tiny-CLIP recipe (``projects/lab/tools/pretrain_tiny_clip.py``: GELU,
+    fp16 with OpenAI's names but not OpenAI's weights); other values
     unchanged."""
-    if pretrained is None or not pretrained.startswith(PACKAGED_PREFIX):
+    if pretrained is None or not pretrained.startswith(RECIPE_PREFIX):
         return pretrained
-    name = pretrained[len(PACKAGED_PREFIX):]
-    if name.endswith('.pt'):
-        if not osp.isfile(name):
-            raise CLIPBuildError(f'no mmpl weight file {name!r}; give the '
-                                 'path of a file written by '
-                                 'tools/misc/pretrain_tiny_clip.py')
-        return name
-    path = osp.join(_WEIGHTS_DIR, f'mmpl-{name}.pt')
+    path = pretrained[len(RECIPE_PREFIX):]
     if not osp.isfile(path):
-        shipped = sorted(f[5:-3] for f in os.listdir(_WEIGHTS_DIR)
-                         if f.startswith('mmpl-') and f.endswith('.pt')) \
-            if osp.isdir(_WEIGHTS_DIR) else []
-        raise CLIPBuildError(f'no packaged weights {pretrained!r}; shipped: '
-                             f'{[PACKAGED_PREFIX + n for n in shipped]}')
+        raise CLIPBuildError(f'no mmpl weight file {path!r}; give the '
+                             'path of a file written by '
+                             'projects/lab/tools/pretrain_tiny_clip.py')
     return path
-
-
-_REGISTERED_CONFIG_DIR = False
-
-
-def register_mmpl_model_configs() -> None:
-    """Make mmpl's own architectures (e.g. ``mmpl-tiny-vit``) known to
-    open_clip. Idempotent."""
-    global _REGISTERED_CONFIG_DIR
-    if not _REGISTERED_CONFIG_DIR:
-        open_clip.add_model_config(_MODEL_CONFIG_DIR)
-        _REGISTERED_CONFIG_DIR = True
 
 
 def resolve_arch(arch: str) -> str:
@@ -122,7 +99,6 @@ def check_arch(arch: str) -> str:
     """Raise one clear line when ``arch`` is not an open_clip architecture
     (a name, or a model config file: :func:`resolve_arch`); returns the
     name."""
-    register_mmpl_model_configs()
     arch = resolve_arch(arch)
     models = open_clip.list_models()
     if arch in models:
@@ -299,11 +275,11 @@ def build_open_clip(arch: str,
     """
     arch = check_arch(arch)
     packaged = pretrained is not None and pretrained.startswith(
-        PACKAGED_PREFIX)
+        RECIPE_PREFIX)
     if packaged:
         # mmpl trained these with the architecture's own activation
         quick_gelu = bool(quick_gelu)
-        pretrained = resolve_packaged_weights(pretrained)
+        pretrained = resolve_recipe_weights(pretrained)
     is_local = pretrained is not None and (
         osp.isfile(pretrained) or _looks_like_path(pretrained))
     if is_local and not osp.isfile(pretrained):

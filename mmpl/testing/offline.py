@@ -13,9 +13,20 @@ from ..utils.config_tools import (image_size_options, iter_dataset_paths,
 from ..utils.errors import ConfigError
 from .miniature import MINIATURE_WRITERS, MiniatureSpec, write_miniature
 
-TINY_CLIP = dict(arch='mmpl-tiny-vit', pretrained=None)
+#: the tiny test CLIP's open_clip model config (width 64, 2+2 layers),
+#: given by path: nothing is registered with open_clip until it is built
+TINY_ARCH = osp.join(osp.dirname(osp.abspath(__file__)),
+                      'mmpl-tiny-vit.json')
+TINY_CLIP = dict(arch=TINY_ARCH, pretrained=None)
 #: the tiny CLIP's input size (its model config's image_size)
 TINY_IMAGE_SIZE = 224
+
+
+def register_tiny_arch() -> str:
+    """Make the tiny test CLIP known to open_clip by its name,
+    ``mmpl-tiny-vit`` (for tests that name it); returns the name."""
+    from ..clip.builder import resolve_arch
+    return resolve_arch(TINY_ARCH)
 
 
 def offline_options(cfg, data_dir: str, batch_size: int = 4,

@@ -26,12 +26,12 @@ def main(argv=None) -> int:
 
 
 def _smoke(args) -> int:
-    from mmpl import apis
+    from mmpl.testing import smoke
     if args.work_dir:
-        metrics = apis.smoke(args.config, args.work_dir, args.cfg_options)
+        metrics = smoke(args.config, args.work_dir, args.cfg_options)
     else:
         with tempfile.TemporaryDirectory(prefix='mmpl-smoke-') as tmp:
-            metrics = apis.smoke(args.config, tmp, args.cfg_options)
+            metrics = smoke(args.config, tmp, args.cfg_options)
     print('smoke metrics: ' + json.dumps(metrics, sort_keys=True))
     return 0
 

@@ -6,8 +6,8 @@ import sys
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 import variants  # noqa: F401,E402 (registers the variants)
 
-from mmpl.benchmark import paired
-from mmpl.benchmark import yardstick as ys  # noqa: E402
+from mmpl_lab import paired
+from mmpl_lab import yardstick as ys  # noqa: E402
 
 wd = sys.argv[1]
 i = sys.argv.index('--')

@@ -13,7 +13,7 @@ import sys
 
 HERE = osp.dirname(osp.abspath(__file__))
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(HERE))))
-from mmpl.benchmark import yardstick as ys  # noqa: E402
+from mmpl_lab import yardstick as ys  # noqa: E402
 
 M = ys.Method
 TOMM = 'configs/tomm/ctp_tft_vitb16_b2n_eurosat.py'

@@ -6,14 +6,14 @@ on its base classes with mmpl's pretrained tiny CLIP (mmpl-shapes-vit), on
 CPU, then prints base / new / HM and writes the table (Markdown + CSV) and a
 plot (PNG) to the work dir. Same runner, loops, datasets and classifier as a
 GPU run on real data; only the CLIP, the data, the input size (64 px) and
-the schedule are small (see mmpl/benchmark/shapes.py).
+the schedule are small (see projects/lab/mmpl_lab/shapes.py).
 """
 import argparse
 import os.path as osp
 import sys
 import time
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from mmpl_lab import REPO_ROOT as ROOT
 
 
 def main(argv=None) -> int:
@@ -25,12 +25,11 @@ def main(argv=None) -> int:
 
 
 def _demo(args) -> int:
-    from mmpl.benchmark.shapes import (METHODS, run_methods,
-                                       write_downstream_dataset)
     from mmpl.evaluation.report import (build_tables, find_results,
                                         report_files, to_markdown,
                                         write_report)
     from mmpl.utils.io import adopt_outputs, check_outputs
+    from mmpl_lab.shapes import METHODS, run_methods, write_downstream_dataset
 
     # before any work; a demo folder of an older mmpl (no list of outputs,
     # its runs/ folder) is the demo's own

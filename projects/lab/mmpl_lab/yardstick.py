@@ -1,16 +1,16 @@
 """The yardstick: every method on the caption world's tasks, several seeds.
 
-``tools/analysis_tools/yardstick.py`` runs it; this module holds what it
+``projects/lab/tools/yardstick.py`` runs it; this module holds what it
 runs and how it is summarised.
 
 * **Methods** (:data:`METHODS`): each method's real config (its family's
   schedule: epochs, batch size, learning rate, context length), rewritten
   by one rule for the small world (:func:`run_config`): the tiny CLIP
-  ``mmpl:world-vit``, the task's data, 64 px inputs, no dataloader workers,
-  and deep prompts at the same share of the towers' layers
-  (:func:`scale_prompt_depth`). Nothing else changes per method. Ablation
-  variants change one module option of a method's config and nothing
-  else.
+  ``mmpl-world-vit`` (:data:`~mmpl_lab.clips.WORLD_CLIP`), the task's
+  data, 64 px inputs, no dataloader workers, and deep prompts at the
+  same share of the towers' layers (:func:`scale_prompt_depth`).
+  Nothing else changes per method. Ablation variants change one module
+  option of a method's config and nothing else.
 * **Runs**: one per (task, method, seed) under
   ``<work_dir>/runs/<task>/<method>/seed<k>/``; a run whose
   ``results.json`` exists is not run again (the command resumes). The seed
@@ -43,14 +43,14 @@ import statistics
 from dataclasses import dataclass, field, replace
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
-from ..evaluation.harmonic_mean import harmonic_mean
-from ..evaluation.protocols import BASE_KEY, NEW_KEY
-from ..utils.errors import ConfigError
-from ..utils.io import adopt_outputs, check_outputs, mark_outputs
+from mmpl.evaluation.harmonic_mean import harmonic_mean
+from mmpl.evaluation.protocols import BASE_KEY, NEW_KEY
+from mmpl.utils.errors import ConfigError
+from mmpl.utils.io import adopt_outputs, check_outputs, mark_outputs
 from . import paired
 from . import tasks as world_tasks
+from .clips import WORLD_CLIP, portable
 
-WORLD_CLIP = dict(arch='mmpl-world-vit', pretrained='mmpl:world-vit')
 #: training crops keep at least 90 % of the image: an object's size and
 #: position are what some tasks' classes are (small vs big polygons) and the
 #: objects are small and off-centre; the shapes benchmark's 50 % crops cost
@@ -205,7 +205,7 @@ def run_config(method: str, data_root: str, out_dir: str, seed: int,
                config_root: str = '.', clip: Optional[dict] = None,
                quick: QuickLook = PROTOCOL):
     """The config of one yardstick run (see the module doc)."""
-    from ..apis.run import load_config
+    from mmpl.apis.run import load_config
     from .shapes import to_embedded_benchmark
     spec = METHODS[method]
     clip = clip or WORLD_CLIP
@@ -247,9 +247,8 @@ def clip_layers(arch: str) -> int:
     (the text tower's for a ResNet image tower, whose layers are stages)."""
     import open_clip
 
-    from ..clip.builder import check_arch
-    check_arch(arch)  # also makes mmpl's archs known to open_clip
-    cfg = open_clip.get_model_config(arch)
+    from mmpl.clip.builder import check_arch
+    cfg = open_clip.get_model_config(check_arch(arch))  # a name or a file
     layers = [cfg['text_cfg']['layers'], cfg['vision_cfg']['layers']]
     return min(n for n in layers if isinstance(n, int))
 
@@ -266,7 +265,7 @@ def run_one(method: str, task: str, seed: int, work_dir: str,
             quick: QuickLook = PROTOCOL) -> str:
     """Run (train + evaluate, or evaluate for zero-shot) one run unless its
     ``results.json`` exists; returns that file."""
-    from ..apis.launch import FileLogRunner
+    from mmpl.apis.launch import FileLogRunner
     out = run_dir(work_dir, task, method, seed)
     result = osp.join(out, 'results.json')
     if osp.isfile(result):
@@ -289,7 +288,7 @@ def check_settings(work_dir: str, quick: QuickLook,
     """The first run of a work dir records its CLIP and quick-look
     settings; a later run with other settings would mix runs that are not
     comparable, and is refused."""
-    settings = dict(quick=quick.active(), clip=clip or WORLD_CLIP)
+    settings = dict(quick=quick.active(), clip=portable(clip or WORLD_CLIP))
     path = osp.join(work_dir, SETTINGS_FILE)
     if osp.isfile(path):
         with open(path) as f:
@@ -386,7 +385,7 @@ def measure_headroom(work_dir: str, tasks: Sequence[str],
     missing = [t for t in tasks
                if set(HEADROOM_KEYS) - set(found.get(t, ()))]
     if missing:
-        from ..clip.builder import build_open_clip
+        from mmpl.clip.builder import build_open_clip
         cfg = dict(clip or WORLD_CLIP)
         model = build_open_clip(cfg['arch'], cfg['pretrained'],
                                 quick_gelu=cfg.get('quick_gelu'))
@@ -758,7 +757,7 @@ def write_csv(records: Sequence[Record], path: str) -> None:
 def plot(summary: dict, path: str, title: str = '') -> None:
     """Left: grouped bars (base, new, HM) per method with std error bars.
     Right: every ordering and ablation, diff with its 95 % interval."""
-    from ..evaluation.plots import pyplot
+    from mmpl.evaluation.plots import pyplot
     plt = pyplot()
     methods = list(summary['methods'])
     rows = [(f'({k}) {d["claim"]}', d)

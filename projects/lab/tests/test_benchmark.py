@@ -11,10 +11,11 @@ import sys
 import pytest
 import torch
 
-from mmpl.benchmark import speed as bm
+from mmpl.testing import TINY_ARCH
+from mmpl_lab import speed as bm
 from helpers import ROOT, assert_close_to_scale, load_tool, randomize
 
-TINY = 'mmpl-tiny-vit'
+TINY = TINY_ARCH
 FAMILIES = {
     'coop': 'configs/coop/coop_vitb16_b2n_eurosat.py',
     'kgcoop': 'configs/coop/kgcoop_vitb16_b2n_eurosat.py',
@@ -25,7 +26,7 @@ FAMILIES = {
     'dgprompt': 'configs/dgprompt/dgprompt_vitb16_b2n_eurosat.py',
     'promptsrc': 'configs/promptsrc/promptsrc_vitb16_b2n_eurosat.py',
 }
-tool = load_tool('tools/analysis_tools/benchmark.py')
+tool = load_tool('projects/lab/tools/benchmark.py')
 
 
 def _model(family, num_classes=7, **options):
@@ -150,7 +151,7 @@ def test_measure_counts_text_once_per_evaluation_for_coop():
 
 
 def test_flop_count_of_a_product_and_of_cpu_fused_attention():
-    from mmpl.benchmark.efficiency import count_flops
+    from mmpl_lab.efficiency import count_flops
     a, b = torch.randn(6, 5), torch.randn(5, 4)
     assert count_flops(lambda: a @ b) == 2 * 6 * 5 * 4
     # (B, H, L, d): QK^T and AV are 2 * 2*L*L*d per head; backward 2.5x
@@ -166,7 +167,7 @@ def test_flop_count_of_the_fused_inference_attention():
     """Without autograd, ``nn.MultiheadAttention`` (the frozen image pass)
     runs one fused operation that torch does not count; it is counted as
     the same projections and products its training path runs."""
-    from mmpl.benchmark.efficiency import count_flops
+    from mmpl_lab.efficiency import count_flops
     attn = torch.nn.MultiheadAttention(16, 4, batch_first=True).eval()
     x = torch.randn(3, 7, 16)
     with torch.no_grad():  # the fast path
@@ -204,7 +205,7 @@ def test_probe_bursts_run_between_the_timed_steps(monkeypatch):
     steps saw)."""
     import time
 
-    from mmpl.benchmark import efficiency
+    from mmpl_lab import efficiency
     model = _model('coop', num_classes=5)
     events, readings = [], iter([100.0, 300.0, 50.0, 120.0])
 
@@ -235,7 +236,7 @@ def test_probe_bursts_run_between_the_timed_steps(monkeypatch):
 
 def test_probe_burst_measures_and_allocates_nothing():
     """A real burst reads a positive GFLOP/s and reuses its operands."""
-    from mmpl.benchmark.efficiency import ProbeBursts
+    from mmpl_lab.efficiency import ProbeBursts
     bursts = ProbeBursts('cpu', seconds=0.02, shapes=((64, 64, 64), ))
     out = bursts.operands[0][2]
     pointer = out.data_ptr()
@@ -275,7 +276,7 @@ def test_benchmark_tool_fresh_process_per_phase(tmp_path):
     of its own (one phase here: one worker)."""
     out = tmp_path / 'bench.json'
     proc = subprocess.run(
-        [sys.executable, osp.join(ROOT, 'tools/analysis_tools/benchmark.py'),
+        [sys.executable, osp.join(ROOT, 'projects/lab/tools/benchmark.py'),
          osp.join(ROOT, FAMILIES['cocoop']), '--arch', TINY, '--batch-size',
          '2', '--num-classes', '5', '--steps', '1', '--phases', 'train',
          '--out', str(out), '--probe-seconds', '0.05'],
@@ -299,7 +300,7 @@ def test_benchmark_tool_bad_input_is_one_line(capsys):
 
 
 def test_profile_step_tool(capsys):
-    profile = load_tool('tools/analysis_tools/profile_step.py')
+    profile = load_tool('projects/lab/tools/profile_step.py')
     assert profile.main([osp.join(ROOT, FAMILIES['coop']), '--arch', TINY,
                          '--num-classes', '5', '--batch-size', '2',
                          '--rows', '5']) == 0

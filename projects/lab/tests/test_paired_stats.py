@@ -1,4 +1,4 @@
-"""The yardstick's paired statistics (mmpl/benchmark/paired.py) on
+"""The yardstick's paired statistics (projects/lab/mmpl_lab/paired.py) on
 hand-written units with known answers: the t interval, its degrees of
 freedom, pairing, stratification by task, the HM linearisation, the
 minimum detectable effect."""
@@ -7,8 +7,8 @@ import statistics
 
 import pytest
 
-from mmpl.benchmark import paired
 from mmpl.evaluation.harmonic_mean import harmonic_mean
+from mmpl_lab import paired
 
 # Student t quantiles (standard tables)
 T_TABLE = [(0.975, 1, 12.706205), (0.975, 2, 4.302653), (0.975, 4, 2.776445),

@@ -41,7 +41,7 @@ import math
 import statistics
 from typing import Dict, Mapping, Sequence, Tuple
 
-from ..evaluation.harmonic_mean import harmonic_mean
+from mmpl.evaluation.harmonic_mean import harmonic_mean
 
 #: (task, seed) -> (base, new) accuracies (%) of one method
 Units = Mapping[Tuple[str, int], Tuple[float, float]]

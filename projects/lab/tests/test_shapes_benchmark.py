@@ -7,9 +7,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmpl.benchmark.shapes import (COLOURS, METHODS, SCHEDULE, SHAPES,
-                                   ZERO_SHOT, class_names, render_batch,
-                                   run_methods, write_downstream_dataset)
+from mmpl_lab.clips import SHAPES_CLIP
+from mmpl_lab.shapes import (COLOURS, METHODS, SCHEDULE, SHAPES, ZERO_SHOT,
+                             class_names, render_batch, run_methods,
+                             write_downstream_dataset)
 from helpers import ROOT, load_tool
 
 #: run first; one pytest-xdist worker runs the whole module (its module
@@ -17,7 +18,7 @@ from helpers import ROOT, load_tool
 pytestmark = pytest.mark.heavy
 
 #: the pretraining script is the subject of the tests that use it
-pretrain_tool = load_tool('tools/misc/pretrain_tiny_clip.py')
+pretrain_tool = load_tool('projects/lab/tools/pretrain_tiny_clip.py')
 
 
 def test_base_classes_cover_every_attribute_and_new_are_unseen_combos():
@@ -42,8 +43,8 @@ def test_rendering_is_deterministic_and_shifted():
 
 
 def test_downstream_split_layout_is_read_by_the_real_reader(tmp_path):
-    from mmpl.benchmark.shapes import shapes_reader
     from mmpl.datasets import CoOpCustomDataset
+    from mmpl_lab.shapes import shapes_reader
     root = write_downstream_dataset(str(tmp_path / 'shapes'),
                                     images_per_class=(2, 1, 1), size=32)
     cfg = shapes_reader(root)
@@ -76,7 +77,7 @@ def _zero_shot(clip, distribution='downstream', per_class=10, seed=11):
 
 def test_shipped_tiny_clip_is_pretrained_but_shift_limits_zero_shot():
     from mmpl.clip import FrozenCLIP
-    clip = FrozenCLIP('mmpl-shapes-vit', pretrained='mmpl:shapes-vit')
+    clip = FrozenCLIP(**SHAPES_CLIP)
     clean_base, clean_new = _zero_shot(clip, 'pretrain')
     assert clean_base > 90 and clean_new > 90
     base, new = _zero_shot(clip)
@@ -154,17 +155,18 @@ def test_every_method_family_learns(benchmark, label, capsys):
 
 @pytest.mark.slow  # about 2-4 minutes: a release check (--run-slow)
 def test_pretraining_script_reproduces_a_similar_model(tmp_path):
-    """The shipped recipe (tools/misc/pretrain_tiny_clip.py defaults, about
-    4 minutes on 2 CPU cores) still reaches the shipped weights' zero-shot
-    quality (38.7 % over all 30 classes on shifted renderings, chance
-    3.3 %), and writes a loadable fp16 state dict, never overwriting one."""
+    """The lab's recipe (projects/lab/tools/pretrain_tiny_clip.py
+    defaults, about 4 minutes on 2 CPU cores) still reaches the lab
+    weights' zero-shot quality (38.7 % over all 30 classes on shifted
+    renderings, chance 3.3 %), and writes a loadable fp16 state dict,
+    never overwriting one."""
     from mmpl.clip import FrozenCLIP
     model, log = pretrain_tool.pretrain(log_every=1000)
     step, loss, downstream_acc = log[-1]
     assert step == 2000 and downstream_acc > 30, log
     out = tmp_path / 'tiny.pt'
     torch.save({k: v.half() for k, v in model.state_dict().items()}, out)
-    clip = FrozenCLIP('mmpl-shapes-vit', pretrained=str(out),
+    clip = FrozenCLIP(SHAPES_CLIP['arch'], pretrained=str(out),
                       quick_gelu=False)
     clean_base, clean_new = _zero_shot(clip, 'pretrain')
     assert clean_base > 80 and clean_new > 80

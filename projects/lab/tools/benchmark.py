@@ -1,9 +1,9 @@
 """Speed, memory and text-encoder work of a prompt-learning config, and its
 speed-up over the per-image formulation of the original implementations.
 
-    python tools/analysis_tools/benchmark.py \\
+    python projects/lab/tools/benchmark.py \\
         configs/cocoop/cocoop_vitb16_b2n_eurosat.py --reference
-    python tools/analysis_tools/benchmark.py CONFIG --device cuda --amp \\
+    python projects/lab/tools/benchmark.py CONFIG --device cuda --amp \\
         --num-classes 500 --grad-checkpointing --out bench.json
 
 The config's model is built on ``--arch`` with random weights (nothing is
@@ -16,10 +16,10 @@ fresh process per phase; CUDA: max allocated) and the text encoder's work
 (sequences x tokens per step), and how close the step runs to the
 device's limit: the matmul FLOPs of a step counted from its operations'
 shapes, the achieved GFLOP/s, and their fraction of a matmul probe run in
-bursts between the timed steps (``mmpl/benchmark/efficiency.py``).
+bursts between the timed steps (``projects/lab/mmpl_lab/efficiency.py``).
 ``--reference`` runs the per-image formulation on the same weights and
-inputs (see ``mmpl/benchmark/speed.py``) and prints the ratios and the max
-|logits(mmpl) - logits(reference)|.
+inputs (see ``projects/lab/mmpl_lab/speed.py``) and prints the ratios and
+the max |logits(mmpl) - logits(reference)|.
 """
 import argparse
 import json
@@ -105,13 +105,13 @@ def _model_options(args) -> dict:
 
 
 def build(args):
-    from mmpl.benchmark.speed import build_benchmark_model
+    from mmpl_lab.speed import build_benchmark_model
     return build_benchmark_model(args.config, args.arch, args.num_classes,
                                  args.device, cfg_options=_model_options(args))
 
 
 def measure(model, args, phase: str, form: str) -> dict:
-    from mmpl.benchmark.speed import measure as measure_phase
+    from mmpl_lab.speed import measure as measure_phase
     return measure_phase(model, phase, form, args.batch_size, args.steps,
                          args.warmup, args.amp and form == 'mmpl',
                          args.probe_seconds).to_dict()
@@ -168,7 +168,7 @@ def run(args) -> dict:
     """Measure every phase and formulation; the report as a dict."""
     import torch
 
-    from mmpl.benchmark.speed import max_logit_difference, synthetic_batch
+    from mmpl_lab.speed import max_logit_difference, synthetic_batch
     forms = ['mmpl'] + (['reference'] if args.reference else [])
     model = build(args)
     method = model.method_name

@@ -1,17 +1,17 @@
 """Contrastive pretraining of mmpl's tiny CLIPs on generated images.
 
-    python tools/misc/pretrain_tiny_clip.py \
-        --out mmpl/clip/weights/mmpl-world-vit.pt
-    python tools/misc/pretrain_tiny_clip.py --recipe shapes \
-        --out mmpl/clip/weights/mmpl-shapes-vit.pt
+    python projects/lab/tools/pretrain_tiny_clip.py \
+        --out projects/lab/mmpl_lab/clip/weights/mmpl-world-vit.pt
+    python projects/lab/tools/pretrain_tiny_clip.py --recipe shapes \
+        --out projects/lab/mmpl_lab/clip/weights/mmpl-shapes-vit.pt
 
 ``--recipe world`` (default): the yardstick's CLIP ``mmpl-world-vit`` on
-the caption world, :mod:`mmpl.benchmark.pretrain` (the recipe and its
+the caption world, :mod:`mmpl_lab.pretrain` (the recipe and its
 defaults are documented there). ``--recipe shapes``, below:
 
 A real open_clip model (``mmpl-shapes-vit``: ViT 64 px / patch 16, width 64,
 3+3 layers, the real BPE tokenizer) learns from clean renderings of
-colour x shape images (``mmpl.benchmark.shapes``, distribution ``pretrain``)
+colour x shape images (``mmpl_lab.shapes``, distribution ``pretrain``)
 paired with captions such as "a photo of a red triangle." (with a
 random-length prefix of filler words, so that the positions where prompt
 methods put their context tokens are trained too). Each step
@@ -19,7 +19,7 @@ contrasts a batch of images with the captions of all classes (CLIP's
 image-to-text objective over a fixed caption set, plus the text-to-image
 term over the batch). Deterministic for a seed on a given machine;
 a few minutes on 2 CPU cores. The shipped weights were produced with the
-defaults (see mmpl/clip/weights/README.md).
+defaults (see projects/lab/mmpl_lab/clip/weights/README.md).
 """
 import argparse
 import math
@@ -32,7 +32,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-ARCH = 'mmpl-shapes-vit'
+from mmpl_lab.clips import SHAPES_ARCH, register_arch
+
+ARCH = SHAPES_ARCH
 CAPTION_TEMPLATES = ('a photo of a {}.', 'a {}.', 'a picture of a {}.',
                      'an image of a {}.', 'a {} shape.', 'a drawing of a {}.')
 #: filler words for random-length caption prefixes, so that text positions
@@ -67,15 +69,14 @@ def pretrain(steps: int = 2000, batch_size: int = 128,
     """Train and return (model, log of (step, loss, zero-shot acc))."""
     import open_clip
 
-    from mmpl.benchmark.shapes import class_names, render_batch
-    from mmpl.clip import TextTower, VisionTower, register_mmpl_model_configs
+    from mmpl.clip import TextTower, VisionTower
+    from mmpl_lab.shapes import class_names, render_batch
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
-    register_mmpl_model_configs()
-    model = open_clip.create_model(ARCH, pretrained=None)
+    model = open_clip.create_model(register_arch(ARCH), pretrained=None)
     # the towers on the trainable model (text cut after EOT, as mmpl runs it)
     text_tower, vision_tower = TextTower(model), VisionTower(model.visual)
-    tokenize = open_clip.get_tokenizer(ARCH)
+    tokenize = open_clip.get_tokenizer(register_arch(ARCH))
     names = class_names()
     labels = np.repeat(np.arange(len(names)), images_per_class)
     pool = to_tensor(render_batch([names[i] for i in labels], seed=seed,
@@ -150,7 +151,7 @@ def main(argv=None) -> int:
                         help='output state dict (fp16); never overwritten')
     parser.add_argument('--recipe', choices=sorted(DEFAULTS), default='world',
                         help='world: mmpl-world-vit on the caption world '
-                        '(mmpl.benchmark.pretrain, the yardstick\'s CLIP); '
+                        '(mmpl_lab.pretrain, the yardstick\'s CLIP); '
                         'shapes: mmpl-shapes-vit on coloured shapes')
     parser.add_argument('--steps', type=int, default=None)
     parser.add_argument('--batch-size', type=int, default=None)
@@ -169,7 +170,7 @@ def main(argv=None) -> int:
             for k, v in DEFAULTS[args.recipe].items()}
     start = time.time()
     if args.recipe == 'world':
-        from mmpl.benchmark import pretrain as world_recipe
+        from mmpl_lab import pretrain as world_recipe
         model, _ = world_recipe.pretrain(
             opts['steps'], opts['batch_size'], opts['pool'], opts['lr'],
             args.seed, threads=args.threads,

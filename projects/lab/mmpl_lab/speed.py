@@ -1,7 +1,7 @@
 """Speed, memory and text-encoder work of a prompt-learning method, and the
 per-image formulation of the original implementations to compare with.
 
-Used by ``tools/analysis_tools/benchmark.py``; the measurement functions run
+Used by ``projects/lab/tools/benchmark.py``; the measurement functions run
 on any :class:`~mmpl.models.PromptCLIPClassifier` built from a config.
 
 Two formulations of the same model (same weights, same inputs):
@@ -64,7 +64,7 @@ def synthetic_batch(model, batch_size: int, seed: int = 0):
 def loops_over_images(model) -> bool:
     """Whether the original implementation of this method runs the text
     encoder image by image (image-conditioned text prompts)."""
-    from ..prompts.base import needs_of
+    from mmpl.prompts.base import needs_of
     needs = needs_of(model.text_prompt)
     return (needs.frozen_image or needs.image_tokens
             or getattr(model.text_prompt, 'encodes_jointly', False))
@@ -116,7 +116,7 @@ def _reference_text_encoders(tower):
 
     def start_class_prompts(prompt_embeds, eot_index, shared_prefix=0,
                             chunk_size=None):
-        from ..clip.class_prompt_steps import FullSequenceSteps
+        from mmpl.clip.class_prompt_steps import FullSequenceSteps
         groups, classes = prompt_embeds.shape[:2]
         full = _full_length(tower, prompt_embeds.flatten(0, 1))
         return FullSequenceSteps(tower, full.view(groups, classes,
@@ -490,8 +490,8 @@ def build_benchmark_model(config: str,
     from mmpretrain.registry import MODELS
 
     import mmpl  # noqa: F401  (registers the modules)
-    from ..utils.config_file import read_config
-    from ..utils.config_tools import replace_clip
+    from mmpl.utils.config_file import read_config
+    from mmpl.utils.config_tools import replace_clip
 
     cfg = read_config(config)
     if cfg_options:

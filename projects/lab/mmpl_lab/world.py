@@ -3,7 +3,7 @@
 No real CLIP and no benchmark dataset can be loaded on the project's
 machines, so mmpl pretrains its own tiny CLIP on a generated world and
 measures the methods on generated downstream tasks
-(:mod:`mmpl.benchmark.yardstick`). This module is that world:
+(:mod:`mmpl_lab.yardstick`). This module is that world:
 
 * a **scene** is a background and one or more objects; an object has a
   shape, a colour, a pattern, a size and a position (:class:`Obj`);
@@ -26,7 +26,7 @@ x 5 positions x 5 backgrounds x 1-3 objects) so that the CLIP pretrained on
 it transfers zero-shot to classes it never saw as downstream labels: every
 downstream class name is a phrase of the caption language, and the
 downstream tasks differ from pretraining by their class vocabulary and their
-rendering (:data:`mmpl.benchmark.tasks.TASKS`).
+rendering (:data:`mmpl_lab.tasks.TASKS`).
 
 Nothing here is part of a published protocol; it is mmpl's stand-in for
 CLIP's pretraining data and the 11 datasets.
@@ -37,7 +37,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from ..utils.errors import ConfigError
+from mmpl.utils.errors import ConfigError
 
 COLOURS: Dict[str, Tuple[int, int, int]] = {
     'red': (215, 35, 35),
@@ -119,7 +119,7 @@ CLEAN = Style()
 #: the photographic styles of the world: a pretraining scene is clean (half
 #: of them) or in one of the others, and its caption names a non-clean style
 #: with probability STYLE_NAMED ("a grainy photo of ..."); the downstream
-#: tasks are each rendered in one of them (:mod:`mmpl.benchmark.tasks`)
+#: tasks are each rendered in one of them (:mod:`mmpl_lab.tasks`)
 STYLES: Dict[str, Style] = {
     'clean': CLEAN,
     'blurry': Style(blur=1.0, noise=6),

@@ -34,6 +34,7 @@ from typing import Dict
 import torch
 import torch.nn.functional as F
 
+from .clips import register_arch
 from .pretrain import (ARCH, LOGIT_SCALE, image_features, text_weights,
                        to_tensor, top1)
 from .tasks import Task, sample_split
@@ -85,9 +86,9 @@ def context_probe_accuracy(model, names, train_x: torch.Tensor,
     image features (N, D), labels (N,) into ``names``."""
     import open_clip
 
-    from ..clip import TextTower
+    from mmpl.clip import TextTower
     tower = TextTower(model)
-    tokenize = open_clip.get_tokenizer(ARCH)
+    tokenize = open_clip.get_tokenizer(register_arch(ARCH))
     n_ctx = int(tower.eot_index(tokenize([CONTEXT_PHRASE]))[0]) - 1
     ids = tokenize([f'{CONTEXT_PHRASE} {name}.' for name in names])
     eot = tower.eot_index(ids)

@@ -3,7 +3,7 @@
 Each task is its own classification problem with its own class vocabulary
 (phrases of the caption language the tiny CLIP was pretrained on) and its
 own appearance shift (each image in one of two of the world's named
-photographic styles, :data:`~mmpl.benchmark.world.STYLES`, with
+photographic styles, :data:`~mmpl_lab.world.STYLES`, with
 task-specific extras), written in the CoOp split layout so that the real
 reader (``CoOpCustomDataset``) and the real base-to-new wrappers load it:
 
@@ -78,7 +78,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from PIL import Image
 
-from ..utils.errors import ConfigError, ExistingFileError
+from mmpl.utils.errors import ConfigError, ExistingFileError
 from . import world
 from .world import Obj, Scene, Style
 
@@ -219,7 +219,7 @@ def _polygons_scene(name: str, rng: np.random.Generator) -> Scene:
 
 
 #: colour casts the CLIP never saw in pretraining (not in
-#: :data:`~mmpl.benchmark.world.STYLES`): the infrared task's two styles
+#: :data:`~mmpl_lab.world.STYLES`): the infrared task's two styles
 UNSEEN_STYLES: Dict[str, Style] = {
     'infrared': Style(tint=(235, 50, 40), tint_amount=0.25, contrast=0.85,
                       noise=6),

@@ -1,5 +1,5 @@
 """The yardstick's statistics on hand-written records, its world and tasks,
-and a small smoke of its command (tools/analysis_tools/yardstick.py)."""
+and a small smoke of its command (projects/lab/tools/yardstick.py)."""
 import json
 import math
 import os
@@ -9,10 +9,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from mmpl.benchmark import tasks as world_tasks
-from mmpl.benchmark import world
-from mmpl.benchmark import yardstick as ys
-from mmpl.benchmark.yardstick import Record
+from mmpl_lab import tasks as world_tasks
+from mmpl_lab import world
+from mmpl_lab import yardstick as ys
+from mmpl_lab.clips import WORLD_CLIP
+from mmpl_lab.yardstick import Record
+from helpers import load_tool
 
 ZS = ys.ZERO_SHOT
 
@@ -283,7 +285,7 @@ def test_write_task_refuses_a_foreign_folder(tmp_path):
 
 # ---------------------------------------------------------------- command
 def test_unknown_method_or_task_is_one_line(capsys):
-    from tools.analysis_tools.yardstick import main
+    main = load_tool('projects/lab/tools/yardstick.py').main
     assert main(['--methods', 'CoOP', '--work-dir', '/nonexistent']) == 2
     err = capsys.readouterr().err
     assert err.startswith('mmpl: error:') and "'CoOp'" in err
@@ -296,7 +298,7 @@ def test_unknown_method_or_task_is_one_line(capsys):
 def test_summary_only_writes_every_output(tmp_path):
     """The command's summary step on finished runs (results.json written by
     hand in the run folders)."""
-    from tools.analysis_tools.yardstick import main
+    main = load_tool('projects/lab/tools/yardstick.py').main
     for r in _records():
         if r.task != 't1':
             continue
@@ -316,12 +318,12 @@ def test_summary_only_writes_every_output(tmp_path):
 
 
 def test_headroom_probe_learns_from_shots_and_starts_at_zero_shot():
-    """The probe of :mod:`mmpl.benchmark.headroom`: from text weights that
+    """The probe of :mod:`mmpl_lab.headroom`: from text weights that
     get every class wrong, 16 shots of separable features make it right;
     the shots' class means need no text at all."""
     import torch
 
-    from mmpl.benchmark import headroom
+    from mmpl_lab import headroom
     torch.manual_seed(0)
     centres = torch.nn.functional.normalize(torch.randn(4, 16), dim=-1)
     def feats(n):  # noqa: E306
@@ -377,7 +379,7 @@ def test_write_task_refuses_data_of_other_typical_attributes(tmp_path):
 
 def test_prompt_depth_keeps_its_share_of_the_towers(tmp_path):
     """The depth rule: the papers' depths count ViT-B/16's 12 layers."""
-    assert ys.clip_layers('mmpl-world-vit') == 4
+    assert ys.clip_layers(WORLD_CLIP['arch']) == 4
     expected = {'MaPLe': (3, None), 'DGPrompt': (3, None),
                 'FTP+TVP': (None, 1), 'FTP': (None, None),
                 'CoOp': (None, None)}
@@ -391,12 +393,12 @@ def test_prompt_depth_keeps_its_share_of_the_towers(tmp_path):
 
 @pytest.mark.heavy
 def test_typical_attributes_are_what_shots_show_beyond_the_name():
-    """On the shipped mmpl:world-vit: 16 shots' class means (no text) beat
+    """On the lab's mmpl-world-vit: 16 shots' class means (no text) beat
     zero-shot by far on a task's base classes because of the typical
     attributes; with every unnamed attribute random they do not."""
-    from mmpl.benchmark.headroom import task_headroom
     from mmpl.clip.builder import build_open_clip
-    model = build_open_clip('mmpl-world-vit', 'mmpl:world-vit').eval()
+    from mmpl_lab.headroom import task_headroom
+    model = build_open_clip(**WORLD_CLIP).eval()
     task = world_tasks.TASKS['patterns']  # v4: +44 with, -12 without
     typical = task_headroom(model, task, test_per_class=15)
     assert typical['prototypes'] > typical['zero_shot'] + 15
@@ -408,11 +410,11 @@ def test_typical_attributes_are_what_shots_show_beyond_the_name():
 @pytest.mark.heavy
 def test_command_smoke_runs_resumes_and_refuses_other_settings(tmp_path,
                                                                capsys):
-    """The real command on the shipped mmpl:world-vit: zero-shot + CoOp on
+    """The real command on the lab's mmpl-world-vit: zero-shot + CoOp on
     one task, one seed, a quick look (4 test images per class, 1 epoch);
     one progress line per run and no runner log on the console; a second
     call runs nothing; other settings in the same work dir are refused."""
-    from tools.analysis_tools.yardstick import main
+    main = load_tool('projects/lab/tools/yardstick.py').main
     args = ['--work-dir', str(tmp_path), '--tasks', 'polygons', '--methods',
             ZS, 'CoOp', '--seeds', '1', '--jobs', '1', '--test-per-class',
             '4', '--max-epochs', '1']
@@ -459,7 +461,7 @@ def test_multi_positive_loss_is_clip_loss_for_distinct_captions():
     import torch
     import torch.nn.functional as F
 
-    from mmpl.benchmark.pretrain import multi_positive_loss
+    from mmpl_lab.pretrain import multi_positive_loss
     torch.manual_seed(0)
     logits = torch.randn(6, 6) * 5
     eye = torch.eye(6, dtype=torch.bool)
@@ -478,7 +480,7 @@ def test_multi_positive_loss_is_clip_loss_for_distinct_captions():
 def test_recipe_runs_with_real_clip_temperature(tmp_path):
     import math
 
-    from mmpl.benchmark.pretrain import LOGIT_SCALE, pretrain
+    from mmpl_lab.pretrain import LOGIT_SCALE, pretrain
     model, history = pretrain(steps=2, batch_size=8, pool_size=16,
                               threads=1, log_every=1, log=lambda _: None)
     assert [h['step'] for h in history] == [1, 2]
@@ -498,8 +500,8 @@ def test_world_clip_text_scale_lets_4_context_tokens_learn():
     context does not learn (why KgCoOp did not learn on v2)."""
     import torch
 
-    from mmpl.benchmark import headroom, pretrain
     from mmpl.clip.builder import build_open_clip
+    from mmpl_lab import headroom, pretrain
     task = world_tasks.get_task('polygons')
     names = task.classes[:len(task.classes) // 2]
     train, train_y = world_tasks.sample_split(task, 16, 1)
@@ -507,7 +509,7 @@ def test_world_clip_text_scale_lets_4_context_tokens_learn():
     keep, keep_test = train_y < len(names), test_y < len(names)
     gain = {}
     for label, factor in (('v2.1', 1.0), ('v2 scale', 1 / 5.06)):
-        model = build_open_clip('mmpl-world-vit', 'mmpl:world-vit').eval()
+        model = build_open_clip(**WORLD_CLIP).eval()
         before = pretrain.text_weights(model, names, task.template)
         rms = pretrain.text_embedding_rms(model)
         if factor != 1:
@@ -525,7 +527,7 @@ def test_world_clip_text_scale_lets_4_context_tokens_learn():
         gain[label] = headroom.context_probe_accuracy(
             model, names, x, y, x_test, y_test) - zero_shot
     assert pretrain.text_embedding_rms(build_open_clip(
-        'mmpl-world-vit', 'mmpl:world-vit')) == pytest.approx(
+        WORLD_CLIP['arch'], WORLD_CLIP['pretrained'])) == pytest.approx(
             pretrain.TEXT_EMBEDDING_RMS, rel=0.01)
     assert gain['v2.1'] > 10 and gain['v2 scale'] < 5, gain
 
@@ -549,7 +551,7 @@ def test_replication_counts_a_verdict_only_where_both_sets_agree():
 
 
 def test_confirms_needs_a_summary_with_disjoint_seeds(tmp_path, capsys):
-    from tools.analysis_tools.yardstick import main
+    main = load_tool('projects/lab/tools/yardstick.py').main
     first = tmp_path / 'first'
     first.mkdir()
     (first / 'summary.json').write_text(json.dumps(dict(seeds=[1, 2])))
@@ -563,7 +565,7 @@ def test_confirms_needs_a_summary_with_disjoint_seeds(tmp_path, capsys):
 def test_summary_only_leaves_a_folder_without_runs_untouched(tmp_path, capsys):
     """A folder of the user's own summary.json / yardstick.md is not a
     yardstick work dir: --summary-only refuses it and replaces nothing."""
-    from tools.analysis_tools.yardstick import main
+    main = load_tool('projects/lab/tools/yardstick.py').main
     for name in ('summary.json', 'yardstick.md'):
         (tmp_path / name).write_text('mine')
     assert main(['--work-dir', str(tmp_path), '--summary-only']) == 2
@@ -583,7 +585,7 @@ def test_summary_only_leaves_a_folder_without_runs_untouched(tmp_path, capsys):
 def test_a_file_or_a_broken_run_is_one_line(tmp_path, capsys):
     """--work-dir naming a file, and a run folder whose results.json an
     interrupted run left half-written: one line each, nothing written."""
-    from tools.analysis_tools.yardstick import main
+    main = load_tool('projects/lab/tools/yardstick.py').main
     a_file = tmp_path / 'a_file'
     a_file.write_text('mine')
     assert main(['--work-dir', str(a_file), '--summary-only']) == 2

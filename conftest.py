@@ -1,9 +1,12 @@
-"""Shared fixtures: a tiny random CLIP (built once per session).
+"""Shared set-up of the product's tests (tests/) and the lab's
+(projects/lab/tests/): temp files, threads, markers, scheduling and the
+fixtures of a tiny random CLIP (built once per session).
 
 Everything is offline and on CPU; ``mmpl-tiny-vit`` (width 64, 2+2 layers)
 builds in ~0.2 s with random weights."""
 import os
 import shutil
+import sys
 import tempfile
 
 
@@ -50,17 +53,24 @@ def _one_thread_per_worker() -> None:
 
 _one_thread_per_worker()  # before torch is imported
 
+# tests/helpers.py, for the lab's tests too
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                'tests'))
+
 import pytest  # noqa: E402
 import torch  # noqa: E402
 from mmpretrain.utils import register_all_modules  # noqa: E402
 
 import mmpl  # noqa: F401,E402  (registers mmpl's modules)
+from mmpl.testing import register_tiny_arch  # noqa: E402
 
 register_all_modules(init_default_scope=True)
 if os.environ.get('PYTEST_XDIST_WORKER'):
     torch.set_num_threads(1)
 
-TINY_ARCH = 'mmpl-tiny-vit'
+# the tests name the tiny CLIP (``mmpl-tiny-vit``) in-process; commands
+# they start get its model config file (mmpl.testing.TINY_ARCH)
+TINY_ARCH = register_tiny_arch()
 
 
 @pytest.fixture(scope='session')
@@ -113,9 +123,9 @@ def pytest_configure(config):
 #: training, a pip install, a training run): pytest-xdist sends each of them
 #: whole to one worker instead of repeating its fixtures on every worker
 SHARED_FIXTURE_MODULES = frozenset(
-    f'tests/test_{name}.py'
-    for name in ('distributed', 'packaging', 'inference', 'shapes_benchmark',
-                 'tools'))
+    [f'tests/test_{name}.py'
+     for name in ('distributed', 'packaging', 'inference', 'tools')]
+    + ['projects/lab/tests/test_shapes_benchmark.py'])
 
 
 @pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist, if present

@@ -1,7 +1,7 @@
 """The yardstick: every method on the caption world's tasks over seeds.
 
-    python tools/analysis_tools/yardstick.py --work-dir work_dirs/yardstick
-    python tools/analysis_tools/yardstick.py --seeds $(seq 9 16) \\
+    python projects/lab/tools/yardstick.py --work-dir work_dirs/yardstick
+    python projects/lab/tools/yardstick.py --seeds $(seq 9 16) \\
         --work-dir work_dirs/yardstick_confirm  # the confirmation set
 
 Writes the generated tasks (CoOp split layout) under ``<work-dir>/data``,
@@ -14,18 +14,18 @@ line per finished run (copy it into another work dir to go on there).
 ``--confirms FIRST_WORK_DIR`` on a run with disjoint seeds writes
 ``replication.md``: each verdict of both runs, and whether they agree. One
 progress line per run; each run's logs are in its folder. See
-mmpl/benchmark/yardstick.py for the protocol and the statistics.
+projects/lab/mmpl_lab/yardstick.py for the protocol and the statistics.
 """
 import os.path as osp
 import sys
 import time
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from mmpl_lab import REPO_ROOT as ROOT
 
 
 def parse_args(argv=None):
-    from mmpl.benchmark import yardstick as ys
     from mmpl.utils.cli import ArgumentParser
+    from mmpl_lab import yardstick as ys
     parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--work-dir', default='work_dirs/yardstick')
     parser.add_argument('--seeds', type=int, nargs='+',
@@ -43,7 +43,7 @@ def parse_args(argv=None):
                         help='runs in parallel, one thread each (default 2)')
     parser.add_argument('--clip-weights', default=None,
                         help='another weight file for mmpl-world-vit '
-                        '(default: the shipped mmpl:world-vit)')
+                        '(default: the lab\'s pretrained one)')
     parser.add_argument('--test-per-class', type=int, default=None,
                         help='quick look / smoke only: test images per '
                         'class (default: the protocol, >= 1000 per split)')
@@ -66,10 +66,10 @@ def main(argv=None) -> int:
 
 def run(args) -> int:
     """Run what is missing, then summarise; print the tables."""
-    from mmpl.benchmark import yardstick as ys
     from mmpl.utils.checks import check_seeds
     from mmpl.utils.errors import ConfigError
     from mmpl.utils.io import mark_outputs
+    from mmpl_lab import yardstick as ys
     ys.check_names(args.methods, args.tasks)
     first = None
     if args.confirms is not None:

@@ -1,10 +1,10 @@
 """The recipe that pretrains mmpl's tiny CLIP on the caption world.
 
-    python tools/misc/pretrain_tiny_clip.py --out mmpl-world-vit.pt
+    python projects/lab/tools/pretrain_tiny_clip.py --out mmpl-world-vit.pt
 
 A real open_clip model (``mmpl-world-vit``: ViT 64 px / patch 8, an 8x8
 patch grid; width 64, 4+4 layers, the real BPE tokenizer) learns from
-renderings of random scenes of :mod:`mmpl.benchmark.world` (one object,
+renderings of random scenes of :mod:`mmpl_lab.world` (one object,
 copies of one object, or two objects; half clean, half in one of the
 world's photographic styles, which the caption usually names) and random
 true captions of them
@@ -27,8 +27,9 @@ import torch
 import torch.nn.functional as F
 
 from . import world
+from .clips import WORLD_ARCH, register_arch
 
-ARCH = 'mmpl-world-vit'
+ARCH = WORLD_ARCH
 #: filler words for random-length caption prefixes (CoOp puts 16 context
 #: tokens before the class name, so positions up to ~30 must be trained)
 FILLER = ('this', 'is', 'a', 'the', 'nice', 'small', 'big', 'simple', 'clear',
@@ -48,7 +49,7 @@ TEXT_EMBEDDING_RMS = 0.02
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:
     """(N, H, W, 3) uint8 -> (N, 3, H, W) CLIP-normalised float."""
-    from ..constants import CLIP_MEAN, CLIP_STD
+    from mmpl.constants import CLIP_MEAN, CLIP_STD
     x = torch.from_numpy(np.ascontiguousarray(images)).permute(
         0, 3, 1, 2).float()  # 0-255, as CLIP_MEAN / CLIP_STD
     mean = torch.tensor(CLIP_MEAN).view(3, 1, 1)
@@ -83,11 +84,10 @@ def pretrain(steps: int = 6000, batch_size: int = 128,
     """
     import open_clip
 
-    from ..clip import TextTower, VisionTower, register_mmpl_model_configs
+    from mmpl.clip import TextTower, VisionTower
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
-    register_mmpl_model_configs()
-    model = open_clip.create_model(arch, pretrained=None)
+    model = open_clip.create_model(register_arch(arch), pretrained=None)
     with torch.no_grad():  # real CLIP's learned temperature (the clamp)
         model.logit_scale.fill_(math.log(LOGIT_SCALE))
     text_tower, vision_tower = TextTower(model), VisionTower(model.visual)
@@ -155,7 +155,7 @@ def world_token_ids() -> List[int]:
     import open_clip
 
     from .tasks import TASKS
-    tokenize = open_clip.get_tokenizer(ARCH)
+    tokenize = open_clip.get_tokenizer(register_arch(ARCH))
     rng = np.random.default_rng(0)
     texts = [world.caption(world.random_scene(rng), rng)[0]
              for _ in range(2000)]
@@ -251,7 +251,7 @@ def text_weights(model, names: Sequence[str],
                  template: str) -> torch.Tensor:
     """(C, D) normalised text features of ``template.format(name)``."""
     import open_clip
-    tokenize = open_clip.get_tokenizer(ARCH)
+    tokenize = open_clip.get_tokenizer(register_arch(ARCH))
     return F.normalize(model.encode_text(tokenize(
         [template.format(n) for n in names])), dim=-1)
 

@@ -4,7 +4,7 @@ The embedded benchmark of mmpl (no download, CPU): class = colour x shape
 ("red triangle"), rendered deterministically from a seed. Two renderings:
 
 * ``pretrain``: clean — light background, one centred shape, mild jitter.
-  Used by ``tools/misc/pretrain_tiny_clip.py`` with captions such as
+  Used by ``projects/lab/tools/pretrain_tiny_clip.py`` with captions such as
   "a photo of a red triangle.".
 * ``downstream``: shifted — an orange colour cast on every object, slightly
   noisy background, gray clutter shapes, off-centre objects and colour
@@ -26,8 +26,8 @@ offline on CPU. A method's real config (e.g.
 losses, optimizer and schedule shape; what cannot be downloaded is swapped:
 
 * CLIP: ``mmpl-shapes-vit``, the tiny CLIP pretrained by
-  ``tools/misc/pretrain_tiny_clip.py`` on the ``pretrain`` rendering and
-  shipped with mmpl (``pretrained='mmpl:shapes-vit'``);
+  ``projects/lab/tools/pretrain_tiny_clip.py`` on the ``pretrain``
+  rendering and kept in the lab (:data:`mmpl_lab.clips.SHAPES_CLIP`);
 * data: the ``downstream`` rendering, read by ``CoOpCustomDataset``;
 * input size 64 px instead of 224, milder random crops, no dataloader
   workers, a short schedule.
@@ -41,10 +41,11 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ..utils.config_tools import (iter_dataset_cfgs, replace_clip,
-                                  replace_readers, set_image_size,
-                                  set_loader_options)
-from ..utils.errors import ConfigError, ExistingFileError
+from mmpl.utils.config_tools import (iter_dataset_cfgs, replace_clip,
+                                     replace_readers, set_image_size,
+                                     set_loader_options)
+from mmpl.utils.errors import ConfigError, ExistingFileError
+from .clips import SHAPES_CLIP
 
 COLOURS: Dict[str, Tuple[int, int, int]] = {
     'red': (220, 40, 40),
@@ -227,7 +228,6 @@ def write_downstream_dataset(data_root: str,
     return data_root
 
 
-SHAPES_CLIP = dict(arch='mmpl-shapes-vit', pretrained='mmpl:shapes-vit')
 IMAGE_SIZE = 64
 #: RandomResizedCrop area range: CLIP's 0.08-1 would often crop the small,
 #: off-centre object out of a 64 px image
@@ -254,7 +254,7 @@ def to_embedded_benchmark(cfg,
     Args:
         cfg: a loaded mmengine Config of any mmpl method.
         data_root: folder written by ``write_downstream_dataset`` (or by
-            :func:`mmpl.benchmark.tasks.write_task`, with its ``reader``).
+            :func:`mmpl_lab.tasks.write_task`, with its ``reader``).
         max_epochs, batch_size, lr: schedule overrides (None keeps the
             method's own value).
         reader: ``reader(data_root) -> dict``, the reader config of the
@@ -303,7 +303,7 @@ def embedded_config(label: str, config: str, data_root: str, work_dir: str,
     """The config of method ``label`` (its real ``config`` file) on the
     embedded benchmark at ``data_root``; ``ZERO_SHOT`` swaps the text
     prompt for ``ZeroShotCLIP``."""
-    from ..apis.run import load_config
+    from mmpl.apis.run import load_config
     cfg = load_config(config, work_dir=work_dir, seed=seed)
     to_embedded_benchmark(cfg, data_root, **schedule)
     if label == ZERO_SHOT:
@@ -323,8 +323,8 @@ def run_methods(methods: dict, data_root: str, work_dir: str,
     (one results.json per method under ``work_dir``). ``log`` gets one line
     per method (its base / new accuracy and time); the runners' logs are in
     each run's folder, warnings on the console."""
-    from ..apis.launch import FileLogRunner
-    from ..evaluation.report import aggregate_b2n, find_results
+    from mmpl.apis.launch import FileLogRunner
+    from mmpl.evaluation.report import aggregate_b2n, find_results
     for i, (label, config) in enumerate(methods.items(), 1):
         start = time.time()
         run_dir = osp.join(work_dir, label.replace(' ', '_').replace('+', '_'))

@@ -1,12 +1,12 @@
 """Profile one step of a prompt-learning config: where its time goes.
 
-    OMP_NUM_THREADS=2 python tools/analysis_tools/profile_step.py \\
+    OMP_NUM_THREADS=2 python projects/lab/tools/profile_step.py \\
         configs/coop/coop_vitb16_b2n_eurosat.py [--phase train|eval]
 
-The model is built as ``tools/analysis_tools/benchmark.py`` builds it
+The model is built as ``projects/lab/tools/benchmark.py`` builds it
 (``--arch`` with random weights, ``--num-classes`` ImageNet class names,
 synthetic images). After one warm-up step it prints the FLOPs of one step
-per operation (``mmpl/benchmark/efficiency.py``'s count, and the
+per operation (``projects/lab/mmpl_lab/efficiency.py``'s count, and the
 operations it has no formula for) and the torch profiler's table of one
 step by self CPU time: proportions and call counts, which stay meaningful
 on a busy machine where absolute times do not.
@@ -43,8 +43,8 @@ def _profile(args) -> int:
     for name in ('batch_size', 'num_classes', 'rows'):
         check_int('--' + name.replace('_', '-'), getattr(args, name))
 
-    from mmpl.benchmark import speed
-    from mmpl.benchmark.efficiency import count_flops
+    from mmpl_lab import speed
+    from mmpl_lab.efficiency import count_flops
     model = speed.build_benchmark_model(args.config, args.arch,
                                         args.num_classes)
     images, samples = speed.synthetic_batch(model, args.batch_size)

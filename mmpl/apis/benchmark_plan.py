@@ -21,12 +21,11 @@ import copy
 import os.path as osp
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from mmengine.config import Config
 
 from ..evaluation.protocols import BENCHMARK_DATASETS
-from ..testing.offline import offline_options
 from ..utils.config_file import read_config
 from ..utils.config_tools import data_root_options, num_shots_options
 from ..utils.errors import ConfigError, MissingFileError
@@ -114,19 +113,21 @@ class BenchmarkPlanner:
         data_root: the folder holding every dataset folder (None: the
             configs' own ``data/<folder>`` paths).
         cfg_options: options for every run (they win over the planner's).
-        smoke_dir: run every config offline (tiny CLIP, miniature data
-            written here, one epoch); ``None`` for real runs.
+        rewrite: the last options of every run, from its config with the
+            options before them merged (``tools/run_benchmark.py --smoke``:
+            :func:`mmpl.testing.offline_options`, which runs it offline);
+            ``None`` for real runs.
     """
 
     def __init__(self, work_root: str, data_root: Optional[str] = None,
                  cfg_options: Optional[Dict[str, Any]] = None,
-                 smoke_dir: Optional[str] = None):
+                 rewrite: Optional[Callable[[Config], Dict[str, Any]]] = None
+                 ):
         self.work_root = work_root
         self.data_root = data_root
         self.cfg_options = dict(cfg_options or {})
-        self.smoke_dir = smoke_dir
+        self.rewrite = rewrite
         self._configs: Dict[str, Config] = {}
-        self._miniatures: Dict[str, str] = {}
 
     def load(self, path: str) -> Config:
         if path not in self._configs:
@@ -139,7 +140,7 @@ class BenchmarkPlanner:
     def options(self, path: str, shots: Optional[int] = None
                 ) -> Dict[str, Any]:
         """The ``--cfg-options`` of a run of ``path``: shots, data roots,
-        the user's options, then (smoke) the offline rewrite."""
+        the user's options, then :attr:`rewrite`'s."""
         cfg = self.load(path)
         options: Dict[str, Any] = {}
         if shots is not None:
@@ -147,10 +148,8 @@ class BenchmarkPlanner:
         if self.data_root:
             options.update(data_root_options(cfg, self.data_root))
         options.update(self.cfg_options)
-        if self.smoke_dir:
-            options.update(offline_options(_merged(cfg, options),
-                                           self.smoke_dir,
-                                           roots=self._miniatures))
+        if self.rewrite is not None:
+            options.update(self.rewrite(_merged(cfg, options)))
         return options
 
     def _train_run(self, path: str, name: str, seed: int,

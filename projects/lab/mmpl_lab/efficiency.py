@@ -20,7 +20,7 @@ Two numbers, both taken in the process that runs the steps:
   work is not.
 
 The efficiency of a phase is ``FLOPs / step time / probe``
-(:func:`efficiency`); ``tools/analysis_tools/benchmark.py`` prints it and
+(:func:`efficiency`); ``projects/lab/tools/benchmark.py`` prints it and
 writes it to its JSON.
 """
 import statistics
