@@ -13,13 +13,11 @@ import tempfile
 def _use_memory_tmpdir(root: str = '/dev/shm', need_gb: float = 2.0) -> None:
     """Temporary files (mmengine's per-config temp files, the subprocesses'
     too) in memory where a tmpfs has room: on a disk mounted with
-    ``discard`` their writes and unlinks were most of many tests' time
-    (Config.fromfile of a leaf: 0.18 s in /tmp, 0.08 s in /dev/shm).
+    ``discard`` their writes and unlinks were most of many tests' time.
     pytest's ``tmp_path`` folders stay on the disk's temp dir
-    (``PYTEST_DEBUG_TEMPROOT``): with them in /dev/shm the embedded
-    benchmark's CoOp training test took 97 s instead of 28-38 s (measured
-    2026-12-01, cause not found). ``MMPL_TEST_TMPDIR`` picks the folder
-    (e.g. ``/tmp`` to opt out)."""
+    (``PYTEST_DEBUG_TEMPROOT``), which was faster for the training tests
+    (docs/performance.md, "The test suite"). ``MMPL_TEST_TMPDIR`` picks
+    the folder (e.g. ``/tmp`` to opt out)."""
     folder = os.environ.get('MMPL_TEST_TMPDIR')
     if folder is None:
         try:

@@ -7,9 +7,7 @@ Two numbers, both taken in the process that runs the steps:
   for a short while; the best shape is the limit. The benchmark runs it as
   short bursts between the timed steps and takes their median
   (:class:`ProbeBursts`; :func:`matmul_probe` is one burst): on a shared
-  CPU the throughput drifts by about +-20 % within seconds (measured here:
-  84-132 GFLOP/s for the same product), and one probe taken after the
-  steps read 68-147 GFLOP/s across the processes of one run;
+  CPU the throughput drifts within seconds (docs/performance.md);
 * the **FLOPs of a step**, counted from the shapes of the operations that
   step really runs (:func:`count_flops`: torch's FLOP formulas, with
   formulas added for the CPU's fused attention kernels and for

@@ -53,9 +53,8 @@ from .clips import WORLD_CLIP, portable
 
 #: training crops keep at least 90 % of the image: an object's size and
 #: position are what some tasks' classes are (small vs big polygons) and the
-#: objects are small and off-centre; the shapes benchmark's 50 % crops cost
-#: CoOp about 3 points of base accuracy here (colours 68.2 vs 71.7,
-#: patterns 32.0 vs 34.7, seed 1, 2026-12-01)
+#: objects are small and off-centre (the shapes benchmark's 50 % crops cost
+#: CoOp 3 points of base accuracy: docs/yardstick.md, second measurement)
 WORLD_CROP_AREA = (0.9, 1.0)
 #: the layers of ViT-B/16's towers, which the papers' prompt depths count
 VITB16_LAYERS = 12
