@@ -281,20 +281,11 @@ def test_readme_family_table_is_the_catalogues():
                                                    model.venue)
 
 
-def test_other_method_lists_name_catalogued_configs():
-    """The yardstick's methods, the demo's and the protocol tests' family
-    prefixes name only configs the catalogue lists; a demo label that is
-    a method of the catalogue runs that method's config."""
+def test_protocol_tests_name_catalogued_configs():
+    """The protocol tests' family prefixes name only configs the catalogue
+    lists (the lab's method lists: projects/lab/tests/test_lab_methods.py).
+    """
     from test_protocols import FAMILIES
-
-    from mmpl_lab import shapes, yardstick
-    by_config = {m.config: m for m in list_models()}
-    for method in yardstick.METHODS.values():
-        assert method.config in by_config, method.config
-    for label, config in shapes.METHODS.items():
-        assert config in by_config, config
-        if label in COLLECTIONS:
-            assert by_config[config].method == label, label
     for family, prefix in FAMILIES.items():
         listed = {m.config for m in list_models() if m.family == family}
         assert {f'configs/{family}/{prefix}_vitb16_{leaf}.py'
