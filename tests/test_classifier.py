@@ -11,7 +11,7 @@ from mmpl.models import PromptCLIPClassifier
 from mmpl.prompts import FrozenImageFeatures
 from mmpl.utils.errors import CheckpointError, ConfigError
 from mmpl_lab.speed import count_text_work
-from helpers import build_classifier, samples
+from helpers import build_classifier, one_line, samples
 
 CLASSES5 = ['Forest', 'Sea_or_Lake', 'Annual Crop Land', 'River', 'Highway']
 CLASSES3 = ['dog', 'cat', 'red fox']
@@ -91,6 +91,94 @@ def test_needs_are_merged_once_at_build():
     assert retained.needs == Needs(frozen_image=True, anchors=True)
     retained.eval()
     assert retained.needs == Needs(anchors=True)
+
+
+def _modules_without_needs() -> dict:
+    """The classifier's argument -> a module class of that kind that does
+    not declare ``needs``."""
+    from mmpl.losses import BaseExtraLoss
+    from mmpl.prompts import BaseFeatureTuner, BaseTextPrompt, BaseVisualPrompt
+
+    class NoNeedsText(BaseTextPrompt):
+        image_conditioned = True  # mmpl 0.1's protocol declares nothing
+
+        def __init__(self, clip):
+            super().__init__()
+
+    class NoNeedsVisual(BaseVisualPrompt):
+        needs_frozen_image = True
+
+        def __init__(self, clip):
+            super().__init__()
+
+    class NoNeedsTuner(BaseFeatureTuner):
+        needs_image_tokens = True
+
+        def __init__(self, clip):
+            super().__init__()
+
+    class NoNeedsLoss(BaseExtraLoss):
+        needs_anchors = True
+
+    return dict(text_prompt=NoNeedsText, visual_prompt=NoNeedsVisual,
+                feature_tuner=NoNeedsTuner, extra_losses=NoNeedsLoss)
+
+
+@pytest.mark.parametrize('kind', ['text_prompt', 'visual_prompt',
+                                  'feature_tuner', 'extra_losses'])
+def test_a_module_without_needs_cannot_be_built(kind):
+    """``needs`` is abstract in every base class: no default, and the
+    attributes of mmpl 0.1 (``image_conditioned``, ``needs_*``) are not
+    read any more. Building one fails, also through the registry."""
+    cls = _modules_without_needs()[kind]
+    message = (rf"Can't instantiate abstract class {cls.__name__} with "
+               'abstract method needs$')
+    with pytest.raises(TypeError, match='^' + message):
+        cls('loss_x' if kind == 'extra_losses' else None)
+    cfg = dict(type=cls)
+    if kind == 'extra_losses':
+        cfg = [dict(cfg, loss_name='loss_x')]
+    with pytest.raises(TypeError, match=message):
+        build(**{kind: cfg})
+
+
+def test_needs_must_be_a_needs_and_losses_an_extra_loss():
+    """The classifier refuses, at build time and in one line, a module
+    whose ``needs`` is not a Needs and an extra loss of another kind."""
+    from mmpl.prompts import CoOp
+
+    class BoolNeeds(CoOp):
+        needs = True
+
+    with pytest.raises(ConfigError) as info:
+        build(dict(COOP, type=BoolNeeds))
+    assert one_line(info) == (
+        'text_prompt=BoolNeeds declares needs=True; it must be a '
+        'mmpl.structures.Needs, e.g. needs = Needs(anchors=True)')
+    with pytest.raises(ConfigError, match=r'^extra_losses\[0\]=L1Loss is '
+                       'not a BaseExtraLoss$'):
+        build(extra_losses=[torch.nn.L1Loss()])
+
+
+def test_the_contract_is_typed_on_the_base_classes():
+    """n_ctx, context_phrase, produces_visual_prompts and encodes_jointly
+    are declared (typed, documented) on BaseTextPrompt; the methods set
+    or override them."""
+    import typing
+
+    from mmpl.prompts import BaseTextPrompt, CoOp, DGPrompt, ZeroShotCLIP
+    from mmpl.structures import Needs
+    assert BaseTextPrompt.__annotations__ == dict(
+        n_ctx=int, context_phrase=typing.Optional[str],
+        produces_visual_prompts=bool, encodes_jointly=bool)
+    for name in BaseTextPrompt.__annotations__:
+        assert f'        {name}: ' in BaseTextPrompt.__doc__, name
+    coop = build().text_prompt
+    assert (coop.n_ctx, coop.context_phrase, coop.encodes_jointly) == (
+        4, 'a photo of a', False)
+    assert (ZeroShotCLIP.n_ctx, ZeroShotCLIP.context_phrase) == (0, None)
+    assert CoOp.needs == Needs() and isinstance(DGPrompt.encodes_jointly,
+                                                property)
 
 
 def test_a_text_prompt_with_visual_prompts_refuses_a_visual_prompt():

@@ -11,6 +11,8 @@ import pytest
 import torch
 from mmengine.config import Config
 
+from mmpl.losses import BaseExtraLoss
+from mmpl.structures import Needs
 from mmpl.testing import TINY_ARCH
 from helpers import load_tool, offline_config
 
@@ -273,12 +275,12 @@ def test_checkpoint_class_count_mismatch_names_both(tmp_path, capsys):
         other.load_checkpoint(ckpt)
 
 
-class _NaNAfter(torch.nn.Module):
+class _NaNAfter(BaseExtraLoss):
     """An extra loss that is 0 for ``good`` calls, then NaN."""
-    loss_name = 'loss_probe'
+    needs = Needs()
 
     def __init__(self, good: int = 5):
-        super().__init__()
+        super().__init__('loss_probe')
         self.good, self.calls = good, 0
 
     def forward(self, outputs, labels):

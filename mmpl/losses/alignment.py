@@ -28,10 +28,11 @@ is then ``loss_cls + loss_align``).
 import torch
 import torch.nn.functional as F
 from mmpretrain.registry import MODELS
-from torch import Tensor, nn
+from torch import Tensor
 
 from ..structures import Needs, PromptCLIPOutputs
 from ..utils.checks import check_choice
+from .base import BaseExtraLoss
 
 POSITIVES = ('same_label', 'diagonal')
 
@@ -59,7 +60,7 @@ def text_to_image_loss(logits: Tensor, labels: Tensor,
 
 
 @MODELS.register_module()
-class AlignmentLoss(nn.Module):
+class AlignmentLoss(BaseExtraLoss):
     """image_to_text_weight * CE(logits, labels)
     + text_to_image_weight * text-to-image InfoNCE within the batch.
 
@@ -78,12 +79,11 @@ class AlignmentLoss(nn.Module):
                  text_to_image_weight: float = 1.0,
                  positives: str = 'same_label',
                  loss_name: str = 'loss_align'):
-        super().__init__()
+        super().__init__(loss_name)
         check_choice('positives', positives, POSITIVES)
         self.image_to_text_weight = image_to_text_weight
         self.text_to_image_weight = text_to_image_weight
         self.positives = positives
-        self.loss_name = loss_name
 
     def forward(self, outputs: PromptCLIPOutputs, labels: Tensor) -> Tensor:
         logits = outputs.logits  # (B, C)

@@ -33,10 +33,11 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 from mmpretrain.registry import MODELS
-from torch import Tensor, nn
+from torch import Tensor
 
 from ..structures import Needs, PromptCLIPOutputs, cosine_logits
 from ..utils.checks import check_choice
+from .base import BaseExtraLoss
 
 TEXT_DISTANCES = ('l1', 'cosine')
 KL_REDUCTIONS = ('numel', 'batchmean')
@@ -50,15 +51,13 @@ def _required(value: Optional[Tensor], what: str, owner: str) -> Tensor:
     return value
 
 
-class _WeightedLoss(nn.Module):
+class _WeightedLoss(BaseExtraLoss):
     """A named loss term with a weight (``loss_name`` keys the loss dict;
     ``needs``: what it reads from the outputs besides the logits)."""
-    needs: Needs = Needs()
 
     def __init__(self, loss_weight: float, loss_name: str):
-        super().__init__()
+        super().__init__(loss_name)
         self.loss_weight = loss_weight
-        self.loss_name = loss_name
 
 
 def feature_distance(x: Tensor, y: Tensor, distance: str = 'l1') -> Tensor:

@@ -44,8 +44,8 @@ from ..clip import (CLIP_MEAN, CLIP_STD, DEFAULT_TEMPLATE, ClassTokens,
                     readable_classname)
 from ..losses.anchors import (ANCHOR_AVERAGES, ensemble_anchors,
                               ensemble_texts, resolve_templates)
-from ..prompts.base import (BaseFeatureTuner, BaseTextPrompt, BaseVisualPrompt,
-                            needs_of)
+from ..losses.base import BaseExtraLoss
+from ..prompts.base import BaseFeatureTuner, BaseTextPrompt, BaseVisualPrompt
 # PromptCLIPOutputs / cosine_logits are re-exported (public import paths).
 from ..structures import (FrozenImageFeatures, Needs,  # noqa: F401
                           PromptCLIPOutputs, TextPrompts, cosine_logits)
@@ -106,8 +106,9 @@ class PromptCLIPClassifier(BaseClassifier):
         visual_prompt: optional config of a visual prompt module.
         feature_tuner: optional config of a feature tuning module.
         loss: classification loss [CrossEntropyLoss].
-        extra_losses: losses called as ``loss(outputs, labels)`` with a
-            :class:`PromptCLIPOutputs` (retention, alignment ...).
+        extra_losses: losses (:class:`~mmpl.losses.BaseExtraLoss`) called
+            as ``loss(outputs, labels)`` with a :class:`PromptCLIPOutputs`
+            (retention, alignment ...).
         template: hand-crafted prompt template for the anchors; None uses the
             dataset's (``metainfo['template']``), else 'a photo of a {}.'.
         anchor_templates: anchors from an ensemble of templates instead
@@ -167,8 +168,10 @@ class PromptCLIPClassifier(BaseClassifier):
         self.feature_tuner: Optional[BaseFeatureTuner] = self._build_part(
             feature_tuner, BaseFeatureTuner, 'feature_tuner')
         self.loss_module = MODELS.build(loss)
-        self.extra_losses = nn.ModuleList(
-            [MODELS.build(cfg) for cfg in extra_losses])
+        self.extra_losses = nn.ModuleList([
+            self._build_part(cfg, BaseExtraLoss, f'extra_losses[{i}]',
+                             with_clip=False)
+            for i, cfg in enumerate(extra_losses)])
         self.template = template
         #: (T,) template callables of the anchor ensemble, or None
         self._anchor_ensemble = (None if anchor_templates is None else
@@ -189,17 +192,26 @@ class PromptCLIPClassifier(BaseClassifier):
             self.set_classes(classnames)
 
     # ------------------------------------------------------------------ build
-    def _build_part(self, cfg: Optional[dict], base: type,
-                    name: str) -> Optional[nn.Module]:
+    def _build_part(self, cfg: Optional[dict], base: type, name: str,
+                    with_clip: bool = True) -> Optional[nn.Module]:
+        """The module of ``cfg`` (a config or a module), checked to be a
+        ``base`` that declares its ``needs``; prompt modules receive the
+        frozen CLIP (``with_clip``)."""
         if cfg is None:
             return None
         if isinstance(cfg, nn.Module):
             module = cfg
         else:
-            module = MODELS.build(cfg, default_args=dict(clip=self.clip))
+            module = MODELS.build(cfg, default_args=dict(
+                clip=self.clip) if with_clip else None)
         if not isinstance(module, base):
             raise ConfigError(f'{name}={type(module).__name__} is not a '
                               f'{base.__name__}')
+        if not isinstance(module.needs, Needs):
+            raise ConfigError(
+                f'{name}={type(module).__name__} declares needs='
+                f'{module.needs!r}; it must be a mmpl.structures.Needs, '
+                'e.g. needs = Needs(anchors=True)')
         return module
 
     def _check_combination(self) -> None:
@@ -207,8 +219,8 @@ class PromptCLIPClassifier(BaseClassifier):
         needs_tokens = [
             type(m).__name__
             for m in (self.text_prompt, self.visual_prompt, self.feature_tuner)
-            if m is not None and (needs_of(m).image_tokens
-                                  or needs_of(m).value_tokens)
+            if m is not None and (m.needs.image_tokens
+                                  or m.needs.value_tokens)
         ]
         if needs_tokens and not self.clip.is_vit:
             raise ConfigError(
@@ -224,8 +236,8 @@ class PromptCLIPClassifier(BaseClassifier):
                 f'visual prompts; drop visual_prompt='
                 f'{type(self.visual_prompt).__name__}')
         if (self.feature_tuner is not None
-                and needs_of(self.feature_tuner).value_tokens
-                and getattr(self.text_prompt, 'encodes_jointly', False)):
+                and self.feature_tuner.needs.value_tokens
+                and self.text_prompt.encodes_jointly):
             raise ConfigError(
                 f'{type(self.feature_tuner).__name__}(dense=\'values\') '
                 f'needs the value-path readout, which '
@@ -238,12 +250,12 @@ class PromptCLIPClassifier(BaseClassifier):
         text, visual = (
             n | Needs(frozen_image=n.image_tokens or n.value_tokens)
             for n in (
-                needs_of(self.text_prompt),
-                needs_of(self.visual_prompt) if self.visual_prompt is not None
+                self.text_prompt.needs,
+                self.visual_prompt.needs if self.visual_prompt is not None
                 else Needs()))
         #: image-conditioned text prompts ((B, C, L, Dt); never cached)
         self._per_image_text = text.frozen_image
-        tuner = (needs_of(self.feature_tuner) if self.feature_tuner
+        tuner = (self.feature_tuner.needs if self.feature_tuner
                  is not None else Needs())
         #: whether the image pass carries visual prompts
         self._prompted_image = (self.visual_prompt is not None or
@@ -263,7 +275,7 @@ class PromptCLIPClassifier(BaseClassifier):
         #: what the extra losses add (they run in training only)
         self._loss_needs = Needs()
         for module in self.extra_losses:
-            self._loss_needs = self._loss_needs | needs_of(module)
+            self._loss_needs = self._loss_needs | module.needs
 
     @property
     def needs(self) -> Needs:
@@ -447,7 +459,7 @@ class PromptCLIPClassifier(BaseClassifier):
                                             with_values=needs.value_tokens)
         anchors = self.class_anchors() if needs.anchors else None
 
-        if getattr(self.text_prompt, 'encodes_jointly', False):
+        if self.text_prompt.encodes_jointly:
             # stages 3-6 in one: the module interleaves the two towers
             joint = self.text_prompt.encode_jointly(
                 self.clip, class_set.tokens, images, frozen, anchors,
@@ -496,8 +508,7 @@ class PromptCLIPClassifier(BaseClassifier):
         losses = {'loss_cls': self.loss_module(outputs.logits, labels)}
         losses.update(outputs.prompt_losses or {})
         for module in self.extra_losses:
-            name = getattr(module, 'loss_name', type(module).__name__)
-            losses[name] = module(outputs, labels)
+            losses[module.loss_name] = module(outputs, labels)
         return losses
 
     def predict(self, inputs: Tensor,

@@ -13,7 +13,7 @@ from mmpretrain.registry import MODELS
 from torch import Tensor
 
 from ..clip import ClassTokens
-from .base import BaseTextPrompt, FrozenImageFeatures, TextPrompts
+from .base import BaseTextPrompt, FrozenImageFeatures, Needs, TextPrompts
 from .context import context_prompts, init_context
 from .layers import bottleneck_mlp  # noqa: F401 (also its old import path)
 
@@ -28,7 +28,8 @@ class CoCoOp(BaseTextPrompt):
         ctx_init: initialisation phrase ['a photo of a'].
         reduction: meta-net bottleneck reduction [16].
     """
-    image_conditioned = True
+    #: the context shift is computed from the frozen image feature ``f0``
+    needs = Needs(frozen_image=True)
 
     def __init__(self,
                  clip,

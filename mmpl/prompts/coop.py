@@ -14,7 +14,7 @@ from torch import Tensor
 from ..clip import ClassTokens
 from ..clip.class_tokens import phrase_token_count, readable_phrase
 from ..utils.errors import ConfigError
-from .base import BaseTextPrompt, FrozenImageFeatures, TextPrompts
+from .base import BaseTextPrompt, FrozenImageFeatures, Needs, TextPrompts
 from .context import init_context, insert_context, shared_prefix_length
 
 CLASS_TOKEN_POSITIONS = ('end', 'middle', 'front')
@@ -72,6 +72,7 @@ class CoOp(BaseTextPrompt):
         num_classes: number of training classes (CSC only).
         class_token_position: 'end' | 'middle' | 'front'.
     """
+    needs = Needs()  # the class tokens only
 
     def __init__(self,
                  clip,

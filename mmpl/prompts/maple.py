@@ -17,7 +17,7 @@ from mmpretrain.registry import MODELS
 from torch import Tensor, nn
 
 from ..clip import ClassTokens
-from .base import BaseTextPrompt, FrozenImageFeatures, TextPrompts
+from .base import BaseTextPrompt, FrozenImageFeatures, Needs, TextPrompts
 from .context import context_prompts, init_context
 from .deep import layer_prompts, resolve_depth
 
@@ -37,6 +37,7 @@ class MaPLe(BaseTextPrompt):
             the layer count (with a warning) or raise an 'error'.
     """
 
+    needs = Needs()  # the class tokens only
     produces_visual_prompts = True
 
     def __init__(self,

@@ -64,10 +64,9 @@ def synthetic_batch(model, batch_size: int, seed: int = 0):
 def loops_over_images(model) -> bool:
     """Whether the original implementation of this method runs the text
     encoder image by image (image-conditioned text prompts)."""
-    from mmpl.prompts.base import needs_of
-    needs = needs_of(model.text_prompt)
+    needs = model.text_prompt.needs
     return (needs.frozen_image or needs.image_tokens
-            or getattr(model.text_prompt, 'encodes_jointly', False))
+            or model.text_prompt.encodes_jointly)
 
 
 @contextlib.contextmanager
