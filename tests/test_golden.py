@@ -198,7 +198,7 @@ def test_promptsrc_gpa_weights_equal_official(inputs):
     """The Gaussian prompt aggregation weight of each epoch: the official
     trainer's ``self.gauss`` (N(15, 1) at epochs 1 .. 20, normalised), from
     the config's hook."""
-    from mmpl.engine.gpa import gaussian_weight
+    from mmpl.engine.hooks import gaussian_weight
     case = load_case('promptsrc_nohalf')
     cfg = Config.fromfile(osp.join(
         ROOT, 'configs/promptsrc/promptsrc_vitb16_b2n_eurosat.py'))

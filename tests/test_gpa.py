@@ -9,7 +9,7 @@ import pytest
 import torch
 from mmengine.hooks import Hook
 
-from mmpl.engine.gpa import GaussianPromptAggregationHook, gaussian_weight
+from mmpl.engine.hooks import GaussianPromptAggregationHook, gaussian_weight
 from mmpl.utils.errors import ConfigError
 from helpers import ROOT, offline_config
 

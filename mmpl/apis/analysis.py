@@ -23,7 +23,7 @@ from typing import Dict, List, Optional, Tuple
 
 import torch
 
-from ..engine.visualization import split_label
+from ..engine.utils import split_label
 from ..utils.checks import check_int
 from ..utils.errors import ConfigError
 from ..utils.io import OUTPUTS_FILE, check_outputs, mark_outputs

@@ -345,7 +345,7 @@ def find_resume_checkpoint(work_dir: str) -> str:
 def check_checkpoint_fits(model, ckpt: dict, path: str) -> None:
     """A test checkpoint holds this model's trainable parameters and, for
     an mmpl checkpoint, was trained with the same prompt method."""
-    from ..engine.loops import unwrap_model
+    from ..engine.utils import unwrap_model
     model = unwrap_model(model)
     meta = (ckpt.get('meta') or {}).get('mmpl') or {}
     method = meta.get('text_prompt')

@@ -1,14 +1,14 @@
 from .checkpoint import (from_plain_data, register_checkpoint_safe_globals,
                          to_plain_data)
-from .gpa import GaussianPromptAggregationHook
-from .hooks import (ClassNamesHook, NaNGuardHook, PlainCheckpointHook,
-                    RunResultsHook, any_process, run_identity)
-from .loops import (MultiSplitTestLoop, MultiSplitValLoop, set_model_classes,
-                    unwrap_model)
+from .hooks import (ClassNamesHook, GaussianPromptAggregationHook,
+                    NaNGuardHook, PlainCheckpointHook, RunResultsHook,
+                    SplitVisualizationHook)
+from .loops import MultiSplitTestLoop, MultiSplitValLoop
 from .model_wrappers import (CPUDistributedDataParallel,
                              PromptCLIPFullyShardedDataParallel)
 from .schedulers import ConstantWarmupCosineLR
-from .visualization import SplitVisualizationHook, split_label
+from .utils import (any_process, run_identity, set_model_classes, split_label,
+                    unwrap_model)
 
 register_checkpoint_safe_globals()
 

@@ -12,7 +12,6 @@ from typing import Dict, Optional, Union
 
 import torch
 from mmengine.evaluator import Evaluator
-from mmengine.model import is_model_wrapper
 from mmengine.runner import BaseLoop
 from mmengine.runner.amp import autocast
 from mmpretrain.registry import LOOPS
@@ -20,22 +19,8 @@ from torch.utils.data import DataLoader
 
 from ..constants import BASE_KEY, NEW_KEY
 from ..evaluation import harmonic_mean
-from ..utils.errors import ConfigError, DataError
-
-
-def unwrap_model(model):
-    return model.module if is_model_wrapper(model) else model
-
-
-def set_model_classes(model, dataset) -> None:
-    """Give the model the dataset's class names (and template)."""
-    meta = getattr(dataset, 'metainfo', None) or {}
-    classes = meta.get('classes')
-    if not classes:
-        raise DataError(
-            f'{type(dataset).__name__} has no metainfo["classes"]; prompt '
-            'learning needs the class names of every evaluated dataset.')
-    unwrap_model(model).set_classes(list(classes), meta.get('template'))
+from ..utils.errors import ConfigError
+from .utils import set_model_classes, unwrap_model
 
 
 class _SplitEvaluation:

@@ -23,7 +23,7 @@ terms, weights and KL direction as in its code:
 The anchors ``t0`` come from one template or an ensemble
 (:mod:`.anchors`, the classifier's ``anchor_templates``). Gaussian prompt
 aggregation over epochs is
-:class:`~mmpl.engine.gpa.GaussianPromptAggregationHook`.
+:class:`~mmpl.engine.hooks.GaussianPromptAggregationHook`.
 The DGPrompt paper (Neural Networks 2025) says only that "a retention
 module restrains prompt tuning"; that it is PromptSRC's three terms with
 PromptSRC's weights is the project's reading.

@@ -27,8 +27,8 @@ from mmengine.hooks import Hook
 from mmpretrain.registry import HOOKS
 from torch import Tensor
 
-from ..utils.errors import ConfigError
-from .loops import unwrap_model
+from ...utils.errors import ConfigError
+from ..utils import unwrap_model
 
 
 def gaussian_weight(epoch: int, mean: float, std: float) -> float:

@@ -21,18 +21,9 @@ from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmpretrain.registry import HOOKS
 
-from ..utils.errors import ConfigError
-from ..utils.io import mark_outputs
-from .loops import unwrap_model
-
-#: the folder of an evaluation without named splits
-UNNAMED_SPLIT = 'test'
-
-
-def split_label(name: Optional[str]) -> str:
-    """The folder / key of a split: its name, ``'test'`` for an unnamed
-    one."""
-    return name or UNNAMED_SPLIT
+from ...utils.errors import ConfigError
+from ...utils.io import mark_outputs
+from ..utils import split_label, unwrap_model
 
 
 @HOOKS.register_module()
