@@ -86,6 +86,37 @@ def test_eval_switches_classes_and_restores_training_classes(trained):
     assert len(new) == 5 * 3 and len(base) == 5 * 3  # every test image once
 
 
+def test_eval_restores_the_training_template(trained):
+    """The loops switch the class names and template per split and give
+    the model back the ones it had (read through its public
+    ``dataset_template``)."""
+    _, _, runner = trained
+    model = runner.model
+    classes, template = model.classnames, model.dataset_template
+    model.set_classes(classes, 'a drawing of a {}.')
+    try:
+        runner.val_loop.run()
+        assert (model.classnames, model.dataset_template) == (
+            classes, 'a drawing of a {}.')
+    finally:
+        model.set_classes(classes, template)
+
+
+def test_loops_read_no_private_attribute_of_runner_or_model():
+    """mmpl/engine/loops.py uses the runner's and the model's public API
+    (its own ``self._...`` aside)."""
+    import ast
+    path = osp.join(ROOT, 'mmpl', 'engine', 'loops.py')
+    private = [
+        f'{ast.unparse(node.value)}.{node.attr}'
+        for node in ast.walk(ast.parse(open(path).read()))
+        if isinstance(node, ast.Attribute) and node.attr.startswith('_')
+        and not node.attr.startswith('__')
+        and not (isinstance(node.value, ast.Name) and node.value.id == 'self')
+    ]
+    assert private == []
+
+
 def test_evaluation_encodes_text_once_per_class_set(trained):
     """A real evaluation (base and new, several batches each): CoOp's text
     features are computed once per class set, not per batch."""

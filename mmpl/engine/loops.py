@@ -23,6 +23,15 @@ from ..utils.errors import ConfigError
 from .utils import set_model_classes, unwrap_model
 
 
+class _SplitDataloader(BaseLoop):
+    """Builds one split's dataloader as mmengine's loops build theirs
+    (:class:`~mmengine.runner.BaseLoop`: the runner's seed and its
+    ``randomness.diff_rank_seed``); never run."""
+
+    def run(self):
+        raise NotImplementedError('only builds a dataloader')
+
+
 class _SplitEvaluation:
     """Shared logic of the val and test loops: one dataloader and one
     evaluator per split; metrics prefixed with the split name."""
@@ -35,13 +44,10 @@ class _SplitEvaluation:
             split_cfgs = {'': dataloader}
         if not split_cfgs:
             raise ConfigError('no evaluation splits configured')
-        diff_rank_seed = runner._randomness_cfg.get('diff_rank_seed', False)
         self.dataloaders: Dict[str, DataLoader] = {}
         self.evaluators: Dict[str, Evaluator] = {}
         for name, cfg in split_cfgs.items():
-            loader = cfg if isinstance(cfg, DataLoader) else \
-                runner.build_dataloader(cfg, seed=runner.seed,
-                                        diff_rank_seed=diff_rank_seed)
+            loader = _SplitDataloader(runner, cfg).dataloader
             ev = evaluator if isinstance(evaluator, Evaluator) and \
                 len(split_cfgs) == 1 else runner.build_evaluator(
                     copy.deepcopy(evaluator))
@@ -60,7 +66,7 @@ class _SplitEvaluation:
         runner = loop.runner
         model = runner.model
         previous = unwrap_model(model).classnames
-        previous_template = unwrap_model(model)._dataset_template
+        previous_template = unwrap_model(model).dataset_template
         metrics: dict = {}
         for name, loader in self.dataloaders.items():
             set_model_classes(model, loader.dataset)

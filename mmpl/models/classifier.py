@@ -314,6 +314,11 @@ class PromptCLIPClassifier(BaseClassifier):
         self._dataset_template = template
 
     @property
+    def dataset_template(self) -> Optional[str]:
+        """The template given with the class names (:meth:`set_classes`)."""
+        return self._dataset_template
+
+    @property
     def anchor_template(self) -> str:
         return self.template or self._dataset_template or DEFAULT_TEMPLATE
 
