@@ -182,7 +182,7 @@ def test_promptsrc_teacher_features_equal_official(name, inputs):
     official ``fixed_embeddings``; CLIP's zero-shot rule differs by up to
     4e-3 here); and the frozen image features of the image term."""
     model, case = build_case(name, inputs)
-    from mmpl.losses.anchors import PROMPTSRC_IMAGENET_TEMPLATES
+    from mmpl.models.class_set import PROMPTSRC_IMAGENET_TEMPLATES
     assert list(PROMPTSRC_IMAGENET_TEMPLATES) == case['templates']
     anchors = model.class_anchors()
     assert rel(anchors, case['fixed_embeddings_normalised']) < TOL['features']

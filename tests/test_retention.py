@@ -11,8 +11,8 @@ import torch
 
 from mmpl.losses import (ImageRetentionLoss, LogitRetentionLoss,
                          TextRetentionLoss)
-from mmpl.losses.anchors import TEMPLATE_ENSEMBLES
 from mmpl.models import cosine_logits
+from mmpl.models.class_set import TEMPLATE_ENSEMBLES
 from mmpl.prompts import FrozenImageFeatures
 from mmpl.structures import PromptCLIPOutputs
 from mmpl.utils.errors import ConfigError

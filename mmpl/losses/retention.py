@@ -21,8 +21,8 @@ terms, weights and KL direction as in its code:
   and p = softmax(logits) [1], summed and divided by B*C.
 
 The anchors ``t0`` come from one template or an ensemble
-(:mod:`.anchors`, the classifier's ``anchor_templates``). Gaussian prompt
-aggregation over epochs is
+(:mod:`mmpl.models.class_set`, the classifier's ``anchor_templates``).
+Gaussian prompt aggregation over epochs is
 :class:`~mmpl.engine.hooks.GaussianPromptAggregationHook`.
 The DGPrompt paper (Neural Networks 2025) says only that "a retention
 module restrains prompt tuning"; that it is PromptSRC's three terms with

@@ -39,11 +39,7 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from torch import Tensor, nn
 
-from ..clip import (CLIP_MEAN, CLIP_STD, DEFAULT_TEMPLATE, ClassTokens,
-                    FrozenCLIP, build_class_tokens, class_prompt_texts,
-                    readable_classname)
-from ..losses.anchors import (ANCHOR_AVERAGES, ensemble_anchors,
-                              ensemble_texts, resolve_templates)
+from ..clip import CLIP_MEAN, CLIP_STD, DEFAULT_TEMPLATE, FrozenCLIP
 from ..losses.base import BaseExtraLoss
 from ..prompts.base import BaseFeatureTuner, BaseTextPrompt, BaseVisualPrompt
 # PromptCLIPOutputs / cosine_logits are re-exported (public import paths).
@@ -52,6 +48,7 @@ from ..structures import (FrozenImageFeatures, Needs,  # noqa: F401
 from ..utils.checks import check_choice
 from ..utils.errors import CheckpointError, ConfigError
 from ..version import __version__
+from .class_set import ANCHOR_AVERAGES, ClassSet, resolve_templates
 
 #: class sets (and their cached text features) kept: train, base, new, + one
 _CACHE_SIZE = 4
@@ -64,15 +61,6 @@ def _remember(cache: dict, key, value):
     while len(cache) > _CACHE_SIZE:
         cache.pop(next(iter(cache)))
     return value
-
-
-class _ClassSet:
-    """Frozen data of one class set: token layout and (lazily) anchors."""
-
-    def __init__(self, tokens: ClassTokens, anchor_texts: List[str]):
-        self.tokens = tokens
-        self.anchor_texts = anchor_texts
-        self.anchors: Optional[Tensor] = None  # (C, D)
 
 
 def _plain_cfg(cfg):
@@ -185,7 +173,7 @@ class PromptCLIPClassifier(BaseClassifier):
 
         self._classnames: Optional[Tuple[str, ...]] = None
         self._dataset_template: Optional[str] = None
-        self._class_sets: 'OrderedDict[tuple, _ClassSet]' = OrderedDict()
+        self._class_sets: 'OrderedDict[tuple, ClassSet]' = OrderedDict()
         # class key -> (text features, prompts), valid during one evaluation
         self._eval_text_cache: Dict[tuple, Tuple[Tensor, TextPrompts]] = {}
         if classnames is not None:
@@ -325,7 +313,7 @@ class PromptCLIPClassifier(BaseClassifier):
     def _class_key(self) -> tuple:
         return (self._classnames, self.anchor_template, self.clip.device)
 
-    def _current_class_set(self) -> _ClassSet:
+    def _current_class_set(self) -> ClassSet:
         if self._classnames is None:
             raise ConfigError(
                 'PromptCLIPClassifier has no class names: they are set from '
@@ -335,34 +323,17 @@ class PromptCLIPClassifier(BaseClassifier):
         key = self._class_key()
         class_set = self._class_sets.get(key)
         if class_set is None:
-            tokens = build_class_tokens(self.clip, self._classnames,
-                                        self.text_prompt.n_ctx,
-                                        self.text_prompt.context_phrase)
-            if self._anchor_ensemble is None:
-                texts = class_prompt_texts(self.anchor_template,
-                                           self._classnames)
-            else:  # T*C texts, template-major
-                texts = ensemble_texts(self._anchor_ensemble, [
-                    readable_classname(n) for n in self._classnames])
-            class_set = _remember(self._class_sets, key,
-                                  _ClassSet(tokens, texts))
+            class_set = _remember(self._class_sets, key, ClassSet.build(
+                self.clip, self._classnames, self.text_prompt.n_ctx,
+                self.text_prompt.context_phrase, self.anchor_template,
+                self._anchor_ensemble))
         return class_set
 
     def class_anchors(self) -> Tensor:
         """(C, D) frozen text features of the hand-crafted template (or the
         unit mean over ``anchor_templates``), computed once per class set."""
-        class_set = self._current_class_set()
-        if class_set.anchors is None:
-            with torch.no_grad():
-                ids = self.clip.tokenize(class_set.anchor_texts)
-                anchors = self.clip.encode_token_ids(
-                    ids, chunk_size=self.text_chunk_size).float()
-            if self._anchor_ensemble is not None:
-                anchors = ensemble_anchors(anchors,
-                                           len(self._anchor_ensemble),
-                                           self.anchor_average)
-            class_set.anchors = anchors
-        return class_set.anchors
+        return self._current_class_set().encode_anchors(
+            self.clip, self.anchor_average, self.text_chunk_size)
 
     # ---------------------------------------------------------------- forward
     def clear_text_cache(self) -> None:
@@ -399,7 +370,7 @@ class PromptCLIPClassifier(BaseClassifier):
             prompts.embeddings, prompts.eot_index, prompts.shared_prefix,
             prompts.deep_prompts, chunk_size=self.text_chunk_size).float()
 
-    def _text_features(self, class_set: _ClassSet,
+    def _text_features(self, class_set: ClassSet,
                        frozen: Optional[FrozenImageFeatures],
                        anchors: Optional[Tensor]
                        ) -> Tuple[Tensor, TextPrompts]:
@@ -417,7 +388,7 @@ class PromptCLIPClassifier(BaseClassifier):
             _remember(self._eval_text_cache, key, (g, prompts))
         return g, prompts
 
-    def _staged_features(self, images: Tensor, class_set: _ClassSet,
+    def _staged_features(self, images: Tensor, class_set: ClassSet,
                          frozen: Optional[FrozenImageFeatures],
                          anchors: Optional[Tensor]) -> tuple:
         """Stages 3-6: text prompts and features, visual prompts, the image

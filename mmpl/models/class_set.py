@@ -1,4 +1,11 @@
-"""Class anchors from an ensemble of hand-crafted templates.
+"""The frozen data of a class set: its class prompts' token layout and its
+class anchors ``t0``, the frozen CLIP's text features of hand-crafted
+prompts, from one template or an ensemble of templates.
+
+The classifier keeps one :class:`ClassSet` per set of class names (train,
+base, new ...); the template comes from the dataset
+(``metainfo['template']``, :mod:`mmpl.datasets.templates`) or the
+classifier's ``template``.
 
 PromptSRC (Khattak et al., ICCV 2023) regularises the prompted text
 features towards the frozen CLIP's features of *many* hand-crafted prompts,
@@ -15,12 +22,15 @@ normalises the mean of the *unnormalised* template features
 templates the DGPrompt paper used is not known to the project (reading:
 PromptSRC's).
 """
-from typing import Callable, List, Sequence, Union
+from typing import Callable, List, Optional, Sequence, Union
 
 import open_clip
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..clip import (ClassTokens, build_class_tokens, class_prompt_texts,
+                    readable_classname)
 from ..utils.errors import ConfigError
 
 #: the official PromptSRC code's 60 templates (a subset of OpenAI's 80, in
@@ -108,3 +118,56 @@ def ensemble_anchors(features: Tensor, num_templates: int,
         f = F.normalize(f, dim=-1)
     f = f.view(num_templates, -1, f.shape[-1]).mean(0)
     return F.normalize(f, dim=-1)
+
+
+class ClassSet:
+    """Frozen data of one class set: the token layout of its class prompts
+    and the texts of its anchors (the anchors themselves are encoded on
+    first use, :meth:`encode_anchors`).
+
+    Args:
+        tokens: the class prompts' token layout
+            (:func:`~mmpl.clip.build_class_tokens`).
+        anchor_texts: C hand-crafted prompts, or T*C for an ensemble of T
+            templates (template-major).
+        num_templates: T for an ensemble, None for one template.
+    """
+
+    def __init__(self, tokens: ClassTokens, anchor_texts: List[str],
+                 num_templates: Optional[int] = None):
+        self.tokens = tokens
+        self.anchor_texts = anchor_texts
+        self.num_templates = num_templates
+        self.anchors: Optional[Tensor] = None  # (C, D)
+
+    @classmethod
+    def build(cls, clip, classnames: Sequence[str], n_ctx: int,
+              context_phrase: Optional[str], template: str,
+              ensemble: Optional[Sequence[Callable[[str], str]]] = None
+              ) -> 'ClassSet':
+        """The class set of ``classnames`` for a text prompt module with
+        ``n_ctx`` context slots and its ``context_phrase``; anchors of
+        ``template``, or of the templates of ``ensemble``
+        (:func:`resolve_templates`) when given."""
+        tokens = build_class_tokens(clip, classnames, n_ctx, context_phrase)
+        if ensemble is None:
+            return cls(tokens, class_prompt_texts(template, classnames))
+        texts = ensemble_texts(ensemble, [readable_classname(n)
+                                          for n in classnames])
+        return cls(tokens, texts, len(ensemble))
+
+    def encode_anchors(self, clip, average: str = 'normalised',
+                       chunk_size: Optional[int] = None) -> Tensor:
+        """(C, D) anchors: the frozen text features of the anchor texts
+        (of an ensemble: their unit mean over the templates, ``average``
+        as :func:`ensemble_anchors`), encoded once and kept."""
+        if self.anchors is None:
+            with torch.no_grad():
+                ids = clip.tokenize(self.anchor_texts)
+                anchors = clip.encode_token_ids(
+                    ids, chunk_size=chunk_size).float()
+            if self.num_templates is not None:
+                anchors = ensemble_anchors(anchors, self.num_templates,
+                                           average)
+            self.anchors = anchors
+        return self.anchors
