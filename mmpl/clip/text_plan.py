@@ -40,6 +40,7 @@ says how much work it is (``tokens``, ``block_calls`` ..): what the
 observers of :class:`~mmpl.clip.FrozenCLIP`'s text encoder receive.
 """
 from dataclasses import dataclass
+from functools import cached_property
 from typing import List, Optional, Sequence, Tuple
 
 import torch
@@ -159,17 +160,21 @@ class TextEncodingPlan:
         return sum(len(run.parts) + bool(run.prefix_images)
                    for run in self.runs)
 
-    def in_input_order(self, x: Tensor) -> Tensor:
-        """(N, ...) rows in the order of the runs' parts -> input order."""
+    @cached_property
+    def _inverse(self) -> Optional[Tensor]:
+        """(N,) the row of each input sequence in the runs' parts, or None
+        when they are in input order (one part of all N)."""
         parts = [part for run in self.runs for part in run.parts]
         if len(parts) == 1 and parts[0].index is None:
-            return x
-        order = torch.cat([
-            torch.arange(p.sequences, device=x.device) if p.index is None
-            else p.index for p in parts])
+            return None
+        order = torch.cat([part.index for part in parts])
         inverse = torch.empty_like(order)
         inverse[order] = torch.arange(order.numel(), device=order.device)
-        return x[inverse]
+        return inverse
+
+    def in_input_order(self, x: Tensor) -> Tensor:
+        """(N, ...) rows in the order of the runs' parts -> input order."""
+        return x if self._inverse is None else x[self._inverse]
 
 
 # ------------------------------------------------------------------ planning
