@@ -4,7 +4,6 @@ weights, QuickGELU, one-line errors).
 
 Fast and offline: random weights, the tiny architecture everywhere except one
 ViT-B-16 parity test (real widths)."""
-import contextlib
 import json
 
 import open_clip
@@ -67,22 +66,6 @@ def vitb16():
 
 def _rand(*shape, seed=0):
     return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
-
-
-@contextlib.contextmanager
-def _recording(obj, name, calls):
-    """Record the first argument of every ``obj.name(...)`` call."""
-    method = getattr(obj, name)
-
-    def recorded(x, *args, **kwargs):
-        calls.append(x)
-        return method(x, *args, **kwargs)
-
-    setattr(obj, name, recorded)
-    try:
-        yield calls
-    finally:
-        delattr(obj, name)
 
 
 def _reference_text(clip, x, eot_index, deep=None):
@@ -214,8 +197,8 @@ def test_length_groups_each_cut_after_their_longest_eot(tiny_clip,
     or in merged groups padded to their longest member (a large ``waste``:
     one group), each cut after its last EOT; the result is the full-length
     result, in the input order (exact under the causal mask)."""
-    from mmpl.clip import towers
-    monkeypatch.setattr(towers, 'GROUP_PAD_WASTE', waste)
+    from mmpl.clip import text_plan
+    monkeypatch.setattr(text_plan, 'GROUP_PAD_WASTE', waste)
     ids = tiny_clip.tokenize(TEXTS)
     eot = tiny_clip.eot_index(ids)
     assert len(set(eot.tolist())) > 1
@@ -237,7 +220,7 @@ def test_length_groups_each_cut_after_their_longest_eot(tiny_clip,
 
 
 def test_neighbouring_length_groups_merge_within_the_padding_budget():
-    from mmpl.clip.towers import merged_group_sizes
+    from mmpl.clip.text_plan import merged_group_sizes
 
     # 2 x 5 + 1 x 6 exact tokens = 16; merged 3 x 6 = 18 <= 1.25 x 16
     assert merged_group_sizes([4, 5], [2, 1], 0.25) == [3]
@@ -279,17 +262,18 @@ def test_shared_prefix_equals_full_sequences(deep_clip, deep_kind,
     elif deep_kind == 'per_group':
         deep = [_rand(groups, 3, clip.text_width, seed=42),
                 _rand(groups, 2, clip.text_width, seed=43)]
-    prefixes, packed = [], []
-    with _recording(clip.text, 'prefix_keys_values', prefixes), \
-            _recording(clip.text, 'start_class_prompts', packed):
+    plans = []
+    with clip.observe_text(plans.append):
         shared = clip.encode_class_prompts(prompts, eot, prefix, deep,
                                            chunk_size)
     # the prefix ran once: packed with the class rows (no chunks), or its
     # keys and values first (chunks)
-    ran = [x.shape[:2] for x in packed] if chunk_size is None else [
-        x.shape[:2] for x in prefixes]
-    assert ran == [(groups, prefix if chunk_size else len(PREFIX_NAMES))]
-    assert not (prefixes if chunk_size is None else packed)
+    [plan] = plans
+    ran = [(run.prefix_images, run.prefix, len(run.parts))
+           for run in plan.runs if run.prefix_images]
+    assert ran == [(groups, prefix, 0 if chunk_size else
+                    len(set(eot.tolist())))]
+    assert plan.runs[0].packed == (chunk_size is None)
     grad_shared, = torch.autograd.grad(shared.square().sum(), ctx)
     flat_deep = None if deep is None else [
         p if p.dim() == 2 else p.repeat_interleave(len(PREFIX_NAMES), 0)
@@ -310,8 +294,9 @@ def test_shared_prefix_equals_full_sequences(deep_clip, deep_kind,
 def test_shared_prefix_falls_back_when_it_cannot_apply(deep_clip):
     clip, prefix = deep_clip, 4
     _, prompts, eot = _class_prompts(clip, 1, prefix, 44)
-    prefixes = []
-    with _recording(clip.text, 'prefix_keys_values', prefixes):
+    from mmpl.clip.text_plan import shares_prefix
+    plans = []
+    with clip.observe_text(plans.append):
         # deep prompts reaching past the prefix
         long_deep = [_rand(prefix, clip.text_width, seed=45)]
         torch.testing.assert_close(
@@ -320,8 +305,8 @@ def test_shared_prefix_falls_back_when_it_cannot_apply(deep_clip):
         # an EOT inside the prefix
         short = eot.clone()
         short[0] = prefix - 1
-        assert not clip.text.can_share_prefix(short, prefix, [])
-    assert prefixes == []
+        assert not shares_prefix(clip.text, short, prefix, [])
+    assert [plan.prefix_tokens for plan in plans] == [0, 0]
 
 
 # -------------------------------------------------------- deep text prompts

@@ -59,7 +59,7 @@ def test_deep_prompts_at_their_positions_up_to_depth(deep_arch, prompt,
                                  eot_index.repeat(groups),
                                  deep_prompts).view(groups, classes, -1)
 
-    monkeypatch.setattr(text, 'encode_class_prompts', whole)
+    monkeypatch.setattr(clf.clip, 'encode_class_prompts', whole)
     model, m = clf.clip.model, 2
     text_in, text_out, h1 = record_blocks(model.transformer.resblocks)
     vis_in, vis_out, h2 = record_blocks(model.visual.transformer.resblocks)

@@ -234,3 +234,56 @@ def test_importing_mmpl_registers_no_toy_architecture():
     proc = subprocess.run([sys.executable, '-c', code], capture_output=True,
                           text=True, cwd=ROOT, check=True)
     assert proc.stdout.strip().splitlines()[-1] == '[]'
+
+
+def _module_imports(path: str, package: str, modules: set):
+    """The modules of ``modules`` that the module at ``path`` imports
+    anywhere (function-level imports included); ``package`` is its dotted
+    package, for relative imports. ``from a import b`` is module ``a.b``
+    when that is one, else ``a``."""
+    for node in ast.walk(ast.parse(open(path).read())):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ''
+            if node.level:
+                parts = package.split('.')
+                base = '.'.join(parts[:len(parts) - node.level + 1] +
+                                ([node.module] if node.module else []))
+            names = [f'{base}.{alias.name}' for alias in node.names]
+        else:
+            continue
+        for name in names:
+            while name and name not in modules:
+                name = name.rpartition('.')[0]
+            if name:
+                yield name
+
+
+def test_no_import_cycle_inside_mmpl():
+    """No module of mmpl imports, directly or through others, a module that
+    imports it back (function-level imports count: they only hide a
+    cycle)."""
+    files = {}
+    for path, package in _python_files(PACKAGE):
+        name = osp.basename(path)[:-3]
+        files[package if name == '__init__' else f'{package}.{name}'] = (
+            path, package)
+    graph = {module: set(_module_imports(path, package, set(files))) -
+             {module} for module, (path, package) in files.items()}
+    cycles, done = [], set()
+
+    def visit(module, chain):
+        if module in chain:
+            cycles.append(chain[chain.index(module):] + [module])
+            return
+        if module in done:
+            return
+        for imported in sorted(graph[module]):
+            visit(imported, chain + [module])
+        done.add(module)
+
+    for module in sorted(graph):
+        visit(module, [])
+    assert graph['mmpl.clip.adapter'] >= {'mmpl.clip.towers'}  # resolved
+    assert not cycles, [' -> '.join(c) for c in cycles]

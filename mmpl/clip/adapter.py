@@ -2,11 +2,14 @@
 internals.
 
 :class:`FrozenCLIP` builds the open_clip model, freezes it and exposes its
-widths and the public encoders; the encoders themselves are the two towers
-of :mod:`.towers` (embed -> one block loop -> head, deep prompts as
-per-block hooks, the shared-prefix attention as a second block function):
+widths and the public encoders over the two towers of :mod:`.towers`
+(embed -> one block loop -> head):
 
-* ``encode_text`` / ``encode_class_prompts`` -> :class:`~.towers.TextTower`
+* ``encode_text`` / ``encode_class_prompts`` / ``start_class_prompts``:
+  a :class:`~.text_plan.TextEncodingPlan` (decided by ``text_planner``,
+  :func:`~.text_plan.plan_text_encoding`) run on the
+  :class:`~.towers.TextTower`; every plan is reported to the
+  ``text_observers``;
 * ``encode_image`` -> :class:`~.towers.VisionTower` (ViT towers; other
   image towers encode prompt-free images through open_clip)
 
@@ -16,9 +19,10 @@ appears in ``parameters()`` or ``state_dict()`` (checkpoints stay small), and
 still follows ``.to()``/``.cuda()``/``.half()`` through ``_apply``.
 Features leave the towers in the CLIP's dtype.
 """
+import contextlib
 import json
 from functools import lru_cache
-from typing import Optional, Sequence, Tuple, Union
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import open_clip
 import torch
@@ -26,7 +30,12 @@ from torch import Tensor, nn
 
 from .builder import build_open_clip, resolve_arch
 from .errors import CLIPBuildError
-from .towers import PromptTokens, TextTower, VisionTower
+from .text_plan import (ClassPromptSteps, TextEncodingPlan, encode_with_plan,
+                        plan_text_encoding)
+from .towers import PromptTokens, TextTower, VisionTower, expand_prompts
+
+#: ``observer(plan)``: told of every text encoding before it runs
+TextObserver = Callable[[TextEncodingPlan], None]
 
 
 def shared_tokenizer(arch: str):
@@ -61,11 +70,16 @@ class FrozenCLIP(nn.Module):
         text: the :class:`~mmpl.clip.towers.TextTower`.
         visual: the :class:`~mmpl.clip.towers.VisionTower`, or None when the
             image tower is not a ViT with token slots.
-        cut_after_eot: always True (class tokens are cut after the last
-            EOT); kept as the flag :func:`~mmpl.clip.build_class_tokens`
-            reads.
+        text_planner: decides how each batch of text sequences is encoded,
+            called with the arguments of
+            :func:`~mmpl.clip.text_plan.plan_text_encoding` (the default);
+            another planner changes only how the work is split (the speed
+            benchmark's reference formulation runs whole 77-token
+            sequences).
+        text_observers: callables told of every
+            :class:`~mmpl.clip.text_plan.TextEncodingPlan` before it runs
+            (:meth:`observe_text`; the speed benchmark counts work so).
     """
-    cut_after_eot = True
 
     def __init__(self,
                  arch: str = 'ViT-B-16',
@@ -84,6 +98,9 @@ class FrozenCLIP(nn.Module):
         self.visual = (VisionTower(model.visual)
                        if VisionTower.supports(model.visual) else None)
         self.tokenizer = shared_tokenizer(arch)
+        self.text_planner: Callable[..., TextEncodingPlan] = \
+            plan_text_encoding
+        self.text_observers: List[TextObserver] = []
 
     # --------------------------------------------------------- module plumbing
     def _apply(self, fn, recurse=True):
@@ -155,15 +172,130 @@ class FrozenCLIP(nn.Module):
         frozen weights)."""
         return self.text.embed_tokens(token_ids)
 
-    def encode_text(self, *args, **kwargs) -> Tensor:
-        """(N, L, Dt) prompt embeddings, (N,) EOT positions -> (N, D):
-        :meth:`~mmpl.clip.towers.TextTower.encode`."""
-        return self.text.encode(*args, **kwargs)
+    @contextlib.contextmanager
+    def observe_text(self, observer: TextObserver) -> Iterator[None]:
+        """Tell ``observer(plan)`` of every text encoding while the context
+        is open."""
+        self.text_observers.append(observer)
+        try:
+            yield
+        finally:
+            self.text_observers.remove(observer)
 
-    def encode_class_prompts(self, *args, **kwargs) -> Tensor:
-        """(G, C, L, Dt) class prompts of G images -> (G, C, D):
-        :meth:`~mmpl.clip.towers.TextTower.encode_class_prompts`."""
-        return self.text.encode_class_prompts(*args, **kwargs)
+    def _plan_text(self, eot_index: Tensor, classes: int, length: int,
+                   shared_prefix: int = 0,
+                   deep_prompts: Sequence[PromptTokens] = (),
+                   chunk_size: Optional[int] = None,
+                   stepwise: bool = False) -> TextEncodingPlan:
+        """The plan of N = G*C sequences ((N,) ``eot_index``), reported to
+        the observers."""
+        plan = self.text_planner(
+            self.text, eot_index, classes=classes,
+            shared_prefix=shared_prefix,
+            deep_lengths=[p.shape[-2] for p in deep_prompts],
+            chunk_size=chunk_size, length=length, stepwise=stepwise)
+        for observer in self.text_observers:
+            observer(plan)
+        return plan
+
+    def _checked_deep_prompts(self,
+                              deep_prompts: Optional[Sequence[PromptTokens]],
+                              n: int) -> List[PromptTokens]:
+        """Deep text prompts as a list: fewer than the tower's layers, each
+        (M, Dt) or (n, M, Dt)."""
+        deep = list(deep_prompts or [])
+        if len(deep) >= self.text_layers:
+            raise ValueError(f'{len(deep)} deep text prompt layers for a '
+                             f'{self.text_layers}-layer text encoder')
+        for p in deep:
+            expand_prompts(p, n)  # checks the count
+        return deep
+
+    def encode_text(self,
+                    prompt_embeds: Tensor,
+                    eot_index: Tensor,
+                    deep_prompts: Optional[Sequence[PromptTokens]] = None,
+                    chunk_size: Optional[int] = None) -> Tensor:
+        """Encode N text sequences, each cut after its EOT (exact under the
+        causal mask), in length groups.
+
+        Args:
+            prompt_embeds: (N, L, Dt) token embeddings with the shallow
+                prompts in place (no positional embedding).
+            eot_index: (N,) position of each sequence's EOT token.
+            deep_prompts: per layer 1 .. J-1, (M, Dt) or (N, M, Dt); they
+                replace positions 1 .. M before that block.
+            chunk_size: at most this many sequences per block call (memory).
+
+        Returns:
+            (N, D) text features (not normalised), in the CLIP's dtype.
+        """
+        n, length = prompt_embeds.shape[:2]
+        deep = self._checked_deep_prompts(deep_prompts, n)
+        plan = self._plan_text(eot_index, 1, length, deep_prompts=deep,
+                               chunk_size=chunk_size)
+        return encode_with_plan(self.text, plan, prompt_embeds, deep)
+
+    def encode_class_prompts(
+            self,
+            prompt_embeds: Tensor,
+            eot_index: Tensor,
+            shared_prefix: int = 0,
+            deep_prompts: Optional[Sequence[PromptTokens]] = None,
+            chunk_size: Optional[int] = None) -> Tensor:
+        """Encode the class prompts of G images (or G = 1 for all images).
+
+        When the first ``shared_prefix`` = P positions are the same for every
+        class of an image (``[SOS] ctx``), they run once per image and each
+        class sequence runs only its positions P .. EOT, attending to the
+        prefix (:mod:`~mmpl.clip.text_plan`; exact under the causal mask).
+
+        Args:
+            prompt_embeds: (G, C, L, Dt) prompt embeddings; with
+                ``shared_prefix`` the prefix is read from class 0.
+            eot_index: (C,) EOT position of each class prompt.
+            shared_prefix: P, or 0 when the classes share no prefix.
+            deep_prompts: per layer 1 .. J-1, (M, Dt) or (G, M, Dt).
+            chunk_size: at most this many class sequences per block call.
+
+        Returns:
+            (G, C, D) text features (not normalised).
+        """
+        groups, classes, length = prompt_embeds.shape[:3]
+        deep = self._checked_deep_prompts(deep_prompts, groups)
+        plan = self._plan_text(eot_index.repeat(groups), classes, length,
+                               shared_prefix, deep, chunk_size)
+        return encode_with_plan(self.text, plan, prompt_embeds.flatten(0, 1),
+                                deep).view(groups, classes, -1)
+
+    def start_class_prompts(self,
+                            prompt_embeds: Tensor,
+                            eot_index: Tensor,
+                            shared_prefix: int = 0,
+                            chunk_size: Optional[int] = None
+                            ) -> ClassPromptSteps:
+        """The class prompts of G images, to be advanced one block at a
+        time by the caller (interleaved towers: DGPrompt), planned as
+        :meth:`encode_class_prompts` with one run.
+
+        Args:
+            prompt_embeds: (G, C, L, Dt) prompt embeddings (layer-0 prompts
+                in place).
+            eot_index: (C,) EOT positions.
+            shared_prefix: P, or 0; the caller's deep prompts stay inside
+                it.
+            chunk_size: at most this many class sequences per block call.
+
+        Returns:
+            a :class:`~mmpl.clip.text_plan.ClassPromptSteps`: ``step(i,
+            prompts)``, ``eot_states()`` (G, C, Dt), ``features()``
+            (G, C, D).
+        """
+        groups, classes, length = prompt_embeds.shape[:3]
+        plan = self._plan_text(eot_index.repeat(groups), classes, length,
+                               shared_prefix, chunk_size=chunk_size,
+                               stepwise=True)
+        return ClassPromptSteps(self.text, plan, prompt_embeds)
 
     def encode_token_ids(self, token_ids: Tensor,
                          chunk_size: Optional[int] = None) -> Tensor:

@@ -9,8 +9,7 @@ phrase's first ``M`` tokens are the learnable slots and its remaining tokens
 stay frozen (MaPLe, M=2, 'a photo of a' -> ``[SOS] c1 c2 of a <name> .
 [EOT]``). Without a phrase the slots are placeholders (``X``).
 Sequences are cut after the last EOT of the class set (exact under the
-causal mask), so prompt modules never build 77-token tensors (unless
-``clip.cut_after_eot`` is off: the benchmark's reference formulation).
+causal mask), so prompt modules never build 77-token tensors.
 """
 import string
 from dataclasses import dataclass
@@ -111,8 +110,7 @@ def build_class_tokens(clip, classnames: Sequence[str], n_ctx: int,
                       if e >= token_ids.shape[1] - 1]
         raise ConfigError(f'class prompts longer than the text context '
                           f'({token_ids.shape[1]} tokens): {long_names[:3]}')
-    if clip.cut_after_eot:
-        token_ids = token_ids[:, :int(eot_index.max()) + 1]
+    token_ids = token_ids[:, :int(eot_index.max()) + 1]
     name_ids = clip.tokenize(names)
     name_lengths = clip.eot_index(name_ids) - 1  # minus SOS
     return ClassTokens(

@@ -17,7 +17,7 @@ length group of class sequences at once: their rows packed into one
 (not one per length group, whose few rows run far below the machine's
 matmul throughput), and only the attention runs per group.
 """
-from typing import NamedTuple, Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -124,23 +124,8 @@ def block_after_prefix(block: nn.Module, x: Tensor, prefix_k: Tensor,
     return _after_attention(block, x, out)
 
 
-class LengthGroup(NamedTuple):
-    """N class sequences of S positions after the prefix (EOT last), in
-    the packed rows of :func:`packed_block_after_prefix`."""
-    sequences: int  # N
-    length: int  # S
-    image: Tensor  # (N,) the prefix (image) each sequence attends to
-    repeats: Optional[int]  # :func:`sequence_repeats` of ``image``
-    mask: Tensor  # (S, P+S) :func:`causal_mask_after_prefix`
-
-    @property
-    def rows(self) -> int:
-        """N*S: its rows in the packed matrix."""
-        return self.sequences * self.length
-
-
 def packed_block_after_prefix(block: nn.Module, x: Tensor, groups: int,
-                              prefix: int, parts: Sequence[LengthGroup],
+                              prefix: int, parts: Sequence,
                               keep_prefix: bool = True) -> Tensor:
     """The block on packed rows: G prefixes of P positions (causal), then
     length groups of class sequences that attend to their image's prefix
@@ -152,7 +137,11 @@ def packed_block_after_prefix(block: nn.Module, x: Tensor, groups: int,
         x: (T, D) block input rows: the G*P prefix rows (image-major), then
             each part's N*S rows (sequence-major), T = G*P + sum N*S.
         groups, prefix: G, P.
-        parts: the length groups, in the order of their rows.
+        parts: the length groups, in the order of their rows: each with
+            ``sequences`` N, ``length`` S, ``rows`` N*S, ``image`` (N,) the
+            prefix of each sequence, ``repeats`` (:func:`sequence_repeats`
+            of ``image``) and ``mask`` (S, P+S)
+            (:class:`~mmpl.clip.text_plan.TextPart`).
         keep_prefix: also compute the prefix rows' output (False at the
             last block: nothing reads it).
 

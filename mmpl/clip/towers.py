@@ -9,9 +9,9 @@ Each tower has open_clip's phases (``_embeds`` -> ``transformer`` ->
   stop-1``, the tower's only loop over blocks. ``before_block(i, x) -> x``
   edits the hidden states before block ``i`` (deep prompts,
   :func:`text_deep_prompts` / :func:`visual_deep_prompts`); ``block_fn(i, x)
-  -> x`` replaces the block call (the shared-prefix attention of
-  :mod:`.prefix_attention`). Gradient checkpointing is decided here, once.
-  ``run(x, i, i + 1)`` steps one block, so two towers can be advanced
+  -> x`` replaces the block call (the packed rows and the shared-prefix
+  attention of :mod:`.text_plan`). Gradient checkpointing is decided here,
+  once. ``run(x, i, i + 1)`` steps one block, so two towers can be advanced
   block by block, interleaved (DGPrompt's mutual guidance);
 * ``head``: pooling and projection (text: the EOT token; image: the class
   token, prompt tokens dropped first).
@@ -26,17 +26,16 @@ Prompt slots (the MaPLe insertion rule):
   prompts for layer ``i > 0`` replace the last ``Mv`` tokens before block
   ``i``. Prompt tokens are dropped before pooling.
 
-Text sequences are grouped by EOT position and each group is cut after its
-EOT: the causal mask means later tokens never reach the EOT feature, so the
-result is identical. Class prompts that share a prefix (``[SOS] ctx``) run it
-once per image (:meth:`TextTower.encode_class_prompts`).
+How a batch of text sequences is split over these phases (length groups cut
+after their EOT, a shared prefix run once, packed rows, chunks) is decided
+by :mod:`.text_plan`, not here.
 
 Towers hold references to the open_clip modules; they are plain objects, not
 ``nn.Module`` children, so that whoever owns the model decides what is
 trainable and what is saved (:class:`~mmpl.clip.FrozenCLIP`: nothing).
 Hidden states stay in the tower's dtype (the CLIP's weights).
 """
-from typing import Callable, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -44,10 +43,7 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from .errors import CLIPBuildError
-from .prefix_attention import (block_after_prefix, block_batch_first,
-                               causal_mask_after_prefix, prefix_keys_values,
-                               prefix_per_sequence, sequence_repeats,
-                               supports_prefix_sharing)
+from .prefix_attention import block_batch_first, supports_prefix_sharing
 
 # (M, D) shared by all sequences, or (N, M, D) one per sequence.
 PromptTokens = Tensor
@@ -159,7 +155,8 @@ class _BlockLoop:
             return self.blocks[i](x)
         return self.blocks[i](x, attn_mask=attn_mask)
 
-    def _block(self, i: int, x: Tensor) -> Tensor:
+    def block(self, i: int, x: Tensor) -> Tensor:
+        """Block ``i`` on its (N, L, D) input -> (N, L, D)."""
         return self._forward_block(i, x)
 
     def run(self,
@@ -175,14 +172,14 @@ class _BlockLoop:
                 rows of a ``block_fn`` that takes them).
             start, stop: the block range [0, all blocks).
             before_block: ``(i, x) -> x`` applied before block ``i``.
-            block_fn: ``(i, x) -> x`` instead of the block's own forward.
+            block_fn: ``(i, x) -> x`` instead of :meth:`block`.
 
         Returns:
             (N, L', D) output of block ``stop - 1`` (L' = L unless a hook
             changes the length).
         """
         stop = self.layers if stop is None else stop
-        block_fn = block_fn or self._block
+        block_fn = block_fn or self.block
         recompute = self.grad_checkpointing and torch.is_grad_enabled()
         for i in range(start, stop):
             if before_block is not None:
@@ -194,42 +191,9 @@ class _BlockLoop:
         return x
 
 
-#: neighbouring EOT-length groups are encoded together (padded to the
-#: longest) while the padded tokens stay within this fraction of the exact
-#: tokens: fewer, larger block calls for a little padding (exact either
-#: way: the causal mask). 0 keeps one group per EOT position. Used by
-#: :meth:`TextTower.encode` and the chunked shared-prefix path; class
-#: prompts with a shared prefix and no chunks are packed instead
-#: (:class:`~.class_prompt_steps.SharedPrefixSteps`: no padding). 0.25
-#: merged the 7 groups of 50 ImageNet names: a CoOp training step
-#: (ViT-B/16, B=4, fp32, 2 CPU threads) 3.12 -> 2.74 s, best of 4 in one
-#: process, 2026-12-01, before the packing.
-GROUP_PAD_WASTE = 0.25
-
-
-def merged_group_sizes(eots: Sequence[int], counts: Sequence[int],
-                       waste: float) -> List[int]:
-    """Sizes of the groups of sequences encoded together: the runs of
-    ``counts`` sequences per ascending EOT position ``eots``, merged while
-    (sequences x longest length) <= (1 + ``waste``) x the exact tokens."""
-    sizes: List[int] = []
-    size = tokens = 0
-    for eot, count in zip(eots, counts):
-        length = eot + 1
-        if size and (size + count) * length <= (1 + waste) * (
-                tokens + count * length):
-            size, tokens = size + count, tokens + count * length
-            continue
-        if size:
-            sizes.append(size)
-        size, tokens = count, count * length
-    sizes.append(size)
-    return sizes
-
-
 class TextTower(_BlockLoop):
     """The text tower of ``open_clip.CLIP``, or of ``CustomTextCLIP`` with an
-    open_clip ``TextTransformer``.
+    open_clip ``TextTransformer``: embed -> run -> head.
 
     Args:
         model: the open_clip model.
@@ -261,11 +225,9 @@ class TextTower(_BlockLoop):
                                     getattr(owner, 'eos_id', None))
         #: causal mask: tokens after a sequence's EOT never reach its feature
         self.causal = getattr(owner, 'attn_mask', None) is not None
-        #: the shared-prefix block function applies to every block
-        self.prefix_sharing = self.causal and all(
-            supports_prefix_sharing(b) for b in self.blocks)
+        #: every block has the layout of the shared-prefix attention
+        self.prefix_sharing = self.causal and self.contiguous_blocks
 
-    # --------------------------------------------------------------- widths
     @property
     def width(self) -> int:
         return self.owner.token_embedding.embedding_dim
@@ -278,7 +240,6 @@ class TextTower(_BlockLoop):
     def dtype(self) -> torch.dtype:
         return self.owner.transformer.get_cast_dtype()
 
-    # --------------------------------------------------------------- tokens
     def eot_index(self, token_ids: Tensor) -> Tensor:
         """(N, L) token ids -> (N,) position of the pooled EOT token."""
         if self.pool_type == 'eos':
@@ -289,7 +250,6 @@ class TextTower(_BlockLoop):
         """(N, L) ids -> (N, L, Dt) token embeddings."""
         return self.owner.token_embedding(token_ids)
 
-    # --------------------------------------------------------------- phases
     def embed(self, x: Tensor, start: int = 0) -> Tensor:
         """(N, L, Dt) token embeddings of positions ``start .. start+L-1``
         -> block input (positional embedding added, in the tower's dtype)."""
@@ -302,25 +262,34 @@ class TextTower(_BlockLoop):
         mask = self.owner.attn_mask
         return None if mask is None else mask[:length, :length]
 
-    def _block(self, i: int, x: Tensor) -> Tensor:
+    def block(self, i: int, x: Tensor) -> Tensor:
+        """Block ``i`` on (N, L, Dt) whole sequences (the causal mask of
+        their length) -> (N, L, Dt)."""
         return self._forward_block(i, x, self.attn_mask(x.shape[1]))
 
-    def head(self, x: Tensor, eot_index: Tensor) -> Tensor:
-        """(N, L, Dt) last-block output -> (N, D) features at the EOT."""
-        x = x[torch.arange(x.shape[0], device=x.device), eot_index]
+    def project(self, x: Tensor) -> Tensor:
+        """(N, Dt) last-block states at the EOT -> (N, D) features."""
         x = self.owner.ln_final(x)
         proj = self.owner.text_projection
         if proj is None:
             return x
         return proj(x) if isinstance(proj, nn.Linear) else x @ proj
 
-    # ------------------------------------------------------------- encoders
+    def head(self, x: Tensor, eot_index: Tensor) -> Tensor:
+        """(N, L, Dt) last-block output, (N,) EOT positions -> (N, D)
+        features at the EOT."""
+        return self.project(
+            x[torch.arange(x.shape[0], device=x.device), eot_index])
+
     def encode_batch(self,
                      x: Tensor,
                      eot_index: Tensor,
                      deep_prompts: Optional[Sequence[PromptTokens]] = None
                      ) -> Tensor:
-        """embed -> blocks -> head on one batch, as given (no cut).
+        """embed -> run -> head on one batch as given: open_clip's text
+        forward on embeddings, every sequence at length L. (Prompt learning
+        encodes through :class:`~mmpl.clip.FrozenCLIP`, whose plan cuts and
+        groups the sequences.)
 
         Args:
             x: (N, L, Dt) token embeddings with shallow prompts in place.
@@ -336,233 +305,6 @@ class TextTower(_BlockLoop):
                              f'{self.layers}-layer text encoder')
         x = self.run(self.embed(x), before_block=text_deep_prompts(deep))
         return self.head(x, eot_index)
-
-    def encode(self,
-               prompt_embeds: Tensor,
-               eot_index: Tensor,
-               deep_prompts: Optional[Sequence[PromptTokens]] = None,
-               chunk_size: Optional[int] = None) -> Tensor:
-        """Encode prompt embeddings, grouped by EOT position and each group
-        cut after its own EOT (exact under the causal mask).
-
-        Args:
-            prompt_embeds: (N, L, Dt) token embeddings with shallow prompts
-                already in place (no positional embedding).
-            eot_index: (N,) position of each sequence's EOT token.
-            deep_prompts: prompts for layers 1 .. J-1, each (M, Dt) or
-                (N, M, Dt); they replace positions 1 .. M before that block.
-            chunk_size: encode at most this many sequences at once.
-
-        Returns:
-            (N, D) text features (not normalised).
-        """
-        n = prompt_embeds.shape[0]
-        deep = list(deep_prompts or [])
-        for p in deep:
-            expand_prompts(p, n)  # checks per-sequence prompt counts
-
-        def encode(idx: Optional[Tensor]) -> Tensor:
-            x, eot, group_deep = prompt_embeds, eot_index, deep
-            if idx is not None:
-                x, eot = x[idx], eot[idx]
-                group_deep = [p if p.dim() == 2 else p[idx] for p in deep]
-            if self.causal:
-                # Exact under the causal mask: nothing after the last EOT
-                # reaches any EOT feature (deep prompts keep 1 .. M).
-                length = max([int(eot.max()) + 1] +
-                             [1 + p.shape[-2] for p in group_deep])
-                x = x[:, :length]
-            return self.encode_batch(x, eot, group_deep)
-
-        return self._encode_grouped(encode, eot_index, chunk_size)
-
-    def encode_token_ids(self, token_ids: Tensor,
-                         chunk_size: Optional[int] = None) -> Tensor:
-        """Plain CLIP text features for token ids (N, L) -> (N, D)."""
-        return self.encode(self.embed_tokens(token_ids),
-                           self.eot_index(token_ids), chunk_size=chunk_size)
-
-    def encode_class_prompts(
-            self,
-            prompt_embeds: Tensor,
-            eot_index: Tensor,
-            shared_prefix: int = 0,
-            deep_prompts: Optional[Sequence[PromptTokens]] = None,
-            chunk_size: Optional[int] = None) -> Tensor:
-        """Encode the class prompts of G images (or G = 1 for all images).
-
-        When the first ``shared_prefix`` = P positions are the same for every
-        class of an image (``[SOS] ctx``), they run once per image and each
-        class sequence only runs its positions P .. EOT, attending to the
-        prefix (:mod:`~mmpl.clip.prefix_attention`; exact under the causal
-        mask). Otherwise all G*C sequences go through :meth:`encode`.
-
-        Args:
-            prompt_embeds: (G, C, L, Dt) prompt embeddings; with
-                ``shared_prefix`` the prefix is read from class 0.
-            eot_index: (C,) EOT position of each class prompt.
-            shared_prefix: P, or 0 when the classes share no prefix.
-            deep_prompts: per layer 1 .. J-1, (M, Dt) or (G, M, Dt).
-            chunk_size: encode at most this many class sequences at once.
-
-        Returns:
-            (G, C, D) text features (not normalised).
-        """
-        groups, classes = prompt_embeds.shape[:2]
-        deep = list(deep_prompts or [])
-        for p in deep:
-            expand_prompts(p, groups)
-        if not self.can_share_prefix(eot_index, shared_prefix, deep):
-            deep = [p if p.dim() == 2 else p.repeat_interleave(classes, 0)
-                    for p in deep]
-            return self.encode(prompt_embeds.flatten(0, 1),
-                               eot_index.repeat(groups), deep or None,
-                               chunk_size).view(groups, classes, -1)
-        if chunk_size is None or chunk_size >= groups * classes:
-            # all rows in one matrix per block (class_prompt_steps)
-            steps = self.start_class_prompts(prompt_embeds, eot_index,
-                                             shared_prefix)
-            for i in range(self.layers):
-                steps.step(i, deep[i - 1] if 0 < i <= len(deep) else None)
-            return steps.features()
-        keys_values = self.prefix_keys_values(
-            prompt_embeds[:, 0, :shared_prefix], deep)
-        suffix = prompt_embeds[:, :, shared_prefix:].flatten(0, 1)
-        eot = eot_index.repeat(groups) - shared_prefix  # (G*C,) in suffix
-
-        def encode(idx: Optional[Tensor]) -> Tensor:
-            rows = idx if idx is not None else torch.arange(
-                suffix.shape[0], device=suffix.device)
-            ends = eot[rows]
-            length = int(ends.max()) + 1
-            return self.encode_after_prefix(suffix[rows, :length], ends,
-                                            keys_values, rows // classes)
-
-        return self._encode_grouped(encode, eot, chunk_size).view(
-            groups, classes, -1)
-
-    def start_class_prompts(self, prompt_embeds: Tensor, eot_index: Tensor,
-                            shared_prefix: int = 0,
-                            chunk_size: Optional[int] = None):
-        """The class prompts of G images, to be advanced one block at a time
-        (:mod:`.class_prompt_steps`; DGPrompt's interleaved towers): a
-        shared ``[SOS] ctx`` prefix of P positions runs once per image and
-        the class positions attend to it, as in
-        :meth:`encode_class_prompts`; otherwise every sequence runs whole
-        (cut after the last EOT).
-
-        Args:
-            prompt_embeds: (G, C, L, Dt) prompt embeddings (layer-0 prompts
-                in place).
-            eot_index: (C,) EOT positions.
-            shared_prefix: P, or 0.
-            chunk_size: at most this many class sequences per block call.
-
-        Returns:
-            a :class:`~.class_prompt_steps.ClassPromptSteps`.
-        """
-        from .class_prompt_steps import FullSequenceSteps, SharedPrefixSteps
-        if self.can_share_prefix(eot_index, shared_prefix, []):
-            return SharedPrefixSteps(self, prompt_embeds, eot_index,
-                                     shared_prefix, chunk_size)
-        if self.causal:
-            prompt_embeds = prompt_embeds[:, :, :int(eot_index.max()) + 1]
-        return FullSequenceSteps(self, prompt_embeds, eot_index)
-
-    def can_share_prefix(self, eot_index: Tensor, prefix: int,
-                         deep_prompts: list) -> bool:
-        """Whether :meth:`encode_class_prompts` can run a P = ``prefix``
-        token prefix once (the deep prompts stay inside it)."""
-        return (prefix > 0 and self.prefix_sharing
-                and int(eot_index.min()) >= prefix
-                and all(p.shape[-2] < prefix for p in deep_prompts)
-                and len(deep_prompts) < self.layers)
-
-    def prefix_keys_values(self, prefix: Tensor,
-                           deep_prompts: Sequence[PromptTokens]
-                           ) -> List[Tuple[Tensor, Tensor]]:
-        """(G, P, Dt) prefix embeddings -> per block the (G, H, P, Dt/H)
-        keys and values of the prefix (the last block's output is not
-        computed: nothing reads it)."""
-        deep_hook = text_deep_prompts(deep_prompts)
-        keys_values = []
-
-        def collect(i: int, x: Tensor) -> Tensor:
-            if deep_hook is not None:
-                x = deep_hook(i, x)
-            keys_values.append(prefix_keys_values(self.blocks[i], x))
-            return x
-
-        x = self.run(self.embed(prefix), 0, self.layers - 1,
-                     before_block=collect)
-        collect(self.layers - 1, x)
-        return keys_values
-
-    def encode_after_prefix(self, x: Tensor, eot_index: Tensor,
-                            keys_values: Sequence[Tuple[Tensor, Tensor]],
-                            group: Tensor) -> Tensor:
-        """Class positions P .. of N sequences, attending to the prefix of
-        their group: the prefix attention is the loop's ``block_fn``.
-
-        Args:
-            x: (N, S, Dt) token embeddings of positions P .. P+S-1.
-            eot_index: (N,) EOT positions counted from P.
-            keys_values: per block the (G, H, P, Dt/H) prefix keys/values.
-            group: (N,) the group (image) of each sequence.
-
-        Returns:
-            (N, D) text features (not normalised).
-        """
-        prefix = keys_values[0][0].shape[2]
-        x = self.embed(x, start=prefix)
-        mask = causal_mask_after_prefix(prefix, x.shape[1], x.device)
-        repeats = sequence_repeats(group, keys_values[0][0].shape[0])
-
-        def after_prefix(i: int, x: Tensor) -> Tensor:
-            k, v = (prefix_per_sequence(t, group, repeats)
-                    for t in keys_values[i])
-            return block_after_prefix(self.blocks[i], x, k, v, mask)
-
-        return self.head(self.run(x, block_fn=after_prefix), eot_index)
-
-    def _encode_grouped(self, encode, eot_index: Tensor,
-                        chunk_size: Optional[int]) -> Tensor:
-        """``encode(idx)`` -> (n, D) on each group of sequences (``idx``
-        None: all in one call); the results in input order."""
-        groups = self._sequence_groups(eot_index, chunk_size)
-        if groups is None:
-            return encode(None)
-        outs = [encode(idx) for idx in groups]
-        order = torch.cat(groups)
-        inverse = torch.empty_like(order)
-        inverse[order] = torch.arange(order.numel(), device=order.device)
-        return torch.cat(outs)[inverse]
-
-    def _sequence_groups(self, eot_index: Tensor,
-                         chunk_size: Optional[int]) -> Optional[list]:
-        """Index tensors of the sequences encoded together: equal EOT
-        position (causal towers), at most ``chunk_size`` each; None when one
-        call takes them all."""
-        n = eot_index.shape[0]
-        if not self.causal:
-            if chunk_size is None or chunk_size >= n:
-                return None
-            return list(torch.arange(n, device=eot_index.device).split(
-                chunk_size))
-        lengths, order = eot_index.sort(stable=True)
-        eots, counts = torch.unique_consecutive(lengths, return_counts=True)
-        counts = merged_group_sizes(eots.tolist(), counts.tolist(),
-                                    GROUP_PAD_WASTE)
-        if len(counts) == 1 and (chunk_size is None or chunk_size >= n):
-            return None
-        groups = []
-        for group in order.split(counts):
-            # input order inside a group (a merged group interleaves the
-            # images' classes otherwise): the class prompts of an image stay
-            # contiguous, so a shared prefix reaches them as an expand
-            group = group.sort().values
-            groups.extend(group.split(chunk_size) if chunk_size else [group])
-        return groups
 
 
 class VisionTower(_BlockLoop):

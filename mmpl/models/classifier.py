@@ -111,14 +111,14 @@ class PromptCLIPClassifier(BaseClassifier):
         classnames: optional initial class names (normally set from data).
         text_chunk_size: max sequences per text-encoder call (memory bound
             for B*C image-conditioned prompts); None = one call.
+        cache_eval_text: keep the text features of prompts that do not
+            depend on the image for a whole evaluation (one text pass per
+            class set) [True]. Turn it off when the prompts change during
+            an evaluation (e.g. tuned at test time): each batch then
+            encodes them again.
         data_preprocessor: defaults to CLIP's normalisation, BGR->RGB; a
             dict without ``type`` (mmpretrain's dataset bases) is merged
             onto it (:func:`clip_data_preprocessor`).
-
-    Attributes:
-        cache_eval_text: keep the text features of image-independent prompts
-            for a whole evaluation (one text pass per class set). Only the
-            benchmark's reference formulation turns it off.
     """
 
     def __init__(self,
@@ -134,6 +134,7 @@ class PromptCLIPClassifier(BaseClassifier):
                  anchor_average: str = 'normalised',
                  classnames: Optional[Sequence[str]] = None,
                  text_chunk_size: Optional[int] = None,
+                 cache_eval_text: bool = True,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
         data_preprocessor = clip_data_preprocessor(data_preprocessor)
@@ -146,7 +147,7 @@ class PromptCLIPClassifier(BaseClassifier):
             visual_prompt=visual_prompt, feature_tuner=feature_tuner,
             loss=loss, extra_losses=list(extra_losses), template=template,
             anchor_templates=anchor_templates, anchor_average=anchor_average,
-            text_chunk_size=text_chunk_size,
+            text_chunk_size=text_chunk_size, cache_eval_text=cache_eval_text,
             data_preprocessor=data_preprocessor))
         self.clip = FrozenCLIP(**clip)
         self.text_prompt: BaseTextPrompt = self._build_part(
@@ -167,7 +168,7 @@ class PromptCLIPClassifier(BaseClassifier):
         check_choice('anchor_average', anchor_average, ANCHOR_AVERAGES)
         self.anchor_average = anchor_average
         self.text_chunk_size = text_chunk_size
-        self.cache_eval_text = True
+        self.cache_eval_text = cache_eval_text
         self._check_combination()
         self._merge_needs()
 

@@ -27,8 +27,8 @@ content reaches the text prompts and class-set text content reaches the
 visual prompts: the text features are per image (B, C, D) and the image
 features depend on the class set. The text prompts stay inside the
 ``[SOS] ctx`` prefix: each image's prefix runs once per layer and the class
-positions attend to it (:class:`~mmpl.clip.class_prompt_steps.
-SharedPrefixSteps`), each class cut after its own EOT: per layer one
+positions attend to it (``FrozenCLIP.start_class_prompts``, a one-run
+:mod:`~mmpl.clip.text_plan`), each class cut after its own EOT: per layer one
 batched block call for the image tower, and for the text one block over
 the packed rows of the prefixes and of every EOT-length group of classes
 (all images together; one matmul per projection, attention per group), no
@@ -163,7 +163,7 @@ class DGPrompt(IVLP):
             batch, 1, -1, -1)  # (B, 1, M, Dt)
         embeds = insert_context(ctx, class_tokens.prefix,
                                 class_tokens.suffix)  # (B, C, L, Dt)
-        steps = text_tower.start_class_prompts(
+        steps = clip.start_class_prompts(
             embeds, class_tokens.eot_index,
             shared_prefix_length(ctx, class_tokens.n_frozen_context),
             chunk_size)

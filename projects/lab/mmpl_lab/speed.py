@@ -32,6 +32,7 @@ import torch
 from mmpretrain.structures import DataSample
 from torch import Tensor
 
+from mmpl.clip.text_plan import TextEncodingPlan, whole_sequences
 from .efficiency import ProbeBursts, count_flops, efficiency, matmul_probe
 
 FORMULATIONS = ('mmpl', 'reference')
@@ -69,59 +70,14 @@ def loops_over_images(model) -> bool:
             or model.text_prompt.encodes_jointly)
 
 
-@contextlib.contextmanager
-def _patched(obj, name: str, value) -> Iterator[None]:
-    """``obj.name = value`` on the instance while the context is open."""
-    had = name in vars(obj)
-    saved = vars(obj).get(name)
-    setattr(obj, name, value)
-    try:
-        yield
-    finally:
-        if had:
-            setattr(obj, name, saved)
-        else:
-            delattr(obj, name)
-
-
-def _full_length(tower, prompt_embeds: Tensor) -> Tensor:
-    """(N, L, Dt) -> (N, 77, Dt): padded with the embedding of the padding
-    token (id 0), the positions after EOT of the original code's prompts."""
-    n, length, _ = prompt_embeds.shape
-    pad = tower.context_length - length
-    if pad <= 0:
-        return prompt_embeds
-    ids = torch.zeros(n, pad, dtype=torch.long, device=prompt_embeds.device)
-    return torch.cat([prompt_embeds,
-                      tower.embed_tokens(ids).to(prompt_embeds.dtype)], 1)
-
-
-def _reference_text_encoders(tower):
-    """The text tower's ``encode`` / ``encode_class_prompts`` of the
-    reference formulation: every sequence at full length in one call, no
-    length groups, no chunks, no shared prefix."""
-
-    def encode(prompt_embeds, eot_index, deep_prompts=None, chunk_size=None):
-        return tower.encode_batch(_full_length(tower, prompt_embeds),
-                                  eot_index, deep_prompts)
-
-    def encode_class_prompts(prompt_embeds, eot_index, shared_prefix=0,
-                             deep_prompts=None, chunk_size=None):
-        groups, classes = prompt_embeds.shape[:2]
-        deep = [p if p.dim() == 2 else p.repeat_interleave(classes, 0)
-                for p in deep_prompts or []]
-        return encode(prompt_embeds.flatten(0, 1), eot_index.repeat(groups),
-                      deep).view(groups, classes, -1)
-
-    def start_class_prompts(prompt_embeds, eot_index, shared_prefix=0,
-                            chunk_size=None):
-        from mmpl.clip.class_prompt_steps import FullSequenceSteps
-        groups, classes = prompt_embeds.shape[:2]
-        full = _full_length(tower, prompt_embeds.flatten(0, 1))
-        return FullSequenceSteps(tower, full.view(groups, classes,
-                                                  *full.shape[1:]), eot_index)
-
-    return encode, encode_class_prompts, start_class_prompts
+def reference_plan(tower, eot_index: Tensor, classes: int = 1,
+                   **unused) -> TextEncodingPlan:
+    """The text planner of the reference formulation
+    (``FrozenCLIP.text_planner``): every sequence at the full context
+    length (77 tokens; past the prompts' EOT cut, the padding token of the
+    original code's prompts), all in one block loop: no length groups, no
+    chunks, no shared prefix."""
+    return whole_sequences(eot_index, classes, tower.context_length)
 
 
 @contextlib.contextmanager
@@ -131,31 +87,24 @@ def formulation(model, name: str) -> Iterator[None]:
         raise ValueError(f'formulation {name!r} is not one of {FORMULATIONS}')
     clip = model.clip
     saved = (clip.grad_checkpointing, model.text_chunk_size,
-             model.cache_eval_text)
-    with contextlib.ExitStack() as stack:
-        if name == 'reference':
-            clip.grad_checkpointing = False
-            model.text_chunk_size = None
-            model.cache_eval_text = False
-            encode, encode_class_prompts, start_class_prompts = \
-                _reference_text_encoders(clip.text)
-            stack.enter_context(_patched(clip.text, 'encode', encode))
-            stack.enter_context(_patched(clip.text, 'encode_class_prompts',
-                                         encode_class_prompts))
-            stack.enter_context(_patched(clip.text, 'start_class_prompts',
-                                         start_class_prompts))
+             model.cache_eval_text, clip.text_planner)
+    if name == 'reference':
+        clip.grad_checkpointing = False
+        model.text_chunk_size = None
+        model.cache_eval_text = False
+        clip.text_planner = reference_plan
+    model.clear_text_cache()
+    try:
+        yield
+    finally:
+        (clip.grad_checkpointing, model.text_chunk_size,
+         model.cache_eval_text, clip.text_planner) = saved
         model.clear_text_cache()
-        try:
-            yield
-        finally:
-            (clip.grad_checkpointing, model.text_chunk_size,
-             model.cache_eval_text) = saved
-            model.clear_text_cache()
 
 
 def is_reference(model) -> bool:
     """Whether ``model`` runs the reference formulation now."""
-    return 'encode_class_prompts' in vars(model.clip.text)
+    return model.clip.text_planner is reference_plan
 
 
 def _per_image(model, name: str) -> bool:
@@ -211,88 +160,32 @@ class TextWork:
     """The text encoder's work: passes (encode calls), the batched calls
     of its blocks' attention they made (one per length group / chunk,
     plus one per shared-prefix pass; packed class prompts run each block's
-    projections and MLP once over all of them:
-    :class:`~mmpl.clip.class_prompt_steps.SharedPrefixSteps`), the class
-    sequences, and every token that went
-    through the blocks (shared prefixes included once per image). With
-    gradient checkpointing, recomputations are not counted."""
+    projections and MLP once over all of them), the class sequences, and
+    every token that went through the blocks (shared prefixes included
+    once per image), as the plans of the encoder report them
+    (:class:`~mmpl.clip.text_plan.TextEncodingPlan`). With gradient
+    checkpointing, recomputations are not counted."""
     passes: int = 0
     block_calls: int = 0
     sequences: int = 0
     tokens: int = 0
     prefix_tokens: int = 0  # of ``tokens``
 
-
-def _counting(fn, count):
-    def counted(*args, **kwargs):
-        count(*args, **kwargs)
-        return fn(*args, **kwargs)
-    return counted
+    def add(self, plan: TextEncodingPlan) -> None:
+        """Count one encoder call (a ``FrozenCLIP`` text observer)."""
+        self.passes += 1
+        self.block_calls += plan.block_calls
+        self.sequences += plan.sequences
+        self.tokens += plan.tokens
+        self.prefix_tokens += plan.prefix_tokens
 
 
 @contextlib.contextmanager
 def count_text_work(model) -> Iterator[TextWork]:
-    """Count the text encoder's work while the context is open: counters
-    installed on the public text encoders of the CLIP (passes) and on the
-    text tower's batched block-loop entries (``encode_batch``,
-    ``prefix_keys_values``, ``encode_after_prefix``, and
-    ``start_class_prompts``, whose steps report their work)."""
+    """Count the text encoder's work while the context is open (an
+    observer of the CLIP's text plans)."""
     work = TextWork()
-    clip, tower = model.clip, model.clip.text
-
-    def count_sequences(x: Tensor, *args, **kwargs) -> None:
-        work.block_calls += 1
-        work.tokens += x.shape[0] * x.shape[1]
-        work.sequences += x.shape[0]
-
-    def count_prefix(prefix: Tensor, *args, **kwargs) -> None:
-        work.block_calls += 1
-        work.tokens += prefix.shape[0] * prefix.shape[1]
-        work.prefix_tokens += prefix.shape[0] * prefix.shape[1]
-
-    inside_pass = []  # an encode_class_prompts call is running
-
-    def count_pass(*args, **kwargs) -> None:
-        work.passes += 1
-
-    def class_prompts_pass(fn):
-        def encode(*args, **kwargs):
-            work.passes += 1
-            inside_pass.append(1)
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                inside_pass.pop()
-        return encode
-
-    def counting_steps(fn):
-        """Block-by-block class prompts (DGPrompt, and the packed path of
-        ``encode_class_prompts``): its tokens as the returned steps report
-        them; a pass of its own unless ``encode_class_prompts`` runs it."""
-        def start(*args, **kwargs):
-            steps = fn(*args, **kwargs)
-            work.passes += not inside_pass
-            work.block_calls += steps.block_calls
-            work.sequences += steps.groups * steps.classes
-            work.tokens += steps.tokens
-            work.prefix_tokens += steps.prefix_tokens
-            return steps
-        return start
-
-    stack_steps = (tower, 'start_class_prompts',
-                   counting_steps(tower.start_class_prompts))
-    counters = [(clip, 'encode_text', count_pass),
-                (tower, 'encode_batch', count_sequences),
-                (tower, 'encode_after_prefix', count_sequences),
-                (tower, 'prefix_keys_values', count_prefix)]
-    with contextlib.ExitStack() as stack:
-        for obj, name, count in counters:
-            stack.enter_context(_patched(
-                obj, name, _counting(getattr(obj, name), count)))
-        stack.enter_context(_patched(*stack_steps))
-        stack.enter_context(_patched(clip, 'encode_class_prompts',
-                                     class_prompts_pass(
-                                         clip.encode_class_prompts)))
+    with model.clip.observe_text(work.add):
         yield work
 
 

@@ -94,8 +94,8 @@ def test_grad_checkpointing_equals_per_image_reference(family):
 
 def test_reference_runs_77_tokens_and_loops_over_images_of_cocoop(
         monkeypatch):
-    from mmpl.clip import towers
-    monkeypatch.setattr(towers, 'GROUP_PAD_WASTE', 0.0)  # a group per EOT
+    from mmpl.clip import text_plan
+    monkeypatch.setattr(text_plan, 'GROUP_PAD_WASTE', 0.0)  # a group per EOT
     model = _model('cocoop', num_classes=6)
     images, _ = bm.synthetic_batch(model, 2)
     eot = model._current_class_set().tokens.eot_index

@@ -52,12 +52,20 @@ def to_tensor(images: np.ndarray) -> torch.Tensor:
     return (x - CLIP_MEAN) / CLIP_STD
 
 
+def encode_token_ids(text_tower, ids: torch.Tensor) -> torch.Tensor:
+    """(N, 77) token ids -> (N, D) text features, one call cut after the
+    last EOT (exact: the causal mask)."""
+    eot = text_tower.eot_index(ids)
+    return text_tower.encode_batch(
+        text_tower.embed_tokens(ids)[:, :int(eot.max()) + 1], eot)
+
+
 def zero_shot_accuracy(text_tower, vision_tower, tokenize, names,
                        images: torch.Tensor, labels: torch.Tensor) -> float:
     """Top-1 accuracy (%) with the 'a photo of a {}.' prompt."""
     with torch.no_grad():
-        text = F.normalize(text_tower.encode_token_ids(
-            tokenize([f'a photo of a {n}.' for n in names])), dim=-1)
+        text = F.normalize(encode_token_ids(text_tower, tokenize(
+            [f'a photo of a {n}.' for n in names])), dim=-1)
         feats = F.normalize(vision_tower.encode(images), dim=-1)
         pred = (feats @ text.t()).argmax(-1)
     return (pred == labels).float().mean().item() * 100
@@ -108,7 +116,7 @@ def pretrain(steps: int = 2000, batch_size: int = 128,
         words = torch.randint(len(FILLER), (n_prefix, ), generator=gen)
         prefix = ' '.join(FILLER[i] for i in words.tolist())
         ids = tokenize([f'{prefix} {c}'.strip() for c in captions[template]])
-        text = F.normalize(text_tower.encode_token_ids(ids), dim=-1)
+        text = F.normalize(encode_token_ids(text_tower, ids), dim=-1)
         feats = F.normalize(vision_tower.encode(images), dim=-1)
         scale = model.logit_scale.exp().clamp(max=100)
         logits = scale * feats @ text.t()  # (B, C)
