@@ -141,3 +141,26 @@ def assert_close_to_scale(actual: torch.Tensor, expected: torch.Tensor,
     torch.testing.assert_close(
         actual, expected, rtol=rel, atol=rel * max(float(scale), 1e-3),
         msg=lambda detail: f'{msg}: {detail}' if msg else detail)
+
+
+#: one config of every method family (the base-to-new EuroSAT configs)
+FAMILY_CONFIGS = {
+    'coop': 'configs/coop/coop_vitb16_b2n_eurosat.py',
+    'kgcoop': 'configs/coop/kgcoop_vitb16_b2n_eurosat.py',
+    'cocoop': 'configs/cocoop/cocoop_vitb16_b2n_eurosat.py',
+    'maple': 'configs/maple/maple_vitb16_b2n_eurosat.py',
+    'ivlp': 'configs/ivlp/ivlp_vitb16_b2n_eurosat.py',
+    'promptsrc': 'configs/promptsrc/promptsrc_vitb16_b2n_eurosat.py',
+    'ctp_tft': 'configs/tomm/ctp_tft_vitb16_b2n_eurosat.py',
+    'ftp_tvp': 'configs/mpl/ftp_tvp_vitb16_b2n_eurosat.py',
+    'dgprompt': 'configs/dgprompt/dgprompt_vitb16_b2n_eurosat.py',
+}
+
+
+def devices():
+    """``'cpu'`` and ``'cuda'`` as parameters: the CUDA case is marked
+    ``cuda`` (conftest.py skips it with a reason where no GPU is visible;
+    ``pytest -m cuda`` selects it), so each check's logic also runs on
+    CPU in the normal suite."""
+    import pytest
+    return ['cpu', pytest.param('cuda', marks=pytest.mark.cuda)]
