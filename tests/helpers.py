@@ -143,18 +143,35 @@ def assert_close_to_scale(actual: torch.Tensor, expected: torch.Tensor,
         msg=lambda detail: f'{msg}: {detail}' if msg else detail)
 
 
-#: one config of every method family (the base-to-new EuroSAT configs)
-FAMILY_CONFIGS = {
-    'coop': 'configs/coop/coop_vitb16_b2n_eurosat.py',
-    'kgcoop': 'configs/coop/kgcoop_vitb16_b2n_eurosat.py',
-    'cocoop': 'configs/cocoop/cocoop_vitb16_b2n_eurosat.py',
-    'maple': 'configs/maple/maple_vitb16_b2n_eurosat.py',
-    'ivlp': 'configs/ivlp/ivlp_vitb16_b2n_eurosat.py',
-    'promptsrc': 'configs/promptsrc/promptsrc_vitb16_b2n_eurosat.py',
-    'ctp_tft': 'configs/tomm/ctp_tft_vitb16_b2n_eurosat.py',
-    'ftp_tvp': 'configs/mpl/ftp_tvp_vitb16_b2n_eurosat.py',
-    'dgprompt': 'configs/dgprompt/dgprompt_vitb16_b2n_eurosat.py',
-}
+def family_configs() -> dict:
+    """One config of every method family, from the catalogue (the
+    metafiles): family (``coop``, ``ctp_tft`` ...) -> its first base-to-new
+    EuroSAT config."""
+    from mmpl.apis import list_models
+    configs = {}
+    for model in list_models('*_b2n_eurosat'):
+        family = model.method.lower().replace('+', '_')
+        configs.setdefault(family, model.config)
+    return configs
+
+
+#: family -> config (``configs/...``) of every method family
+FAMILY_CONFIGS = family_configs()
+
+
+def losses_and_gradients(model, loss_of, forms):
+    """({form: loss}, {form: {parameter: gradient}}) of ``loss_of(form)``
+    for each of ``forms`` (e.g. the benchmark's two formulations), one
+    backward each from zero gradients."""
+    losses, grads = {}, {}
+    for form in forms:
+        model.zero_grad(set_to_none=True)
+        loss = loss_of(form)
+        loss.backward()
+        losses[form] = float(loss.detach())
+        grads[form] = {n: p.grad.clone() for n, p in model.named_parameters()
+                       if p.grad is not None}
+    return losses, grads
 
 
 def devices():

@@ -43,18 +43,21 @@ from typing import Dict, List, Optional
 from . import REPO_ROOT
 
 MiB = 1 << 20
-#: one config of every method family
-FAMILIES = {
-    'coop': 'configs/coop/coop_vitb16_b2n_eurosat.py',
-    'kgcoop': 'configs/coop/kgcoop_vitb16_b2n_eurosat.py',
-    'cocoop': 'configs/cocoop/cocoop_vitb16_b2n_eurosat.py',
-    'maple': 'configs/maple/maple_vitb16_b2n_eurosat.py',
-    'ivlp': 'configs/ivlp/ivlp_vitb16_b2n_eurosat.py',
-    'promptsrc': 'configs/promptsrc/promptsrc_vitb16_b2n_eurosat.py',
-    'ctp_tft': 'configs/tomm/ctp_tft_vitb16_b2n_eurosat.py',
-    'ftp_tvp': 'configs/mpl/ftp_tvp_vitb16_b2n_eurosat.py',
-    'dgprompt': 'configs/dgprompt/dgprompt_vitb16_b2n_eurosat.py',
-}
+
+
+def families() -> Dict[str, str]:
+    """One config of every method family, from mmpl's catalogue: family
+    (``coop``, ``ctp_tft`` ...) -> its first base-to-new EuroSAT config."""
+    from mmpl.apis import list_models
+    configs: Dict[str, str] = {}
+    for model in list_models('*_b2n_eurosat'):
+        configs.setdefault(model.method.lower().replace('+', '_'),
+                           model.config)
+    return configs
+
+
+#: family -> config (``configs/...``)
+FAMILIES = families()
 #: families whose text encoder dominates at many classes (C=1000 runs):
 #: CoOp/KgCoOp/PromptSRC encode C prompts per step, CoCoOp/CTP/FTP B*C
 #: (PromptSRC stands for IVLP, the same prompts plus its losses)

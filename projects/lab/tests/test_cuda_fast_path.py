@@ -33,7 +33,7 @@ import torch
 from mmpl.testing import TINY_ARCH
 from mmpl_lab import speed as bm
 from helpers import (FAMILY_CONFIGS, ROOT, assert_close_to_scale, devices,
-                     randomize)
+                     losses_and_gradients, randomize)
 
 FP32_LOGITS = {'cpu': 1e-5, 'cuda': 1e-4}
 FP32_GRADS = {'cpu': 1e-4, 'cuda': 1e-3}
@@ -66,11 +66,6 @@ def _model(family: str, device: str, num_classes: int = 7):
     return model
 
 
-def _grads(model) -> dict:
-    return {n: p.grad.clone() for n, p in model.named_parameters()
-            if p.grad is not None}
-
-
 @pytest.mark.parametrize('family', sorted(FAMILY_CONFIGS))
 @pytest.mark.parametrize('device', devices())
 def test_fast_path_equals_per_image_reference(device, family, no_tf32):
@@ -85,12 +80,9 @@ def test_fast_path_equals_per_image_reference(device, family, no_tf32):
     assert float((fast - ref).abs().max()) <= FP32_LOGITS[device] * scale
 
     model.train()
-    grads, losses = {}, {}
-    for form in bm.FORMULATIONS:
-        model.zero_grad(set_to_none=True)
-        loss = bm.training_loss(model, images, samples, form)
-        loss.backward()
-        losses[form], grads[form] = float(loss.detach()), _grads(model)
+    losses, grads = losses_and_gradients(
+        model, lambda form: bm.training_loss(model, images, samples, form),
+        bm.FORMULATIONS)
     assert losses['mmpl'] == pytest.approx(
         losses['reference'], abs=FP32_LOGITS[device] * max(
             abs(losses['reference']), 1.0))

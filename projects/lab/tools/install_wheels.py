@@ -4,7 +4,8 @@ a folder for ``PYTHONPATH`` (a GPU machine without a package registry:
 
     python projects/lab/tools/install_wheels.py WHEELHOUSE TARGET
 
-A wheel is installed (``pip install --no-index --no-deps --target``) when
+A wheel is installed (``pip install --no-index --no-deps --target``;
+unpacked as the wheel format says where this Python has no pip) when
 its distribution is missing here, or installed at a version mmpl's stack
 cannot use (:data:`UNUSABLE`: setuptools >= 81 has no ``pkg_resources``,
 which mmengine imports); the distributions already here stay theirs, so a
@@ -14,6 +15,7 @@ OpenCV and matplotlib, binary and large) can be imported, and that mmpl's
 stack imports. Only the standard library is used: this runs before
 anything else is importable.
 """
+import importlib.util
 import os
 import re
 import subprocess
@@ -87,6 +89,41 @@ def choose(wheels: List[str],
     return install, skipped
 
 
+def unpack_wheel(wheel: str, target: str) -> None:
+    """Install ``wheel`` into ``target`` without pip: its files as they
+    are, those of ``<name>.data/purelib`` and ``platlib`` moved to the top
+    (scripts and headers are not needed on ``PYTHONPATH``)."""
+    import shutil
+    import zipfile
+    with zipfile.ZipFile(wheel) as zf:
+        for member in zf.namelist():
+            parts = member.split('/')
+            if parts[0].endswith('.data'):
+                if len(parts) < 3 or parts[1] not in ('purelib', 'platlib'):
+                    continue
+                parts = parts[2:]
+            dest = os.path.join(target, *parts)
+            if member.endswith('/'):
+                continue
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            with zf.open(member) as src, open(dest, 'wb') as out:
+                shutil.copyfileobj(src, out)
+
+
+def install_into(wheels: List[str], target: str) -> None:
+    """``wheels`` into ``target``: pip offline, else :func:`unpack_wheel`
+    (a Python without pip)."""
+    os.makedirs(target, exist_ok=True)
+    if importlib.util.find_spec('pip') is None:
+        for wheel in wheels:
+            unpack_wheel(wheel, target)
+        return
+    subprocess.run([sys.executable, '-m', 'pip', 'install', '-q',
+                    '--no-index', '--no-deps', '--no-compile',
+                    '--no-cache-dir', '--upgrade', '--target', target]
+                   + wheels, check=True)
+
+
 _TRY_IMPORTS = """import importlib, sys
 missing = []
 for module in sys.argv[1:]:
@@ -127,10 +164,12 @@ def main(argv=None) -> int:
     if install:
         print('installing into ' + target + ': ' + ', '.join(
             '=='.join(wheel_name_version(w)) for w in install))
-        subprocess.run([sys.executable, '-m', 'pip', 'install', '-q',
-                        '--no-index', '--no-deps', '--no-compile',
-                        '--no-cache-dir', '--upgrade', '--target', target]
-                       + install, check=True)
+        try:
+            install_into(install, target)
+        except (subprocess.CalledProcessError, OSError) as exc:
+            print(f'mmpl: error: installing the wheels into {target} '
+                  f'failed ({exc}). See the output above', file=sys.stderr)
+            return 2
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [target] + [p for p in [os.environ.get('PYTHONPATH')] if p]))
     absent = missing_modules(PROVIDED.values(), env)
