@@ -87,7 +87,7 @@ class Settings:
     pytest_args: List[str] = field(default_factory=lambda: [
         'tests', 'projects/lab/tests', '-m', 'cuda'])
     #: seconds after which no new benchmark run starts
-    budget_s: float = 450.0
+    budget_s: float = 380.0
     pytest_timeout_s: float = 300.0
     dist_timeout_s: float = 180.0
 

@@ -235,7 +235,23 @@ def test_the_installer_installs_offline_into_a_target(tmp_path):
     assert (target / 'mmpl_probe_pkg' / '__init__.py').is_file()
 
 
-def _write_wheel(folder: str, name: str, version: str) -> str:
+def test_the_installer_unpacks_a_wheel_without_pip(tmp_path):
+    """A Python without pip (the installer's fallback): the wheel's
+    files, those of ``.data/purelib`` at the top, nothing of ``scripts``."""
+    wheel = _write_wheel(str(tmp_path), 'mmpl_probe_pkg', '1.0', extra={
+        'mmpl_probe_pkg-1.0.data/purelib/probe_extra.py': b'X = 2\n',
+        'mmpl_probe_pkg-1.0.data/scripts/probe-tool': b'#!/bin/sh\n'})
+    target = tmp_path / 'site'
+    installer.unpack_wheel(wheel, str(target))
+    assert (target / 'mmpl_probe_pkg' / '__init__.py').read_text() == \
+        'VALUE = 1\n'
+    assert (target / 'probe_extra.py').is_file()
+    assert (target / 'mmpl_probe_pkg-1.0.dist-info' / 'METADATA').is_file()
+    assert not any('probe-tool' in p.name for p in target.rglob('*'))
+
+
+def _write_wheel(folder: str, name: str, version: str,
+                 extra: dict = None) -> str:
     import base64
     import hashlib
     import zipfile
@@ -244,7 +260,8 @@ def _write_wheel(folder: str, name: str, version: str) -> str:
              f'{dist}/METADATA': (f'Metadata-Version: 2.1\nName: {name}\n'
                                   f'Version: {version}\n').encode(),
              f'{dist}/WHEEL': b'Wheel-Version: 1.0\nGenerator: test\n'
-                              b'Root-Is-Purelib: true\nTag: py3-none-any\n'}
+                              b'Root-Is-Purelib: true\nTag: py3-none-any\n',
+             **(extra or {})}
     record = []
     for path, data in files.items():
         digest = base64.urlsafe_b64encode(

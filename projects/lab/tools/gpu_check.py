@@ -34,7 +34,7 @@ def parse_args(argv=None):
                         help='benchmark only these families')
     parser.add_argument('--budget-s', type=float,
                         help='no benchmark run starts after this many '
-                        'seconds of the check (default 450)')
+                        'seconds of the check (default 380)')
     parser.add_argument('--work-dir',
                         help='scratch folder (default: a new temp folder)')
     return parser.parse_args(argv)
