@@ -14,7 +14,7 @@ TESTS   := tests projects/lab/tests
 # pip prints one harmless line per local index folder it cannot read.
 QUIET   := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: env wheelhouse demo test test-portable lint clean-env
+.PHONY: env wheelhouse wheelhouse-gpu demo test test-portable lint clean-env
 
 env: $(STAMP)
 
@@ -48,6 +48,28 @@ $(WHEELS_STAMP): requirements.txt | env
 	$(PYTHON) -m pip download -q --no-deps -d $(WHEELHOUSE) \
 	    $$(grep -E '^(mmengine|mmcv-lite|mmpretrain|open_clip_torch|setuptools)\b' requirements.txt) $(QUIET)
 	touch $@
+
+# The wheels a GPU machine without a package registry lacks
+# (projects/lab/gpu-wheels.txt: mmengine, mmcv-lite, mmpretrain,
+# open_clip_torch, ftfy and their pure dependencies), for its Python
+# (GPU_PYTHON, manylinux x86_64); projects/lab/tools/gpu_check.sh installs
+# the ones that machine lacks, offline. The folder travels with the tree to
+# the GPU machine: it must stay well under the 64 MiB the tree may take.
+WHEELHOUSE_GPU := wheelhouse-gpu
+GPU_PYTHON ?= 3.12
+WHEELHOUSE_GPU_MAX_MIB := 40
+
+wheelhouse-gpu: projects/lab/gpu-wheels.txt | env
+	rm -rf $(WHEELHOUSE_GPU)
+	$(PYTHON) -m pip download -q --no-deps --only-binary=:all: \
+	    --python-version $(GPU_PYTHON) --implementation cp \
+	    --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+	    --platform manylinux2014_x86_64 \
+	    -d $(WHEELHOUSE_GPU) -r projects/lab/gpu-wheels.txt $(QUIET)
+	@size=$$(du -sm $(WHEELHOUSE_GPU) | cut -f1); \
+	echo "$(WHEELHOUSE_GPU): $$(ls $(WHEELHOUSE_GPU) | wc -l) wheels, $${size} MiB"; \
+	test $$size -le $(WHEELHOUSE_GPU_MAX_MIB) || \
+	    { echo "over $(WHEELHOUSE_GPU_MAX_MIB) MiB" >&2; exit 1; }
 
 demo: env
 	$(PYTHON) projects/lab/tools/demo.py --work-dir work_dirs/demo

@@ -115,6 +115,11 @@ def pytest_configure(config):
                             'heavy: over ~5 s (a fresh process, a training '
                             'run); run first, so that pytest-xdist does not '
                             'leave one worker finishing it alone')
+    config.addinivalue_line('markers',
+                            'cuda: needs a CUDA GPU; skipped with a reason '
+                            'where none is visible (`pytest -m cuda` selects '
+                            'them: tests/test_cuda.py, '
+                            'projects/lab/tools/gpu_check.sh)')
 
 
 #: test modules whose module-scoped fixtures cost seconds (a 2-process
@@ -155,6 +160,13 @@ def pytest_collection_modifyitems(config, items):
              if item.get_closest_marker('heavy')}
     items[:] = sorted(items,
                       key=lambda item: item.module.__name__ not in heavy)
+    if not torch.cuda.is_available():
+        no_gpu = pytest.mark.skip(
+            reason='cuda: no CUDA GPU visible (torch.cuda.is_available() is '
+            'False); run `pytest -m cuda` on a GPU machine')
+        for item in items:
+            if item.get_closest_marker('cuda'):
+                item.add_marker(no_gpu)
     if config.getoption('--run-slow'):
         return
     skip = pytest.mark.skip(reason='slow: run with --run-slow')

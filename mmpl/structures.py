@@ -163,9 +163,18 @@ class PromptCLIPOutputs:
     prompt_losses: Optional[Dict[str, Tensor]] = None
 
 
+def full_precision(tensor: Tensor):
+    """A context in which autocast is off on ``tensor``'s device: scaled
+    cosines computed inside stay fp32 under AMP. In bf16 a cosine keeps
+    about 3 significant digits, so at CLIP's logit scale of 100 a logit
+    would be off by up to ~0.2, enough to reorder close classes."""
+    return torch.autocast(tensor.device.type, enabled=False)
+
+
 def cosine_logits(image_features: Tensor, text_features: Tensor,
                   scale: Tensor) -> Tensor:
-    """Scaled cosine similarity.
+    """Scaled cosine similarity, in fp32 (also under autocast:
+    :func:`full_precision`).
 
     Args:
         image_features: (B, D) or per-class (B, C, D).
@@ -173,12 +182,14 @@ def cosine_logits(image_features: Tensor, text_features: Tensor,
         scale: scalar.
 
     Returns:
-        (B, C) logits.
+        (B, C) fp32 logits.
     """
-    f = F.normalize(image_features, dim=-1)
-    g = F.normalize(text_features, dim=-1)
-    if f.dim() == 3:
-        return scale * (f * g).sum(-1)
-    if g.shape[0] == 1:
-        return scale * f @ g[0].t()
-    return scale * torch.einsum('bd,bcd->bc', f, g)
+    with full_precision(image_features):
+        f = F.normalize(image_features.float(), dim=-1)
+        g = F.normalize(text_features.float(), dim=-1)
+        scale = scale.float() if torch.is_tensor(scale) else scale
+        if f.dim() == 3:
+            return scale * (f * g).sum(-1)
+        if g.shape[0] == 1:
+            return scale * f @ g[0].t()
+        return scale * torch.einsum('bd,bcd->bc', f, g)

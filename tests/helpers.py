@@ -141,3 +141,43 @@ def assert_close_to_scale(actual: torch.Tensor, expected: torch.Tensor,
     torch.testing.assert_close(
         actual, expected, rtol=rel, atol=rel * max(float(scale), 1e-3),
         msg=lambda detail: f'{msg}: {detail}' if msg else detail)
+
+
+def family_configs() -> dict:
+    """One config of every method family, from the catalogue (the
+    metafiles): family (``coop``, ``ctp_tft`` ...) -> its first base-to-new
+    EuroSAT config."""
+    from mmpl.apis import list_models
+    configs = {}
+    for model in list_models('*_b2n_eurosat'):
+        family = model.method.lower().replace('+', '_')
+        configs.setdefault(family, model.config)
+    return configs
+
+
+#: family -> config (``configs/...``) of every method family
+FAMILY_CONFIGS = family_configs()
+
+
+def losses_and_gradients(model, loss_of, forms):
+    """({form: loss}, {form: {parameter: gradient}}) of ``loss_of(form)``
+    for each of ``forms`` (e.g. the benchmark's two formulations), one
+    backward each from zero gradients."""
+    losses, grads = {}, {}
+    for form in forms:
+        model.zero_grad(set_to_none=True)
+        loss = loss_of(form)
+        loss.backward()
+        losses[form] = float(loss.detach())
+        grads[form] = {n: p.grad.clone() for n, p in model.named_parameters()
+                       if p.grad is not None}
+    return losses, grads
+
+
+def devices():
+    """``'cpu'`` and ``'cuda'`` as parameters: the CUDA case is marked
+    ``cuda`` (conftest.py skips it with a reason where no GPU is visible;
+    ``pytest -m cuda`` selects it), so each check's logic also runs on
+    CPU in the normal suite."""
+    import pytest
+    return ['cpu', pytest.param('cuda', marks=pytest.mark.cuda)]

@@ -21,7 +21,10 @@ def parse_args(argv=None):
         help='resume from the given checkpoint, or from the latest one in '
         'the work dir when no path is given')
     parser.add_argument('--amp', action='store_true',
-                        help='automatic mixed precision (GPU)')
+                        help='automatic mixed precision (GPU), float16')
+    parser.add_argument('--amp-dtype', choices=['float16', 'bfloat16'],
+                        help='automatic mixed precision in this dtype '
+                        '(implies --amp)')
     parser.add_argument('--seed', type=int,
                         help='run seed (>= 0): sets randomness.seed and the '
                         'few-shot sampling seed (benchmark seeds: 1, 2, 3)')
@@ -45,7 +48,7 @@ def _train(args) -> int:
     from mmpl import apis
     cfg = apis.load_config(args.config, seed=args.seed,
                            **run_config_kwargs(args))
-    apis.train(cfg, resume=args.resume, amp=args.amp,
+    apis.train(cfg, resume=args.resume, amp=args.amp_dtype or args.amp,
                validate=not args.no_validate, check_only=args.check_only,
                auto_scale_lr=args.auto_scale_lr)
     return 0

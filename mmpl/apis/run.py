@@ -12,7 +12,7 @@ argparse shells over these functions; tests call them directly.
 import os.path as osp
 import sys
 import uuid
-from typing import Callable, Optional
+from typing import Callable, Optional, Union
 
 from mmengine.config import Config
 
@@ -22,6 +22,9 @@ from ..utils.config_tools import (set_data_root, set_loader_options,
 from ..utils.errors import ConfigError
 from . import preflight
 from .launch import run_stage
+
+#: the mixed-precision dtypes of ``train(amp=...)`` / ``--amp-dtype``
+AMP_DTYPES = ('float16', 'bfloat16')
 
 
 class QuietConfig(Config):
@@ -93,7 +96,7 @@ def load_config(path: str,
 
 def train(cfg: Config,
           resume: Optional[str] = None,
-          amp: bool = False,
+          amp: Union[bool, str] = False,
           validate: bool = True,
           check_only: bool = False,
           auto_scale_lr: bool = False) -> None:
@@ -104,7 +107,8 @@ def train(cfg: Config,
         resume: ``'auto'`` (the latest checkpoint of the work dir) or a
             checkpoint path; None trains from the start.
         amp: automatic mixed precision (mmengine's ``AmpOptimWrapper``,
-            CUDA only).
+            CUDA only): True or ``'float16'`` (dynamic loss scaling),
+            ``'bfloat16'``; False trains in fp32.
         validate: evaluate after training (the config's val splits).
         check_only: stop after the checks, before the runner is built.
         auto_scale_lr: scale the lr by the batch size over the config's
@@ -114,12 +118,7 @@ def train(cfg: Config,
     if auto_scale_lr:
         enable_auto_scale_lr(cfg)
     if amp:
-        import torch
-        if not torch.cuda.is_available():
-            raise ConfigError("--amp needs a CUDA GPU (mmengine's "
-                              'AmpOptimWrapper); train without --amp on CPU')
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+        enable_amp(cfg, 'float16' if amp is True else amp)
     if not validate:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     preflight.check_work_dir(cfg.work_dir)
@@ -134,6 +133,26 @@ def train(cfg: Config,
             print(f'mmpl: warning: {inexact}', file=sys.stderr)
     if not check_only:
         run_stage(cfg, 'train')
+
+
+def enable_amp(cfg: Config, dtype: str = 'float16') -> None:
+    """Train ``cfg`` with mmengine's ``AmpOptimWrapper`` in ``dtype``
+    (``float16``: dynamic loss scaling; ``bfloat16``), on a CUDA GPU. The
+    dtype is always written: mmengine's default asks torch for the autocast
+    dtype through an API that newer torch versions deprecate."""
+    from ..utils.checks import check_choice
+    check_choice('--amp-dtype', dtype, AMP_DTYPES)
+    import torch
+    if not torch.cuda.is_available():
+        raise ConfigError("--amp needs a CUDA GPU (mmengine's "
+                          'AmpOptimWrapper); train without --amp on CPU')
+    if dtype == 'bfloat16' and not torch.cuda.is_bf16_supported():
+        raise ConfigError(
+            f'--amp-dtype bfloat16: {torch.cuda.get_device_name()} does not '
+            'support bfloat16. Use --amp (float16)')
+    cfg.optim_wrapper.type = 'AmpOptimWrapper'
+    cfg.optim_wrapper.dtype = dtype
+    cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
 
 
 def enable_auto_scale_lr(cfg: Config) -> None:

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..structures import full_precision
 from ..utils.errors import ConfigError
 
 GUIDANCE_TYPES = ('linear', 'cross_attention', 'none')
@@ -105,8 +106,9 @@ def build_guidance(kind: str, source_dim: int, target_dim: int,
 
 def zero_shot_affinity(f0: Tensor, anchors: Tensor, scale: Tensor) -> Tensor:
     """(B, D) frozen image features, (C, D) anchors -> (B, C) the frozen
-    zero-shot prediction softmax_c(scale * cos(f0_b, t0_c)) (no grad)."""
-    with torch.no_grad():
+    zero-shot prediction softmax_c(scale * cos(f0_b, t0_c)) (no grad; fp32
+    also under autocast: :func:`~mmpl.structures.full_precision`)."""
+    with torch.no_grad(), full_precision(f0):
         cos = F.normalize(f0.float(), dim=-1) @ F.normalize(
             anchors.float(), dim=-1).t()
         return (scale.float() * cos).softmax(-1)

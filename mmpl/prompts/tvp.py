@@ -44,6 +44,7 @@ import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 from torch import Tensor, nn
 
+from ..structures import full_precision
 from ..utils.checks import check_choice, check_int
 from ..utils.errors import ConfigError
 from .base import BaseVisualPrompt, FrozenImageFeatures, Needs, VisualPrompts
@@ -172,10 +173,11 @@ class TVP(BaseVisualPrompt):
                         global_feature: Tensor) -> Tensor:
         """(1|B, C, D) L2-normalised class text features, (B, D) frozen
         ``f0`` -> (B, C) scaled cosines ``s cos(f0_b, g_c)``, the logits of
-        the affinity."""
-        f = F.normalize(global_feature.float(), dim=-1)
-        t = unit_text.expand(f.shape[0], -1, -1)  # (B, C, D)
-        return self.scale * torch.einsum('bd,bcd->bc', f, t)
+        the affinity (fp32 also under autocast: :func:`full_precision`)."""
+        with full_precision(global_feature):
+            f = F.normalize(global_feature.float(), dim=-1)
+            t = unit_text.float().expand(f.shape[0], -1, -1)  # (B, C, D)
+            return self.scale * torch.einsum('bd,bcd->bc', f, t)
 
     def reorganized_text(self, unit_text: Tensor, global_feature: Tensor
                          ) -> Tuple[Tensor, Tensor, Tensor]:

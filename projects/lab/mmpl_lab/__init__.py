@@ -1,6 +1,7 @@
 """mmpl's laboratory: what measures mmpl, apart from the plugin itself.
 
-One meaning per module, imported on use (none registers anything):
+One meaning per module, imported on use (none registers anything unless
+named below):
 
 * :mod:`.clips`: the tiny CLIPs (model configs, pretrained weights);
 * :mod:`.shapes`: the embedded toy benchmark, generated coloured shapes
@@ -8,7 +9,10 @@ One meaning per module, imported on use (none registers anything):
 * :mod:`.world`, :mod:`.tasks`, :mod:`.pretrain`, :mod:`.headroom`,
   :mod:`.paired`, :mod:`.yardstick`: the yardstick (docs/yardstick.md);
 * :mod:`.speed`, :mod:`.efficiency`: speed, memory, FLOPs and text-encoder
-  work against the per-image formulation of the original code.
+  work against the per-image formulation of the original code;
+* :mod:`.gpu_check`, :mod:`.dist_probe`: the GPU check (the CUDA tests,
+  ``dist_train.sh CONFIG 1``, the benchmark on every family; the probe hook
+  registers itself when a config imports it).
 
 Its command lines are in ``projects/lab/tools``, its tests in
 ``projects/lab/tests``.
