@@ -1,5 +1,6 @@
 """Helpers shared by several test modules (imported as ``helpers``; pytest
 puts this folder on ``sys.path``)."""
+import contextlib
 import os.path as osp
 import runpy
 import shutil
@@ -181,3 +182,12 @@ def devices():
     CPU in the normal suite."""
     import pytest
     return ['cpu', pytest.param('cuda', marks=pytest.mark.cuda)]
+
+
+@contextlib.contextmanager
+def text_plans(model):
+    """The text-encoding plans ``model``'s CLIP runs while the context is
+    open (one per encoder call; FrozenCLIP's public text observer)."""
+    plans = []
+    with model.clip.observe_text(plans.append):
+        yield plans

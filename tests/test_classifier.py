@@ -10,8 +10,7 @@ from mmpl.clip import build_class_tokens
 from mmpl.models import PromptCLIPClassifier
 from mmpl.prompts import FrozenImageFeatures
 from mmpl.utils.errors import CheckpointError, ConfigError
-from mmpl_lab.speed import count_text_work
-from helpers import build_classifier, one_line, samples
+from helpers import build_classifier, one_line, samples, text_plans
 
 CLASSES5 = ['Forest', 'Sea_or_Lake', 'Annual Crop Land', 'River', 'Highway']
 CLASSES3 = ['dog', 'cat', 'red fox']
@@ -465,15 +464,15 @@ def test_cocoop_batched_equals_per_image_loop(images, chunk):
     for p in model.text_prompt.meta_net.parameters():  # a visible shift
         torch.nn.init.normal_(p, std=0.5)
     model.eval()
-    with count_text_work(model) as work:
+    with text_plans(model) as plans:
         logits = model(images)
     b, c = images.shape[0], len(CLASSES5)
     # one pass: the [SOS] ctx prefix once per image, then the B*C class
     # sequences batched per length group (chunked when configured)
     eot = model._current_class_set().tokens.eot_index
     group_sizes = [b * int((eot == e).sum()) for e in set(eot.tolist())]
-    assert work.passes == 1 and work.sequences == b * c
-    assert work.block_calls == 1 + sum(
+    assert len(plans) == 1 and plans[0].sequences == b * c
+    assert plans[0].block_calls == 1 + sum(
         1 if chunk is None else -(-size // chunk) for size in group_sizes)
     clip, cocoop = model.clip, model.text_prompt
     tokens = build_class_tokens(clip, CLASSES5, 4)

@@ -14,7 +14,7 @@ from mmengine.config import Config
 from mmpl.losses import BaseExtraLoss
 from mmpl.structures import Needs
 from mmpl.testing import TINY_ARCH
-from helpers import load_tool, offline_config
+from helpers import load_tool, offline_config, text_plans
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 COOP = osp.join(ROOT, 'configs/coop/coop_vitb16_b2n_eurosat.py')
@@ -120,16 +120,15 @@ def test_loops_read_no_private_attribute_of_runner_or_model():
 def test_evaluation_encodes_text_once_per_class_set(trained):
     """A real evaluation (base and new, several batches each): CoOp's text
     features are computed once per class set, not per batch."""
-    from mmpl_lab.speed import count_text_work
     _, _, runner = trained
     loaders = runner.val_loop._splits.dataloaders
     assert all(len(loader) > 1 for loader in loaders.values())
-    with count_text_work(runner.model) as work:
+    with text_plans(runner.model) as plans:
         runner.val_loop.run()
-    assert work.passes == 2  # base, new
-    with count_text_work(runner.model) as work:
+    assert len(plans) == 2  # base, new
+    with text_plans(runner.model) as plans:
         runner.val_loop.run()  # a new evaluation computes them again
-    assert work.passes == 2
+    assert len(plans) == 2
 
 
 def test_lr_schedule_matches_coop_benchmark():

@@ -18,10 +18,11 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from mmpl.clip.prefix_attention import prefix_per_sequence, sequence_repeats
+from mmpl.testing import TINY_ARCH
 from mmpl_lab import speed as bm
 from helpers import ROOT, randomize
 
-TINY = 'mmpl-tiny-vit'
+TINY = TINY_ARCH
 CONFIGS = {
     'coop': 'configs/coop/coop_vitb16_b2n_eurosat.py',
     'kgcoop': 'configs/coop/kgcoop_vitb16_b2n_eurosat.py',
