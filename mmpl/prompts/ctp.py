@@ -19,7 +19,7 @@ constructor option, defaults in brackets):
   on object c's patches).
 * dense readout ``dense`` ['values']: the last block's value path
   (MaskCLIP), which localises on ViT CLIPs where the final patch outputs do
-  not (measured on the shipped tiny CLIP: docs/methods_tomm_mpl.md);
+  not (docs/methods_tomm_mpl.md: the lab's tiny CLIP);
   'tokens' = the final patch outputs.
 * CoCoOp's meta-net (Linear(D, D/16)-ReLU-Linear(D/16, Dt)) maps the
   normalised ``u_{b,c}`` to a shift added to the context tokens of class c
