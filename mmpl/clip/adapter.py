@@ -32,7 +32,7 @@ from .builder import build_open_clip, resolve_arch
 from .errors import CLIPBuildError
 from .text_plan import (ClassPromptSteps, TextEncodingPlan, encode_with_plan,
                         plan_text_encoding)
-from .towers import PromptTokens, TextTower, VisionTower, expand_prompts
+from .towers import PromptTokens, TextTower, VisionTower
 
 #: ``observer(plan)``: told of every text encoding before it runs
 TextObserver = Callable[[TextEncodingPlan], None]
@@ -198,19 +198,6 @@ class FrozenCLIP(nn.Module):
             observer(plan)
         return plan
 
-    def _checked_deep_prompts(self,
-                              deep_prompts: Optional[Sequence[PromptTokens]],
-                              n: int) -> List[PromptTokens]:
-        """Deep text prompts as a list: fewer than the tower's layers, each
-        (M, Dt) or (n, M, Dt)."""
-        deep = list(deep_prompts or [])
-        if len(deep) >= self.text_layers:
-            raise ValueError(f'{len(deep)} deep text prompt layers for a '
-                             f'{self.text_layers}-layer text encoder')
-        for p in deep:
-            expand_prompts(p, n)  # checks the count
-        return deep
-
     def encode_text(self,
                     prompt_embeds: Tensor,
                     eot_index: Tensor,
@@ -231,7 +218,7 @@ class FrozenCLIP(nn.Module):
             (N, D) text features (not normalised), in the CLIP's dtype.
         """
         n, length = prompt_embeds.shape[:2]
-        deep = self._checked_deep_prompts(deep_prompts, n)
+        deep = self.text.checked_deep_prompts(deep_prompts, n)
         plan = self._plan_text(eot_index, 1, length, deep_prompts=deep,
                                chunk_size=chunk_size)
         return encode_with_plan(self.text, plan, prompt_embeds, deep)
@@ -262,7 +249,7 @@ class FrozenCLIP(nn.Module):
             (G, C, D) text features (not normalised).
         """
         groups, classes, length = prompt_embeds.shape[:3]
-        deep = self._checked_deep_prompts(deep_prompts, groups)
+        deep = self.text.checked_deep_prompts(deep_prompts, groups)
         plan = self._plan_text(eot_index.repeat(groups), classes, length,
                                shared_prefix, deep, chunk_size)
         return encode_with_plan(self.text, plan, prompt_embeds.flatten(0, 1),

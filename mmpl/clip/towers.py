@@ -35,7 +35,7 @@ Towers hold references to the open_clip modules; they are plain objects, not
 trainable and what is saved (:class:`~mmpl.clip.FrozenCLIP`: nothing).
 Hidden states stay in the tower's dtype (the CLIP's weights).
 """
-from typing import Callable, Optional, Sequence, Tuple, Union
+from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -281,6 +281,19 @@ class TextTower(_BlockLoop):
         return self.project(
             x[torch.arange(x.shape[0], device=x.device), eot_index])
 
+    def checked_deep_prompts(self,
+                             deep_prompts: Optional[Sequence[PromptTokens]],
+                             n: int) -> List[PromptTokens]:
+        """Deep text prompts of N sequences as a list: fewer than the
+        tower's layers, each (M, Dt) or (N, M, Dt)."""
+        deep = list(deep_prompts or [])
+        if len(deep) >= self.layers:
+            raise ValueError(f'{len(deep)} deep text prompt layers for a '
+                             f'{self.layers}-layer text encoder')
+        for p in deep:
+            expand_prompts(p, n)  # checks the count
+        return deep
+
     def encode_batch(self,
                      x: Tensor,
                      eot_index: Tensor,
@@ -299,10 +312,7 @@ class TextTower(_BlockLoop):
         Returns:
             (N, D) text features (not normalised).
         """
-        deep = list(deep_prompts or [])
-        if len(deep) >= self.layers:
-            raise ValueError(f'{len(deep)} deep text prompt layers for a '
-                             f'{self.layers}-layer text encoder')
+        deep = self.checked_deep_prompts(deep_prompts, x.shape[0])
         x = self.run(self.embed(x), before_block=text_deep_prompts(deep))
         return self.head(x, eot_index)
 
