@@ -587,13 +587,23 @@ def amp_verdict(tests: Optional[dict]) -> str:
 
 
 # ------------------------------------------------------------------ the run
+#: what the check writes into its OUT_DIR
+OUTPUTS = ('gpu_check.json', 'gpu_check.md', 'gpu_check.log')
+
+
 def run_check(out_dir: str, settings: Settings, command: str,
               steps=('tests', 'dist', 'benchmarks'),
               work_dir: Optional[str] = None) -> Report:
-    """Run ``steps`` and write the report after each; returns it."""
+    """Run ``steps`` and write the report after each; returns it. A file
+    of these names in ``out_dir`` that the check did not write is refused
+    before any work (nothing a user wrote is replaced)."""
     import tempfile
+
+    from mmpl.utils.io import check_outputs, mark_outputs
     start = time.time()
+    check_outputs(out_dir, OUTPUTS, 'OUT_DIR')
     os.makedirs(out_dir, exist_ok=True)
+    mark_outputs(out_dir, OUTPUTS)
     work_dir = work_dir or tempfile.mkdtemp(prefix='mmpl-gpu-check-')
     report = Report(out_dir, settings, command)
     report.save()

@@ -324,3 +324,19 @@ def test_the_check_refuses_cuda_without_a_gpu(tmp_path, capsys):
     assert tool.main([str(tmp_path / 'out')]) == 2
     assert 'no CUDA GPU is visible' in capsys.readouterr().err
     assert not (tmp_path / 'out').exists()
+
+
+def test_the_check_replaces_no_file_of_the_user(tmp_path, capsys):
+    """An OUT_DIR holding a gpu_check.md the check did not write: one line,
+    before any work, and the file is kept."""
+    out = tmp_path / 'out'
+    out.mkdir()
+    (out / 'gpu_check.md').write_text('mine')
+    tool = load_tool('projects/lab/tools/gpu_check.py')
+    assert tool.main([str(out), '--device', 'cpu', '--quick', '--steps',
+                      'tests']) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith('mmpl: error: '), err
+    assert 'gpu_check.md' in err[0]
+    assert (out / 'gpu_check.md').read_text() == 'mine'
+    assert sorted(os.listdir(out)) == ['gpu_check.md']
